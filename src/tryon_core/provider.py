@@ -1,0 +1,134 @@
+"""What a provider plugin hands the core, and what the core hands an adapter.
+
+A plugin registers a :class:`ProviderSpec`: its config section, the models it serves and a
+factory for its adapter. On the request path the core calls ``adapter.run(request, context)``
+with a :class:`ProviderRequest` (images already sniffed, bounded and re-oriented) and a
+:class:`ProviderContext` (the shared HTTP client, the provider's validated config, a place to
+record the upstream task id). The adapter returns :class:`OutputImage` bytes or raises a
+:class:`tryon_core.errors.ProviderError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Literal, Protocol
+
+import httpx
+import msgspec
+
+__all__ = [
+    "CATEGORIES",
+    "IMAGE_TYPES",
+    "Adapter",
+    "Capabilities",
+    "Category",
+    "InputImage",
+    "ModelSpec",
+    "OutputImage",
+    "ProviderConfig",
+    "ProviderContext",
+    "ProviderRequest",
+    "ProviderSpec",
+]
+
+Category = Literal["auto", "tops", "bottoms", "one-pieces"]
+CATEGORIES: tuple[Category, ...] = ("auto", "tops", "bottoms", "one-pieces")
+ImageType = Literal["image/jpeg", "image/png", "image/webp"]
+IMAGE_TYPES: tuple[ImageType, ...] = ("image/jpeg", "image/png", "image/webp")
+OutputFormat = Literal["png", "jpeg", "webp"]
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a model can do. The planner filters candidates on these before any upstream call."""
+
+    execution: Literal["sync", "submit-poll"] = "sync"
+    max_garments: int = 1
+    categories: tuple[Category, ...] = CATEGORIES
+    max_outputs: int = 1
+    input_formats: tuple[ImageType, ...] = IMAGE_TYPES
+    max_input_bytes: int = 10 * 1024 * 1024
+    min_input_side: int = 64
+    max_input_side: int = 4096
+    uses_prompt: bool = False
+    supports_seed: bool = False
+
+
+class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One model a provider serves. ``slug`` is ``vendor/model``; ``credits`` is per image."""
+
+    slug: str
+    name: str
+    description: str
+    credits: int
+    capabilities: Capabilities = Capabilities()
+    owned_by: str | None = None
+    created: int = 0
+
+
+class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Keys every ``[providers.NAME]`` section has. Plugins subclass it with their own keys.
+
+    ``secrets`` names the fields that must be set when the provider is enabled; they never
+    appear in errors, logs or attempt records.
+    """
+
+    secrets: ClassVar[tuple[str, ...]] = ()
+
+    enabled: bool = False
+    base_url: str | None = None
+    timeout: float = 120.0
+
+
+class InputImage(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated input image: bytes whose type was sniffed, EXIF orientation applied."""
+
+    data: bytes
+    content_type: ImageType
+    width: int
+    height: int
+
+
+class ProviderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """The canonical try-on request as an adapter sees it, for one model."""
+
+    model: str
+    person: InputImage
+    garments: tuple[InputImage, ...]
+    category: Category = "auto"
+    prompt: str | None = None
+    n: int = 1
+    seed: int | None = None
+    output_format: OutputFormat = "png"
+
+
+class OutputImage(msgspec.Struct, frozen=True, kw_only=True):
+    """An image an adapter produced. The core sniffs and re-checks the bytes itself."""
+
+    data: bytes
+
+
+class ProviderContext(msgspec.Struct, kw_only=True):
+    """What the core lends an adapter for one attempt."""
+
+    http: httpx.AsyncClient
+    config: Any
+    timeout: float
+    record_task: Callable[[str], Awaitable[None]]
+    task_id: str | None = None
+
+
+class Adapter(Protocol):
+    """Turns one normalized request into images, or raises a ``ProviderError``."""
+
+    async def run(
+        self, request: ProviderRequest, context: ProviderContext
+    ) -> Sequence[OutputImage]: ...
+
+
+class ProviderSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider as a plugin registers it."""
+
+    name: str
+    config_type: type[ProviderConfig]
+    models: tuple[ModelSpec, ...]
+    adapter_factory: Callable[[Any], Adapter]

@@ -1,0 +1,51 @@
+"""The typed registrar plugins register with, and the registry the core reads."""
+
+from __future__ import annotations
+
+import re
+
+from tryon_core.provider import ModelSpec, ProviderSpec
+
+__all__ = ["Registrar", "Registry"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*$")
+
+
+class Registry:
+    """Every registered provider and model, keyed by provider name and model slug."""
+
+    def __init__(self) -> None:
+        self.providers: dict[str, ProviderSpec] = {}
+        self.models: dict[str, tuple[ProviderSpec, ModelSpec]] = {}
+
+
+class Registrar:
+    """Handed to ``tryon_register_providers``; refuses anything inconsistent."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def add_provider(self, spec: ProviderSpec) -> None:
+        """Register a provider and all of its models, or raise ``ValueError`` and add nothing."""
+        if not _NAME.match(spec.name):
+            raise ValueError(f"provider name {spec.name!r} must match {_NAME.pattern}")
+        if spec.name in self._registry.providers:
+            raise ValueError(f"provider {spec.name!r} is registered twice")
+        if not spec.models:
+            raise ValueError(f"provider {spec.name!r} registers no models")
+        seen: set[str] = set()
+        for model in spec.models:
+            if not _SLUG.match(model.slug) or model.slug == "auto":
+                raise ValueError(f"model slug {model.slug!r} must look like 'vendor/model'")
+            if model.slug in self._registry.models or model.slug in seen:
+                raise ValueError(f"model slug {model.slug!r} is registered twice")
+            if model.credits < 0:
+                raise ValueError(f"model {model.slug!r} has a negative price")
+            caps = model.capabilities
+            if caps.max_garments < 1 or caps.max_outputs < 1 or not caps.categories:
+                raise ValueError(f"model {model.slug!r} declares impossible capabilities")
+            seen.add(model.slug)
+        self._registry.providers[spec.name] = spec
+        for model in spec.models:
+            self._registry.models[model.slug] = (spec, model)
