@@ -1,0 +1,198 @@
+"""The configuration file: one TOML document, validated with msgspec at start-up.
+
+``${VAR}`` in any string value is replaced from the environment; an unset variable is an error.
+Every problem raises :class:`~tryon_core.errors.ConfigError` with a message naming the key.
+Provider sections are validated in a second step (:func:`resolve_providers`) against the config
+types the installed plugins registered.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from tryon_core.errors import ConfigError
+from tryon_core.provider import ProviderConfig
+from tryon_core.registry import Registry
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "Settings",
+    "load_settings",
+    "parse_settings",
+    "resolve_providers",
+]
+
+DEFAULT_CONFIG_PATH = Path("config/tryon.toml")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    public_url: str | None = None
+    """Base of every URL the API returns; defaults to http://HOST:PORT."""
+    max_body_bytes: Positive = 64 * 1024 * 1024
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///var/tryon.db"
+    migrate_on_start: bool = True
+
+
+class StorageConfig(_Section):
+    path: str = "var/files"
+    retention_hours: Positive = 24 * 7
+    url_ttl_seconds: Positive = 3600
+    signing_secret: str | None = None
+    """Keys signed file URLs. Unset: generated once and kept in PATH/.signing-secret."""
+
+
+class FetchConfig(_Section):
+    allow_hosts: list[str] = msgspec.field(default_factory=list)
+    max_bytes: Positive = 10 * 1024 * 1024
+    timeout: Seconds = 20.0
+    max_redirects: NonNegative = 3
+
+
+class ImagesConfig(_Section):
+    max_bytes: Positive = 10 * 1024 * 1024
+    max_pixels: Positive = 40_000_000
+    min_side: Positive = 64
+    max_side: Positive = 8192
+    max_garments: Positive = 4
+
+
+class RoutingConfig(_Section):
+    auto: list[str] = msgspec.field(default_factory=list)
+    """Ordered slugs that model "auto" may use; empty: every enabled model, cheapest first."""
+    fallbacks: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    cooldown_seconds: Seconds = 30.0
+    failure_threshold: Positive = 3
+
+
+class ModelOverride(_Section):
+    credits: NonNegative | None = None
+    enabled: bool = True
+
+
+class PluginsConfig(_Section):
+    blocked: list[str] = msgspec.field(default_factory=list)
+    """Plugin (entry point) names never to load."""
+
+
+class Settings(_Section):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    storage: StorageConfig = msgspec.field(default_factory=StorageConfig)
+    fetch: FetchConfig = msgspec.field(default_factory=FetchConfig)
+    images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
+    routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
+    providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read PATH, else $TRYON_CONFIG, else config/tryon.toml."""
+    chosen = Path(path or os.environ.get("TRYON_CONFIG") or DEFAULT_CONFIG_PATH)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {chosen}: {exc.strerror}") from None
+    return parse_settings(text, source=str(chosen))
+
+
+def parse_settings(
+    text: str, *, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Settings:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    expanded = _expand(raw, os.environ if environ is None else environ, source, "")
+    try:
+        return msgspec.convert(expanded, Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_readable(exc)}") from None
+
+
+def resolve_providers(settings: Settings, registry: Registry) -> dict[str, ProviderConfig]:
+    """Validate every ``[providers.NAME]`` section against its plugin's config type.
+
+    Returns the config of every registered provider (defaults where no section is given).
+    Also checks that ``[models]``, ``[routing]`` name only registered slugs.
+    """
+    configs: dict[str, ProviderConfig] = {}
+    for name in settings.providers:
+        if name not in registry.providers:
+            known = ", ".join(sorted(registry.providers)) or "none"
+            raise ConfigError(f"providers.{name}: no installed plugin provides it (known: {known})")
+    for name, spec in registry.providers.items():
+        section = settings.providers.get(name, {})
+        try:
+            config = msgspec.convert(section, spec.config_type)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"providers.{name}: {_readable(exc)}") from None
+        if config.enabled:
+            for secret in spec.config_type.secrets:
+                if not getattr(config, secret, None):
+                    raise ConfigError(
+                        f"providers.{name}.{secret} is required when the provider is enabled"
+                    )
+        configs[name] = config
+    for slug in settings.models:
+        if slug not in registry.models:
+            raise ConfigError(f'models."{slug}": no installed plugin serves this model')
+    named = [("routing.auto", s) for s in settings.routing.auto]
+    for key, targets in settings.routing.fallbacks.items():
+        named += [(f'routing.fallbacks."{key}"', s) for s in [key, *targets]]
+    for where, slug in named:
+        if slug not in registry.models:
+            raise ConfigError(f"{where}: unknown model {slug!r}")
+    return configs
+
+
+def _expand(value: Any, environ: Mapping[str, str], source: str, where: str) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise ConfigError(f"{source}: {where or 'value'} uses ${{{name}}}, which is unset")
+            return environ[name]
+
+        return _VAR.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, environ, source, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, environ, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _readable(exc: msgspec.ValidationError) -> str:
+    """msgspec says '... - at `$.server.port`'; name the key the way the TOML file does."""
+    message = str(exc)
+    match = re.search(r" - at `\$\.?(.*)`$", message)
+    if not match:
+        return message
+    key = match.group(1)
+    return f"{key}: {message[: match.start()]}" if key else message[: match.start()]

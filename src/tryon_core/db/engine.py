@@ -1,0 +1,112 @@
+"""Create the async engine for SQLite (embedded default) or PostgreSQL, and migrate it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tryon_core.errors import ServiceUnavailable
+
+__all__ = ["Database", "create_database"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass
+class Database:
+    engine: AsyncEngine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    async def upgrade(self) -> None:
+        """Apply every migration up to head; safe to run on an up-to-date database."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed on exit. An unreachable database becomes a 503."""
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except _OUTAGE as exc:
+            raise _unavailable() from exc
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only (no BEGIN IMMEDIATE on SQLite)."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(tryon_read_only=True)
+                yield conn
+        except _OUTAGE as exc:
+            raise _unavailable() from exc
+
+    async def ping(self) -> None:
+        async with self.reading() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+_OUTAGE = (OperationalError, InterfaceError, OSError)
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("The database is unavailable; try again shortly.", retry_after=5)
+
+
+def create_database(url: str, **engine_options: Any) -> Database:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": 30}, pool_pre_ping=False, **engine_options
+        )
+        _tune_sqlite(engine)
+    else:
+        engine_options.setdefault("pool_pre_ping", True)
+        engine_options.setdefault("pool_size", 10)
+        engine = create_async_engine(parsed, **engine_options)
+    return Database(engine)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of deadlocking."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get("tryon_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

@@ -1,0 +1,128 @@
+"""The tables. Money columns are integers; every balance change has a ledger row.
+
+Invariants (kept by :mod:`tryon_core.billing`, checked by tests):
+``accounts.balance == sum(ledger.amount)`` and ``accounts.reserved == sum(ledger.reserved_delta)``
+per account, and neither is ever negative.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Timestamp = DateTime(timezone=True)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("reserved", BigInteger, nullable=False, default=0),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(20), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_used_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reserved_delta", BigInteger, nullable=False),
+    Column("generation_id", String(40), nullable=True, index=True),
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("kind IN ('grant', 'reserve', 'capture', 'release')", name="kind_known"),
+)
+
+generations = Table(
+    "generations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("key_id", String(40), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("route", String(16), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("model", String(120), nullable=True),
+    Column("credits_reserved", BigInteger, nullable=False, default=0),
+    Column("credits_charged", BigInteger, nullable=False, default=0),
+    Column("settled", Boolean, nullable=False, default=False),
+    Column("error", JSON, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp, nullable=True),
+    Index("ix_generations_account_created", "account_id", "created_at"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("generation_id", String(40), ForeignKey("generations.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("model", String(120), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("task_id", String(200), nullable=True),
+    Column("error_type", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("provider_code", String(64), nullable=True),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp, nullable=True),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("generation_id", String(40), nullable=True, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("storage_key", String(300), nullable=False),
+    Column("content_type", String(40), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+)

@@ -1,0 +1,168 @@
+"""Try each candidate model in order; fall through only on upstream failures.
+
+The core owns the transport: it lends the adapter the shared HTTP client, bounds each attempt
+by the provider's timeout, and classifies what escapes the adapter (timeouts, connection
+errors, adapter bugs) into the same error classes adapters raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import httpx
+import msgspec
+
+from tryon_core.catalog import Entry
+from tryon_core.errors import (
+    AllProvidersFailed,
+    BadResponse,
+    ClientError,
+    InputRejected,
+    NoImage,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from tryon_core.health import HealthTracker
+from tryon_core.imaging import ImageLimits, describe_output, encode_bytes
+from tryon_core.provider import OutputImage, ProviderContext, ProviderRequest
+
+__all__ = ["Attempt", "AttemptRecorder", "Produced", "run_candidates"]
+
+log = logging.getLogger("tryon.fallback")
+
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    """One call to one model, as recorded and reported."""
+
+    model: str
+    provider: str
+    status: str = "running"
+    duration_ms: int = 0
+    task_id: str | None = None
+    error: dict[str, str | None] | None = None
+
+
+class Produced(msgspec.Struct, frozen=True, kw_only=True):
+    """An output image after the core checked it: bytes in the requested format."""
+
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+class AttemptRecorder(Protocol):
+    """Persists attempts as they happen (the pipeline writes them to the database)."""
+
+    async def started(self, position: int, attempt: Attempt) -> None: ...
+    async def task(self, position: int, task_id: str) -> None: ...
+    async def finished(self, position: int, attempt: Attempt) -> None: ...
+
+
+async def run_candidates(
+    candidates: Sequence[Entry],
+    build: Callable[[Entry], ProviderRequest],
+    *,
+    http: httpx.AsyncClient,
+    health: HealthTracker,
+    recorder: AttemptRecorder,
+    limits: ImageLimits,
+) -> tuple[Entry, list[Produced], list[Attempt]]:
+    """The first candidate that produces images, its images, and every attempt made."""
+    attempts: list[Attempt] = []
+    errors: list[ProviderError] = []
+    for position, entry in enumerate(candidates):
+        attempt = Attempt(model=entry.slug, provider=entry.provider.name)
+        attempts.append(attempt)
+        await recorder.started(position, attempt)
+        started = time.monotonic()
+        try:
+            request = build(entry)
+            produced = await _attempt(entry, request, http, limits, _task_hook(recorder, position, attempt))
+        except ProviderError as error:
+            attempt.status = "failed"
+            attempt.error = {
+                "type": error.type,
+                "message": error.message,
+                "code": error.provider_code,
+            }
+            errors.append(error)
+            if error.fallback:
+                health.failure(entry.slug)
+        else:
+            attempt.status = "succeeded"
+            health.success(entry.slug)
+            return entry, produced, attempts
+        finally:
+            attempt.duration_ms = int((time.monotonic() - started) * 1000)
+            await recorder.finished(position, attempt)
+        if not errors[-1].fallback:
+            break
+    raise AllProvidersFailed(errors, [msgspec.to_builtins(a) for a in attempts])
+
+
+def _task_hook(
+    recorder: AttemptRecorder, position: int, attempt: Attempt
+) -> Callable[[str], Awaitable[None]]:
+    async def record_task(task_id: str) -> None:
+        attempt.task_id = task_id
+        await recorder.task(position, task_id)
+
+    return record_task
+
+
+async def _attempt(
+    entry: Entry,
+    request: ProviderRequest,
+    http: httpx.AsyncClient,
+    limits: ImageLimits,
+    record_task: Callable[[str], Awaitable[None]],
+) -> list[Produced]:
+    timeout = entry.config.timeout
+    context = ProviderContext(
+        http=http, config=entry.config, timeout=timeout, record_task=record_task
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            outputs = await entry.adapter.run(request, context)
+    except ProviderError:
+        raise
+    except TimeoutError:
+        raise ProviderTimeout(f"{entry.slug} did not answer within {timeout:g} s.") from None
+    except httpx.TimeoutException:
+        raise ProviderTimeout(f"{entry.slug} timed out.") from None
+    except httpx.HTTPError as exc:
+        raise ProviderUnavailable(f"{entry.slug} could not be reached ({type(exc).__name__}).") from None
+    except ClientError as exc:
+        raise InputRejected(exc.message, param=exc.param) from None
+    except Exception:
+        log.exception("adapter for %s raised an unexpected error", entry.slug)
+        raise BadResponse(f"{entry.slug} failed unexpectedly.") from None
+    return await asyncio.to_thread(_check_outputs, entry, request, list(outputs), limits)
+
+
+def _check_outputs(
+    entry: Entry, request: ProviderRequest, outputs: list[OutputImage], limits: ImageLimits
+) -> list[Produced]:
+    if not outputs:
+        raise NoImage(f"{entry.slug} returned no image.")
+    wanted = _MIME[request.output_format]
+    produced: list[Produced] = []
+    for output in outputs[: request.n]:
+        try:
+            content_type, width, height = describe_output(output.data, limits=limits)
+            data = output.data
+            if content_type != wanted:
+                data = encode_bytes(output.data, request.output_format)
+                content_type = wanted
+        except ValueError:
+            raise BadResponse(f"{entry.slug} returned an image that does not decode.") from None
+        produced.append(Produced(data=data, content_type=content_type, width=width, height=height))
+    return produced

@@ -1,0 +1,100 @@
+"""The gateway's runtime: everything one process shares, built once from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tryon_core.catalog import Catalog
+from tryon_core.config import Settings, resolve_providers
+from tryon_core.db import Database, create_database
+from tryon_core.egress import EgressPolicy, GuardedFetcher
+from tryon_core.health import HealthTracker
+from tryon_core.imaging import ImageLimits
+from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.storage import FileStore, LocalFileStore, UrlSigner, load_or_create_secret
+
+__all__ = ["Gateway", "build_catalog"]
+
+
+def build_catalog(
+    settings: Settings, *, extra_plugins: Iterable[object] = (), load_entry_points: bool = True
+) -> Catalog:
+    """Load plugins, validate their config sections, and keep the enabled models."""
+    manager = make_plugin_manager(
+        extra_plugins=extra_plugins,
+        blocked=settings.plugins.blocked,
+        load_entry_points=load_entry_points,
+    )
+    registry = collect_providers(manager)
+    return Catalog(settings, registry, resolve_providers(settings, registry))
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    catalog: Catalog
+    database: Database
+    store: FileStore
+    signer: UrlSigner
+    fetcher: GuardedFetcher
+    http: httpx.AsyncClient
+    health: HealthTracker
+    limits: ImageLimits
+
+    @classmethod
+    def create(cls, settings: Settings, catalog: Catalog) -> Gateway:
+        storage = Path(settings.storage.path)
+        fetch = settings.fetch
+        images = settings.images
+        return cls(
+            settings=settings,
+            catalog=catalog,
+            database=create_database(settings.database.url),
+            store=LocalFileStore(storage),
+            signer=UrlSigner(
+                load_or_create_secret(settings.storage.signing_secret, storage),
+                ttl_seconds=settings.storage.url_ttl_seconds,
+            ),
+            fetcher=GuardedFetcher(
+                EgressPolicy(
+                    allow_hosts=frozenset(h.lower() for h in fetch.allow_hosts),
+                    max_bytes=min(fetch.max_bytes, images.max_bytes),
+                    timeout=fetch.timeout,
+                    max_redirects=fetch.max_redirects,
+                )
+            ),
+            http=httpx.AsyncClient(
+                timeout=httpx.Timeout(60.0, connect=10.0),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                follow_redirects=False,
+                trust_env=False,
+            ),
+            health=HealthTracker(
+                threshold=settings.routing.failure_threshold,
+                cooldown=settings.routing.cooldown_seconds,
+            ),
+            limits=ImageLimits(
+                max_bytes=images.max_bytes,
+                max_pixels=images.max_pixels,
+                min_side=images.min_side,
+                max_side=images.max_side,
+            ),
+        )
+
+    async def start(self) -> None:
+        if self.settings.database.migrate_on_start:
+            await self.database.upgrade()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.fetcher.aclose()
+        await self.database.dispose()
+
+    def file_url(self, file_id: str) -> str:
+        expires, signature = self.signer.sign(file_id)
+        base = self.settings.server.base_url
+        return f"{base}/api/v1/files/{file_id}?expires={expires}&sig={signature}"

@@ -1,0 +1,38 @@
+"""Intake: turn each image source (upload, data URL, http(s) URL) into a validated image."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from tryon_core.egress import GuardedFetcher
+from tryon_core.errors import InvalidRequest
+from tryon_core.imaging import ImageLimits, decode_data_url, load_image
+from tryon_core.provider import InputImage
+from tryon_core.request import ImageSource
+
+__all__ = ["ingest", "ingest_all"]
+
+
+async def ingest(source: ImageSource, *, fetcher: GuardedFetcher, limits: ImageLimits) -> InputImage:
+    if source.data is not None:
+        data = source.data
+    elif source.url is None or not source.url.strip():
+        raise InvalidRequest("An image must be a URL or an uploaded file.", param=source.param)
+    elif source.url.startswith("data:"):
+        data = decode_data_url(source.url, param=source.param, max_bytes=limits.max_bytes)
+    else:
+        data = await fetcher.fetch(source.url.strip(), param=source.param)
+    return await asyncio.to_thread(load_image, data, param=source.param, limits=limits)
+
+
+async def ingest_all(
+    sources: Sequence[ImageSource], *, fetcher: GuardedFetcher, limits: ImageLimits
+) -> list[InputImage]:
+    """All sources at once; the first failure cancels the rest and is raised as itself."""
+    tasks = [asyncio.ensure_future(ingest(s, fetcher=fetcher, limits=limits)) for s in sources]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -1,0 +1,57 @@
+"""The canonical try-on request: what every route (native, chat, async) normalizes to."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from tryon_core.provider import Category, OutputFormat
+
+__all__ = ["ImageSource", "TryOnRequest"]
+
+
+class ImageSource(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one input image comes from: a URL (data:, http:, https:) or uploaded bytes.
+
+    ``param`` names the field it came from, for error messages.
+    """
+
+    param: str
+    url: str | None = None
+    data: bytes | None = None
+
+
+class TryOnRequest(msgspec.Struct, frozen=True, kw_only=True):
+    person: ImageSource
+    garments: tuple[ImageSource, ...]
+    model: str = "auto"
+    models: tuple[str, ...] = ()
+    category: Category = "auto"
+    prompt: str | None = None
+    n: int = 1
+    seed: int | None = None
+    output_format: OutputFormat = "png"
+    mode: Literal["sync", "async"] = "sync"
+
+    def summary(self) -> dict[str, object]:
+        """The request as stored with its generation: everything but the image bytes."""
+        return {
+            "model": self.model,
+            "models": list(self.models),
+            "category": self.category,
+            "prompt": self.prompt,
+            "n": self.n,
+            "seed": self.seed,
+            "output_format": self.output_format,
+            "mode": self.mode,
+            "person": _describe(self.person),
+            "garments": [_describe(g) for g in self.garments],
+        }
+
+
+def _describe(source: ImageSource) -> str:
+    if source.data is not None:
+        return f"upload ({len(source.data)} bytes)"
+    url = source.url or ""
+    return "data URL" if url.startswith("data:") else url[:500]

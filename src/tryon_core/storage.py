@@ -1,0 +1,99 @@
+"""The file store (a local folder by default) and signed, expiring file URLs.
+
+The store is a small interface so that an S3-compatible store can replace the folder later.
+A signed URL is ``/api/v1/files/{id}?expires=UNIX&sig=HMAC-SHA256(secret, "id:expires")``;
+anyone holding it may read that one file until it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["FileStore", "LocalFileStore", "UrlSigner", "load_or_create_secret"]
+
+
+class FileStore(Protocol):
+    async def put(self, key: str, data: bytes) -> None: ...
+    async def get(self, key: str) -> bytes: ...
+    async def delete(self, key: str) -> None: ...
+
+
+class LocalFileStore:
+    """Files under one folder; writes are atomic (temporary file, fsync, rename)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"unsafe storage key {key!r}")
+        return self.root / key
+
+    async def put(self, key: str, data: bytes) -> None:
+        await asyncio.to_thread(self._put, self._path(key), data)
+
+    async def get(self, key: str) -> bytes:
+        return await asyncio.to_thread(self._path(key).read_bytes)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, True)
+
+    @staticmethod
+    def _put(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+
+class UrlSigner:
+    def __init__(self, secret: bytes, *, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def _signature(self, file_id: str, expires: int) -> str:
+        message = f"{file_id}:{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def sign(self, file_id: str, *, now: float | None = None) -> tuple[int, str]:
+        expires = int((now if now is not None else time.time()) + self.ttl_seconds)
+        return expires, self._signature(file_id, expires)
+
+    def verify(self, file_id: str, expires: int, signature: str, *, now: float | None = None) -> bool:
+        if expires < (now if now is not None else time.time()):
+            return False
+        return hmac.compare_digest(self._signature(file_id, expires), signature)
+
+
+def load_or_create_secret(configured: str | None, folder: Path) -> bytes:
+    """The configured secret, else one generated once and kept (mode 0600) in the store folder."""
+    if configured:
+        return configured.encode()
+    path = folder / ".signing-secret"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32).encode()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its secret
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(value)
+        return value
