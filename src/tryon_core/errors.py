@@ -10,6 +10,7 @@ error envelope ``{"error": {"code", "message", "type", "param", "metadata"}}``.
     │   ├── PayloadTooLarge         413 payload_too_large
     │   ├── UnsupportedMediaType    415 unsupported_media_type
     │   ├── AuthenticationFailed    401 authentication
+    │   ├── InvalidSignature        403 invalid_signature (a tampered or expired file link)
     │   ├── PaymentRequired         402 payment_required
     │   ├── NotFound                404 not_found
     │   └── NoCapableModel          422 no_capable_model
@@ -44,6 +45,7 @@ __all__ = [
     "InputRejected",
     "InvalidImage",
     "InvalidRequest",
+    "InvalidSignature",
     "NoCapableModel",
     "NoImage",
     "NotFound",
@@ -122,6 +124,11 @@ class UnsupportedMediaType(ClientError):
 class AuthenticationFailed(ClientError):
     status = 401
     type = "authentication"
+
+
+class InvalidSignature(ClientError):
+    status = 403
+    type = "invalid_signature"
 
 
 class PaymentRequired(ClientError):

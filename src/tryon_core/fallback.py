@@ -8,6 +8,7 @@ errors, adapter bugs) into the same error classes adapters raise.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,6 +16,7 @@ from typing import Protocol
 
 import httpx
 import msgspec
+from PIL import Image
 
 from tryon_core.catalog import Entry
 from tryon_core.errors import (
@@ -28,7 +30,7 @@ from tryon_core.errors import (
     ProviderUnavailable,
 )
 from tryon_core.health import HealthTracker
-from tryon_core.imaging import ImageLimits, describe_output, encode_bytes
+from tryon_core.imaging import ImageLimits, describe_output, encode
 from tryon_core.provider import OutputImage, ProviderContext, ProviderRequest
 
 __all__ = ["Attempt", "AttemptRecorder", "Produced", "run_candidates"]
@@ -160,7 +162,8 @@ def _check_outputs(
             content_type, width, height = describe_output(output.data, limits=limits)
             data = output.data
             if content_type != wanted:
-                data = encode_bytes(output.data, request.output_format)
+                with Image.open(io.BytesIO(output.data)) as image:
+                    data = encode(image, request.output_format)
                 content_type = wanted
         except ValueError:
             raise BadResponse(f"{entry.slug} returned an image that does not decode.") from None

@@ -1,0 +1,79 @@
+"""``create_app(settings)``: the Litestar application, built in one factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from tryon_core import __version__
+from tryon_core.api.deps import provide_gateway, provide_principal
+from tryon_core.api.errors import EXCEPTION_HANDLERS
+from tryon_core.api.routes import account, files, health, models, tryon
+from tryon_core.config import Settings, load_settings
+from tryon_core.gateway import Gateway, build_catalog
+from tryon_core.retention import run_retention
+
+__all__ = ["create_app"]
+
+ROUTES = [
+    health.healthz,
+    health.readyz,
+    models.list_models,
+    tryon.create_tryon,
+    account.credits,
+    account.current_key,
+    account.keys,
+    account.new_key,
+    account.remove_key,
+    files.download,
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    extra_plugins: Iterable[object] = (),
+    load_entry_points: bool = True,
+) -> Litestar:
+    """Build the app. Plugins load and config is validated now; I/O starts in the lifespan.
+
+    ``extra_plugins`` registers plugin objects directly (tests and built-ins), besides the
+    installed ``tryon`` entry points (off with ``load_entry_points=False``).
+    """
+    settings = settings or load_settings()
+    catalog = build_catalog(
+        settings, extra_plugins=extra_plugins, load_entry_points=load_entry_points
+    )
+    gateway = Gateway.create(settings, catalog)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await gateway.start()
+        retention = asyncio.create_task(run_retention(gateway))
+        try:
+            yield
+        finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
+            await gateway.close()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        lifespan=[lifespan],
+        dependencies={
+            "gateway": Provide(provide_gateway),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.server.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="tryon-core", version=__version__, path="/schema", use_handler_docstrings=False
+        ),
+        state={"gateway": gateway},  # type: ignore[arg-type]
+    )

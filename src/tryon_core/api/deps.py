@@ -1,0 +1,23 @@
+"""Dependencies every handler can ask for by name: ``gateway`` and ``principal``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+
+from tryon_core.accounts import Principal, authenticate
+from tryon_core.gateway import Gateway
+
+__all__ = ["provide_gateway", "provide_principal"]
+
+
+async def provide_gateway(state: State) -> Gateway:
+    gateway: Gateway = state.gateway
+    return gateway
+
+
+async def provide_principal(request: Request[Any, Any, Any], gateway: Gateway) -> Principal:
+    async with gateway.database.transaction() as conn:
+        return await authenticate(conn, request.headers.get("authorization"))

@@ -1,0 +1,114 @@
+"""The one error envelope, OpenRouter's: ``{"error": {"code", "message", "type", "param",
+"metadata"}}`` with the HTTP status equal to ``code``. Every failure leaves through here."""
+
+from __future__ import annotations
+
+import logging
+import math
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from tryon_core.errors import TryOnError
+
+__all__ = ["EXCEPTION_HANDLERS", "ErrorBody", "ErrorEnvelope", "envelope"]
+
+log = logging.getLogger("tryon.api")
+
+_LITESTAR_TYPES = {
+    400: "invalid_request",
+    401: "authentication",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limit_exceeded",
+    503: "service_unavailable",
+}
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    code: int
+    message: str
+    type: str
+    param: str | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ErrorEnvelope(msgspec.Struct, kw_only=True):
+    error: ErrorBody
+
+
+def envelope(
+    status: int,
+    message: str,
+    type: str,
+    *,
+    param: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    retry_after: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[ErrorEnvelope]:
+    all_headers = dict(headers or {})
+    if retry_after is not None or status in (429, 503):
+        seconds = max(1, min(60, math.ceil(retry_after or 1)))
+        all_headers["Retry-After"] = str(seconds)
+    return Response(
+        ErrorEnvelope(
+            error=ErrorBody(
+                code=status, message=message, type=type, param=param, metadata=metadata or {}
+            )
+        ),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=all_headers,
+    )
+
+
+def _tryon_error(_: Request[Any, Any, Any], exc: TryOnError) -> Response[ErrorEnvelope]:
+    if exc.status >= 500 and exc.status not in (502, 503, 504):
+        log.error("request failed: %s", exc.message)
+    return envelope(
+        exc.status,
+        exc.message,
+        exc.type,
+        param=exc.param,
+        metadata=exc.metadata,
+        retry_after=exc.retry_after,
+    )
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorEnvelope]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("framework error %s: %s", status, exc.detail)
+        return envelope(500, "Internal server error.", "server")
+    param = None
+    message = exc.detail or HTTPStatus(status).phrase
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        first = exc.extra[0]
+        if isinstance(first, dict):
+            param = first.get("key")
+            message = f"{message}: {first.get('message', '')}".rstrip(": ")
+    if status == 404:
+        message = "No such route."
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    return envelope(
+        status, message, _LITESTAR_TYPES.get(status, "invalid_request"), param=param, headers=headers
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return envelope(500, "Internal server error.", "server")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    TryOnError: _tryon_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,69 @@
+"""The caller's account: credits and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from litestar import delete, get, post
+
+from tryon_core.accounts import KeyInfo, Principal, create_key, get_account, list_keys, revoke_key
+from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
+from tryon_core.gateway import Gateway
+
+
+@get("/api/v1/credits", summary="This account's balance and reserved credits.", tags=["account"])
+async def credits(gateway: Gateway, principal: Principal) -> CreditsResponse:
+    async with gateway.database.reading() as conn:
+        account = await get_account(conn, principal.account_id)
+    return CreditsResponse(
+        account_id=account.id, balance=account.balance, reserved=account.reserved
+    )
+
+
+@get("/api/v1/key", summary="The key making this request.", tags=["account"])
+async def current_key(gateway: Gateway, principal: Principal) -> dict[str, KeyData]:
+    async with gateway.database.reading() as conn:
+        keys = await list_keys(conn, account_id=principal.account_id)
+    return {"data": next(_key(k) for k in keys if k.id == principal.key_id)}
+
+
+@get("/api/v1/keys", summary="Every key of this account.", tags=["account"])
+async def keys(gateway: Gateway, principal: Principal) -> KeyList:
+    async with gateway.database.reading() as conn:
+        found = await list_keys(conn, account_id=principal.account_id)
+    return KeyList(data=[_key(k) for k in found])
+
+
+@post("/api/v1/keys", summary="Another key for this account (shown once).", tags=["account"])
+async def new_key(gateway: Gateway, principal: Principal, data: NewKey) -> KeyCreated:
+    async with gateway.database.transaction() as conn:
+        info, secret = await create_key(conn, account_id=principal.account_id, name=data.name)
+    return KeyCreated(data=_key(info), key=secret)
+
+
+@delete(
+    "/api/v1/keys/{key_id:str}",
+    summary="Revoke a key of this account at once.",
+    tags=["account"],
+    status_code=200,
+)
+async def remove_key(gateway: Gateway, principal: Principal, key_id: str) -> dict[str, KeyData]:
+    async with gateway.database.transaction() as conn:
+        info = await revoke_key(conn, key_id, account_id=principal.account_id)
+    return {"data": _key(info)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _key(info: KeyInfo) -> KeyData:
+    return KeyData(
+        id=info.id,
+        name=info.name,
+        prefix=info.prefix,
+        account_id=info.account_id,
+        created_at=info.created_at.isoformat(),
+        last_used_at=_iso(info.last_used_at),
+        revoked_at=_iso(info.revoked_at),
+    )

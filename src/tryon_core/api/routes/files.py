@@ -1,0 +1,60 @@
+"""``GET /api/v1/files/{id}``: a stored image, by signed URL or by its owner's key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from sqlalchemy import select
+
+from tryon_core.accounts import authenticate
+from tryon_core.db.schema import files
+from tryon_core.errors import AuthenticationFailed, InvalidSignature, NotFound
+from tryon_core.gateway import Gateway
+from tryon_core.ids import as_utc, utcnow
+
+
+@get(
+    "/api/v1/files/{file_id:str}",
+    summary="Download a result image: with the signed URL the API returned, or with the key "
+    "of the account that owns it.",
+    tags=["files"],
+    media_type="application/octet-stream",
+)
+async def download(
+    request: Request[Any, Any, Any],
+    gateway: Gateway,
+    file_id: str,
+    expires: int | None = None,
+    sig: str | None = None,
+) -> Response[bytes]:
+    if sig is not None or expires is not None:
+        if sig is None or expires is None or not gateway.signer.verify(file_id, expires, sig):
+            raise InvalidSignature("This file link is invalid or has expired.")
+        owner = None
+    else:
+        authorization = request.headers.get("authorization")
+        if not authorization:
+            raise AuthenticationFailed("Send the signed URL, or the owner's API key.")
+        async with gateway.database.transaction() as conn:
+            owner = (await authenticate(conn, authorization)).account_id
+    async with gateway.database.reading() as conn:
+        query = select(files).where(files.c.id == file_id)
+        if owner is not None:
+            query = query.where(files.c.account_id == owner)
+        row = (await conn.execute(query)).first()
+    if row is None or as_utc(row.expires_at) < utcnow():
+        raise NotFound("No such file.", param="file_id")
+    try:
+        data = await gateway.store.get(row.storage_key)
+    except FileNotFoundError:
+        raise NotFound("No such file.", param="file_id") from None
+    return Response(
+        data,
+        media_type=row.content_type,
+        headers={
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="{file_id}"',
+        },
+    )

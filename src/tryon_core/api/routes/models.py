@@ -1,0 +1,73 @@
+"""``GET /api/v1/models``: every enabled model, readable by the OpenAI SDK and OpenRouter clients."""
+
+from __future__ import annotations
+
+from litestar import get
+
+from tryon_core.api.schemas import (
+    Architecture,
+    ModelList,
+    ModelObject,
+    Pricing,
+    TopProvider,
+    TryOnCapabilities,
+)
+from tryon_core.catalog import Entry
+from tryon_core.gateway import Gateway
+
+_PARAMETERS = ["seed", "n"]
+
+
+@get("/api/v1/models", summary="List the models this gateway serves (no auth).", tags=["models"])
+async def list_models(gateway: Gateway) -> ModelList:
+    catalog = gateway.catalog
+    entries = sorted(catalog.entries.values(), key=lambda e: e.slug)
+    data = [_model(entry) for entry in entries]
+    if entries:
+        auto = [catalog.entries[s] for s in catalog.auto]
+        data.insert(
+            0,
+            ModelObject(
+                id="auto",
+                canonical_slug="auto",
+                name="Auto (best available)",
+                description="Routes to the first capable, healthy model of: "
+                + ", ".join(e.slug for e in auto),
+                created=0,
+                owned_by="tryon-core",
+                pricing=Pricing(credits_per_image=max(e.credits for e in auto)),
+                architecture=Architecture(),
+                top_provider=TopProvider(),
+                tryon=None,
+                supported_parameters=_PARAMETERS,
+            ),
+        )
+    return ModelList(data=data)
+
+
+def _model(entry: Entry) -> ModelObject:
+    model, caps = entry.model, entry.model.capabilities
+    return ModelObject(
+        id=model.slug,
+        canonical_slug=model.slug,
+        name=model.name,
+        description=model.description,
+        created=model.created,
+        owned_by=model.owned_by or entry.provider.name,
+        pricing=Pricing(credits_per_image=entry.credits),
+        architecture=Architecture(),
+        top_provider=TopProvider(),
+        tryon=TryOnCapabilities(
+            execution=caps.execution,
+            max_garments=caps.max_garments,
+            categories=list(caps.categories),
+            max_outputs=caps.max_outputs,
+            input_formats=list(caps.input_formats),
+            max_input_bytes=caps.max_input_bytes,
+            min_input_side=caps.min_input_side,
+            max_input_side=caps.max_input_side,
+            uses_prompt=caps.uses_prompt,
+            supports_seed=caps.supports_seed,
+        ),
+        supported_parameters=[p for p in _PARAMETERS if p != "seed" or caps.supports_seed],
+    )

@@ -1,0 +1,137 @@
+"""Wire types of the gateway's own HTTP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from tryon_core.fallback import Attempt
+
+__all__ = [
+    "Architecture",
+    "CreditsResponse",
+    "ImageOut",
+    "KeyCreated",
+    "KeyData",
+    "KeyList",
+    "ModelList",
+    "ModelObject",
+    "NewKey",
+    "Pricing",
+    "TryOnCapabilities",
+    "TryOnResponse",
+    "Usage",
+]
+
+
+class Pricing(msgspec.Struct, kw_only=True):
+    """OpenRouter's decimal-string fields (zero: we bill in credits) plus our credit price."""
+
+    credits_per_image: int
+    prompt: str = "0"
+    completion: str = "0"
+    request: str = "0"
+    image: str = "0"
+
+
+class Architecture(msgspec.Struct, kw_only=True):
+    modality: str = "text+image->image"
+    input_modalities: list[str] = msgspec.field(default_factory=lambda: ["image", "text"])
+    output_modalities: list[str] = msgspec.field(default_factory=lambda: ["image"])
+    tokenizer: str = "none"
+    instruct_type: None = None
+
+
+class TopProvider(msgspec.Struct, kw_only=True):
+    is_moderated: bool = False
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+
+
+class TryOnCapabilities(msgspec.Struct, kw_only=True):
+    execution: str
+    max_garments: int
+    categories: list[str]
+    max_outputs: int
+    input_formats: list[str]
+    max_input_bytes: int
+    min_input_side: int
+    max_input_side: int
+    uses_prompt: bool
+    supports_seed: bool
+
+
+class ModelObject(msgspec.Struct, kw_only=True):
+    id: str
+    canonical_slug: str
+    name: str
+    description: str
+    created: int
+    owned_by: str
+    pricing: Pricing
+    architecture: Architecture
+    top_provider: TopProvider
+    tryon: TryOnCapabilities | None
+    supported_parameters: list[str]
+    object: Literal["model"] = "model"
+    context_length: int | None = None
+    per_request_limits: None = None
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    data: list[ModelObject]
+    object: Literal["list"] = "list"
+
+
+class ImageOut(msgspec.Struct, kw_only=True):
+    url: str
+    content_type: str
+    width: int
+    height: int
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    credits: int
+
+
+class TryOnResponse(msgspec.Struct, kw_only=True):
+    id: str
+    model: str
+    created: int
+    images: list[ImageOut]
+    usage: Usage
+    attempts: list[Attempt]
+    status: Literal["completed"] = "completed"
+    object: Literal["tryon"] = "tryon"
+
+
+class CreditsResponse(msgspec.Struct, kw_only=True):
+    account_id: str
+    balance: int
+    reserved: int
+    object: Literal["credits"] = "credits"
+
+
+class KeyData(msgspec.Struct, kw_only=True, omit_defaults=False):
+    id: str
+    name: str
+    prefix: str
+    account_id: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class KeyList(msgspec.Struct, kw_only=True):
+    data: list[KeyData]
+    object: Literal["list"] = "list"
+
+
+class KeyCreated(msgspec.Struct, kw_only=True):
+    data: KeyData
+    key: str
+
+
+class NewKey(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str = ""

@@ -1,0 +1,212 @@
+"""The ``tryon`` command: serve, keys, credits, models, db. Every command honours --config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from tryon_core import accounts, billing
+from tryon_core.config import Settings, load_settings
+from tryon_core.db import Database, create_database
+from tryon_core.errors import ConfigError, TryOnError
+from tryon_core.gateway import build_catalog
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings(args.config)
+        result: int = args.handler(settings, args)
+        return result
+    except ConfigError as exc:
+        print(f"tryon: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except TryOnError as exc:
+        print(f"tryon: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $TRYON_CONFIG, else config/tryon.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="tryon", description="tryon-core: the virtual try-on gateway.", parents=[common]
+    )
+    parser.set_defaults(config=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the gateway")
+    serve.add_argument("--host", help="override server.host")
+    serve.add_argument("--port", type=int, help="override server.port")
+    serve.set_defaults(handler=_serve)
+
+    keys = commands.add_parser("keys", help="API keys").add_subparsers(metavar="ACTION")
+    create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--account", metavar="ID", help="add the key to this account")
+    create.add_argument("--credits", type=int, default=0, help="grant this many credits")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=_run(_keys_create))
+    listing = keys.add_parser("list", parents=[common], help="list keys")
+    listing.add_argument("--account", metavar="ID")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_run(_keys_list))
+    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key at once")
+    revoke.add_argument("id")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(handler=_run(_keys_revoke))
+
+    credit = commands.add_parser("credits", help="account credits").add_subparsers(metavar="ACTION")
+    grant = credit.add_parser("grant", parents=[common], help="add credits to an account")
+    grant.add_argument("account_id")
+    grant.add_argument("credits", type=int)
+    grant.add_argument("--note", default="")
+    grant.add_argument("--json", action="store_true")
+    grant.set_defaults(handler=_run(_credits_grant))
+    show = credit.add_parser("show", parents=[common], help="an account's balance")
+    show.add_argument("account_id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_run(_credits_show))
+
+    listed = commands.add_parser("models", parents=[common], help="list the enabled models")
+    listed.add_argument("--json", action="store_true")
+    listed.set_defaults(handler=_models)
+
+    db = commands.add_parser("db", help="database").add_subparsers(metavar="ACTION")
+    upgrade = db.add_parser("upgrade", parents=[common], help="apply migrations")
+    upgrade.set_defaults(handler=_run(_db_upgrade))
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tryon_core.api import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.server.host,
+        port=args.port if args.port is not None else settings.server.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+    return 0
+
+
+Command = Callable[[Database, argparse.Namespace], Awaitable[Any]]
+
+
+def _run(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
+    """Open the database (migrated), run one command, print its result."""
+
+    def handler(settings: Settings, args: argparse.Namespace) -> int:
+        async def go() -> Any:
+            database = create_database(settings.database.url)
+            try:
+                if settings.database.migrate_on_start or command is _db_upgrade:
+                    await database.upgrade()
+                return await command(database, args)
+            finally:
+                await database.dispose()
+
+        result = asyncio.run(go())
+        if isinstance(result, tuple):
+            human, data = result
+            print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else human)
+        return 0
+
+    return handler
+
+
+async def _keys_create(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    async with database.transaction() as conn:
+        account_id = args.account or await accounts.create_account(conn, name=args.name)
+        info, secret = await accounts.create_key(conn, account_id=account_id, name=args.name)
+        if args.credits:
+            await billing.grant(conn, account_id, args.credits, note="keys create")
+        account = await accounts.get_account(conn, account_id)
+    data = {**msgspec.to_builtins(info), "key": secret, "balance": account.balance}
+    human = (
+        f"{secret}\n"
+        f"  key {info.id} ({info.name}) for account {account_id}, balance {account.balance}\n"
+        "  Store the key now: it is not shown again."
+    )
+    return human, data
+
+
+async def _keys_list(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    async with database.reading() as conn:
+        found = await accounts.list_keys(conn, account_id=args.account)
+    rows = [
+        f"{k.id}  {k.prefix}…  {k.account_id}  {k.name!r}"
+        + ("  revoked" if k.revoked_at else "")
+        for k in found
+    ]
+    return "\n".join(rows) or "no keys", msgspec.to_builtins(found)
+
+
+async def _keys_revoke(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    async with database.transaction() as conn:
+        info = await accounts.revoke_key(conn, args.id)
+    return f"revoked {info.id} ({info.prefix}…)", msgspec.to_builtins(info)
+
+
+async def _credits_grant(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    async with database.transaction() as conn:
+        balance = await billing.grant(conn, args.account_id, args.credits, note=args.note)
+    return (
+        f"account {args.account_id}: balance {balance}",
+        {"account_id": args.account_id, "balance": balance},
+    )
+
+
+async def _credits_show(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    async with database.reading() as conn:
+        account = await accounts.get_account(conn, args.account_id)
+    return (
+        f"account {account.id}: balance {account.balance}, reserved {account.reserved}",
+        msgspec.to_builtins(account),
+    )
+
+
+async def _db_upgrade(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    return "database is up to date", {"status": "ok"}
+
+
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = build_catalog(settings)
+    entries = sorted(catalog.entries.values(), key=lambda e: e.slug)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"id": e.slug, "name": e.model.name, "provider": e.provider.name, "credits": e.credits}
+                    for e in entries
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for e in entries:
+            print(f"{e.slug:32} {e.credits:>4} credits  {e.model.name}")
+        if not entries:
+            print("no models are enabled; enable a provider in the config")
+    return 0
