@@ -117,7 +117,9 @@ async def list_keys(conn: AsyncConnection, *, account_id: str | None = None) -> 
     return [_key_info(row._mapping) for row in await conn.execute(query)]
 
 
-async def revoke_key(conn: AsyncConnection, key_id: str, *, account_id: str | None = None) -> KeyInfo:
+async def revoke_key(
+    conn: AsyncConnection, key_id: str, *, account_id: str | None = None
+) -> KeyInfo:
     """Revoke at once. With ``account_id``, another account's key is reported as absent."""
     condition = api_keys.c.id == key_id
     if account_id is not None:
@@ -145,9 +147,7 @@ async def authenticate(conn: AsyncConnection, authorization: str | None) -> Prin
         await conn.execute(
             select(
                 api_keys.c.id, api_keys.c.account_id, api_keys.c.revoked_at, api_keys.c.last_used_at
-            ).where(
-                api_keys.c.hash == hash_key(token)
-            )
+            ).where(api_keys.c.hash == hash_key(token))
         )
     ).first()
     if row is None or row.revoked_at is not None:

@@ -43,7 +43,9 @@ class Catalog:
             override = settings.models.get(slug)
             if provider.name not in adapters or (override and not override.enabled):
                 continue
-            credits = model.credits if override is None or override.credits is None else override.credits
+            credits = (
+                model.credits if override is None or override.credits is None else override.credits
+            )
             self.entries[slug] = Entry(
                 model=model,
                 provider=provider,

@@ -130,7 +130,9 @@ def _run(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
         result = asyncio.run(go())
         if isinstance(result, tuple):
             human, data = result
-            print(json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else human)
+            print(
+                json.dumps(data, indent=2, default=str) if getattr(args, "json", False) else human
+            )
         return 0
 
     return handler
@@ -156,8 +158,7 @@ async def _keys_list(database: Database, args: argparse.Namespace) -> tuple[str,
     async with database.reading() as conn:
         found = await accounts.list_keys(conn, account_id=args.account)
     rows = [
-        f"{k.id}  {k.prefix}…  {k.account_id}  {k.name!r}"
-        + ("  revoked" if k.revoked_at else "")
+        f"{k.id}  {k.prefix}…  {k.account_id}  {k.name!r}" + ("  revoked" if k.revoked_at else "")
         for k in found
     ]
     return "\n".join(rows) or "no keys", msgspec.to_builtins(found)
@@ -198,7 +199,12 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 [
-                    {"id": e.slug, "name": e.model.name, "provider": e.provider.name, "credits": e.credits}
+                    {
+                        "id": e.slug,
+                        "name": e.model.name,
+                        "provider": e.provider.name,
+                        "credits": e.credits,
+                    }
                     for e in entries
                 ],
                 indent=2,

@@ -182,7 +182,9 @@ def _expand(value: Any, environ: Mapping[str, str], source: str, where: str) -> 
 
         return _VAR.sub(substitute, value)
     if isinstance(value, dict):
-        return {k: _expand(v, environ, source, f"{where}.{k}" if where else k) for k, v in value.items()}
+        return {
+            k: _expand(v, environ, source, f"{where}.{k}" if where else k) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_expand(v, environ, source, f"{where}[{i}]") for i, v in enumerate(value)]
     return value

@@ -87,7 +87,9 @@ async def run_candidates(
         started = time.monotonic()
         try:
             request = build(entry)
-            produced = await _attempt(entry, request, http, limits, _task_hook(recorder, position, attempt))
+            produced = await _attempt(
+                entry, request, http, limits, _task_hook(recorder, position, attempt)
+            )
         except ProviderError as error:
             attempt.status = "failed"
             attempt.error = {
@@ -141,7 +143,9 @@ async def _attempt(
     except httpx.TimeoutException:
         raise ProviderTimeout(f"{entry.slug} timed out.") from None
     except httpx.HTTPError as exc:
-        raise ProviderUnavailable(f"{entry.slug} could not be reached ({type(exc).__name__}).") from None
+        raise ProviderUnavailable(
+            f"{entry.slug} could not be reached ({type(exc).__name__})."
+        ) from None
     except ClientError as exc:
         raise InputRejected(exc.message, param=exc.param) from None
     except Exception:

@@ -14,7 +14,9 @@ from tryon_core.request import ImageSource
 __all__ = ["ingest", "ingest_all"]
 
 
-async def ingest(source: ImageSource, *, fetcher: GuardedFetcher, limits: ImageLimits) -> InputImage:
+async def ingest(
+    source: ImageSource, *, fetcher: GuardedFetcher, limits: ImageLimits
+) -> InputImage:
     if source.data is not None:
         data = source.data
     elif source.url is None or not source.url.strip():

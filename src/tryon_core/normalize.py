@@ -24,7 +24,10 @@ class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every field of ``POST /api/v1/tryon`` except the images."""
 
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "auto"
-    models: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(max_length=MAX_MODELS)] = msgspec.field(default_factory=list)
+    models: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]],
+        msgspec.Meta(max_length=MAX_MODELS),
+    ] = msgspec.field(default_factory=list)
     category: Literal["auto", "tops", "bottoms", "one-pieces", "apparel"] = "auto"
     prompt: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=4)] = 1

@@ -58,7 +58,9 @@ class Generation(msgspec.Struct, frozen=True, kw_only=True):
     created: datetime
 
 
-async def generate(gateway: Gateway, principal: Principal, request: TryOnRequest, *, route: str) -> Generation:
+async def generate(
+    gateway: Gateway, principal: Principal, request: TryOnRequest, *, route: str
+) -> Generation:
     if request.mode == "async":
         raise InvalidRequest(
             'mode "async" is not available yet on this gateway; use "sync".',
@@ -101,7 +103,9 @@ async def generate(gateway: Gateway, principal: Principal, request: TryOnRequest
     )
 
 
-def _fit_inputs(candidates: list[Entry], request: TryOnRequest, images: list[InputImage]) -> list[Entry]:
+def _fit_inputs(
+    candidates: list[Entry], request: TryOnRequest, images: list[InputImage]
+) -> list[Entry]:
     params = [request.person.param, *(g.param for g in request.garments)]
     labelled = list(zip(params, images, strict=True))
     reasons = {entry.slug: check_inputs(entry, labelled) for entry in candidates}
@@ -184,7 +188,9 @@ async def _store(
         for _, key in stored:
             await gateway.store.delete(key)
         log.error("file store failed: %s", exc)
-        raise ServiceUnavailable("The file store could not save the result; nothing was charged.") from None
+        raise ServiceUnavailable(
+            "The file store could not save the result; nothing was charged."
+        ) from None
     return stored
 
 
@@ -200,7 +206,9 @@ async def _close(
     expires = now + timedelta(hours=gateway.settings.storage.retention_hours)
     async with gateway.database.transaction() as conn:
         account_id = await conn.scalar(
-            generations.select().with_only_columns(generations.c.account_id).where(generations.c.id == generation_id)
+            generations.select()
+            .with_only_columns(generations.c.account_id)
+            .where(generations.c.id == generation_id)
         )
         for image, key in stored:
             await conn.execute(
@@ -288,5 +296,7 @@ class _Recorder:
     async def _update(self, position: int, **values: Any) -> None:
         async with self._gateway.database.transaction() as conn:
             await conn.execute(
-                update(attempts_table).where(attempts_table.c.id == self._ids[position]).values(**values)
+                update(attempts_table)
+                .where(attempts_table.c.id == self._ids[position])
+                .values(**values)
             )

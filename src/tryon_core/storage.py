@@ -74,7 +74,9 @@ class UrlSigner:
         expires = int((now if now is not None else time.time()) + self.ttl_seconds)
         return expires, self._signature(file_id, expires)
 
-    def verify(self, file_id: str, expires: int, signature: str, *, now: float | None = None) -> bool:
+    def verify(
+        self, file_id: str, expires: int, signature: str, *, now: float | None = None
+    ) -> bool:
         if expires < (now if now is not None else time.time()):
             return False
         return hmac.compare_digest(self._signature(file_id, expires), signature)

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -75,5 +76,5 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="tryon-core", version=__version__, path="/schema", use_handler_docstrings=False
         ),
-        state={"gateway": gateway},  # type: ignore[arg-type]
+        state=State({"gateway": gateway}),
     )

@@ -6,11 +6,15 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from tryon_core.accounts import Principal, authenticate
 from tryon_core.gateway import Gateway
 
-__all__ = ["provide_gateway", "provide_principal"]
+__all__ = ["GatewayDep", "PrincipalDep", "provide_gateway", "provide_principal"]
+
+GatewayDep = NamedDependency[Gateway]
+PrincipalDep = NamedDependency[Principal]
 
 
 async def provide_gateway(state: State) -> Gateway:
@@ -18,6 +22,6 @@ async def provide_gateway(state: State) -> Gateway:
     return gateway
 
 
-async def provide_principal(request: Request[Any, Any, Any], gateway: Gateway) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], gateway: GatewayDep) -> Principal:
     async with gateway.database.transaction() as conn:
         return await authenticate(conn, request.headers.get("authorization"))

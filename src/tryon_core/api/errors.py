@@ -98,7 +98,11 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Error
         message = "No such route."
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
     return envelope(
-        status, message, _LITESTAR_TYPES.get(status, "invalid_request"), param=param, headers=headers
+        status,
+        message,
+        _LITESTAR_TYPES.get(status, "invalid_request"),
+        param=param,
+        headers=headers,
     )
 
 

@@ -81,7 +81,9 @@ DEFAULT_MODELS = (
 class ScriptedProvider:
     """A plugin object; also the adapter of every model it registers."""
 
-    def __init__(self, *, name: str = "scripted", models: Sequence[ModelSpec] | None = None) -> None:
+    def __init__(
+        self, *, name: str = "scripted", models: Sequence[ModelSpec] | None = None
+    ) -> None:
         self.name = name
         self.models = tuple(models or DEFAULT_MODELS)
         self.calls: list[ProviderRequest] = []
@@ -119,9 +121,7 @@ class ScriptedProvider:
             return [OutputImage(data=b"<html>not an image</html>")]
         if step == "empty":
             return []
-        return [
-            OutputImage(data=_image(request, index)) for index in range(request.n)
-        ]
+        return [OutputImage(data=_image(request, index)) for index in range(request.n)]
 
 
 def _image(request: ProviderRequest, index: int) -> bytes:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from litestar import delete, get, post
+from litestar.params import FromPath, JSONBody
 
-from tryon_core.accounts import KeyInfo, Principal, create_key, get_account, list_keys, revoke_key
+from tryon_core.accounts import KeyInfo, create_key, get_account, list_keys, revoke_key
+from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
-from tryon_core.gateway import Gateway
 
 
 @get("/api/v1/credits", summary="This account's balance and reserved credits.", tags=["account"])
-async def credits(gateway: Gateway, principal: Principal) -> CreditsResponse:
+async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsResponse:
     async with gateway.database.reading() as conn:
         account = await get_account(conn, principal.account_id)
     return CreditsResponse(
@@ -21,21 +22,21 @@ async def credits(gateway: Gateway, principal: Principal) -> CreditsResponse:
 
 
 @get("/api/v1/key", summary="The key making this request.", tags=["account"])
-async def current_key(gateway: Gateway, principal: Principal) -> dict[str, KeyData]:
+async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, KeyData]:
     async with gateway.database.reading() as conn:
         keys = await list_keys(conn, account_id=principal.account_id)
     return {"data": next(_key(k) for k in keys if k.id == principal.key_id)}
 
 
 @get("/api/v1/keys", summary="Every key of this account.", tags=["account"])
-async def keys(gateway: Gateway, principal: Principal) -> KeyList:
+async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     async with gateway.database.reading() as conn:
         found = await list_keys(conn, account_id=principal.account_id)
     return KeyList(data=[_key(k) for k in found])
 
 
 @post("/api/v1/keys", summary="Another key for this account (shown once).", tags=["account"])
-async def new_key(gateway: Gateway, principal: Principal, data: NewKey) -> KeyCreated:
+async def new_key(gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey]) -> KeyCreated:
     async with gateway.database.transaction() as conn:
         info, secret = await create_key(conn, account_id=principal.account_id, name=data.name)
     return KeyCreated(data=_key(info), key=secret)
@@ -47,7 +48,9 @@ async def new_key(gateway: Gateway, principal: Principal, data: NewKey) -> KeyCr
     tags=["account"],
     status_code=200,
 )
-async def remove_key(gateway: Gateway, principal: Principal, key_id: str) -> dict[str, KeyData]:
+async def remove_key(
+    gateway: GatewayDep, principal: PrincipalDep, key_id: FromPath[str]
+) -> dict[str, KeyData]:
     async with gateway.database.transaction() as conn:
         info = await revoke_key(conn, key_id, account_id=principal.account_id)
     return {"data": _key(info)}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 
 from tryon_core.accounts import authenticate
+from tryon_core.api.deps import GatewayDep
 from tryon_core.db.schema import files
 from tryon_core.errors import AuthenticationFailed, InvalidSignature, NotFound
-from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc, utcnow
 
 
@@ -23,10 +24,10 @@ from tryon_core.ids import as_utc, utcnow
 )
 async def download(
     request: Request[Any, Any, Any],
-    gateway: Gateway,
-    file_id: str,
-    expires: int | None = None,
-    sig: str | None = None,
+    gateway: GatewayDep,
+    file_id: FromPath[str],
+    expires: FromQuery[int | None] = None,
+    sig: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     if sig is not None or expires is not None:
         if sig is None or expires is None or not gateway.signer.verify(file_id, expires, sig):

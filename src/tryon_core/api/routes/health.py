@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import get
 
-from tryon_core.gateway import Gateway
+from tryon_core.api.deps import GatewayDep
 
 
 @get("/healthz", summary="Liveness: the process answers.", tags=["health"])
@@ -13,6 +13,6 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Readiness: the database answers (503 otherwise).", tags=["health"])
-async def readyz(gateway: Gateway) -> dict[str, str]:
+async def readyz(gateway: GatewayDep) -> dict[str, str]:
     await gateway.database.ping()
     return {"status": "ready"}

@@ -1,9 +1,10 @@
-"""``GET /api/v1/models``: every enabled model, readable by the OpenAI SDK and OpenRouter clients."""
+"""``GET /api/v1/models``: the enabled models, readable by OpenAI and OpenRouter clients."""
 
 from __future__ import annotations
 
 from litestar import get
 
+from tryon_core.api.deps import GatewayDep
 from tryon_core.api.schemas import (
     Architecture,
     ModelList,
@@ -13,13 +14,12 @@ from tryon_core.api.schemas import (
     TryOnCapabilities,
 )
 from tryon_core.catalog import Entry
-from tryon_core.gateway import Gateway
 
 _PARAMETERS = ["seed", "n"]
 
 
 @get("/api/v1/models", summary="List the models this gateway serves (no auth).", tags=["models"])
-async def list_models(gateway: Gateway) -> ModelList:
+async def list_models(gateway: GatewayDep) -> ModelList:
     catalog = gateway.catalog
     entries = sorted(catalog.entries.values(), key=lambda e: e.slug)
     data = [_model(entry) for entry in entries]

@@ -8,10 +8,9 @@ import msgspec
 from litestar import Request, post
 from litestar.datastructures import UploadFile
 
-from tryon_core.accounts import Principal
+from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.schemas import ImageOut, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
-from tryon_core.gateway import Gateway
 from tryon_core.normalize import (
     NativeOptions,
     from_native,
@@ -43,8 +42,8 @@ class NativeJSON(NativeOptions, kw_only=True, forbid_unknown_fields=True):
 )
 async def create_tryon(
     request: Request[Any, Any, Any],
-    gateway: Gateway,
-    principal: Principal,
+    gateway: GatewayDep,
+    principal: PrincipalDep,
 ) -> TryOnResponse:
     tryon = await _parse(request, gateway)
     generation = await generate(gateway, principal, tryon, route="native")
@@ -66,7 +65,7 @@ async def create_tryon(
     )
 
 
-async def _parse(request: Request[Any, Any, Any], gateway: Gateway) -> TryOnRequest:
+async def _parse(request: Request[Any, Any, Any], gateway: GatewayDep) -> TryOnRequest:
     media_type = request.content_type[0]
     max_garments = gateway.settings.images.max_garments
     if media_type == "application/json":

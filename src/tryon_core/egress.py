@@ -1,0 +1,357 @@
+"""The egress guard: fetch an image URL a client gave without letting it reach inside.
+
+Each hop of a fetch goes through the same steps:
+
+1. Parse strictly (httpx's parser, then our own checks): ``http`` or ``https`` only, a host,
+   no user info, no backslash, a port in 1..65535. A host whose last label is a number is an
+   IPv4 address in any spelling a resolver would accept (``2130706433``, ``0x7f.1``,
+   ``017700000001``, ``127.1``): it is read with the WHATWG URL rules and checked for what it
+   means; one that does not read as an address is refused.
+2. Resolve the name once (``Resolver``; IP literals skip it) and refuse the hop if ANY address
+   is not globally routable: loopback, private, link-local (cloud metadata), shared, multicast,
+   reserved, unspecified, unique-local, and v4 addresses wrapped in IPv6 (mapped, 6to4, NAT64).
+3. Connect to the address that was checked, not to a name resolved again: the request URL
+   carries the IP, ``Host`` the original host, and TLS verifies the original name through the
+   ``sni_hostname`` request extension.
+4. Never follow redirects blindly: each ``Location`` is a new hop through steps 1-3, at most
+   ``max_redirects`` of them, never the same URL twice.
+5. Stream the body and stop as soon as it passes ``max_bytes``; a ``Content-Length`` that is
+   already too big is refused unread. Compressed bodies are refused (we ask for ``identity``).
+6. One deadline, ``timeout``, covers the whole fetch: every resolution, connection, redirect
+   and byte of body.
+
+``EgressPolicy.allow_hosts`` lifts step 2's address block (only that) for exact
+``"host:port"`` entries, as written in the URL with the default port filled in (``"[::1]:8080"``
+for IPv6). A bare host is refused at construction: an exemption is always for one port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+import httpx
+
+from tryon_core.errors import InvalidImage, InvalidRequest, PayloadTooLarge
+
+__all__ = ["EgressPolicy", "GuardedFetcher", "Resolver", "system_resolver"]
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NOT_FOUND = frozenset({404, 410})
+_MAX_URL_LENGTH = 8192
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_SHARED = ipaddress.IPv4Network("100.64.0.0/10")
+_HEADERS = {
+    "Accept": "image/jpeg, image/png, image/webp",
+    "Accept-Encoding": "identity",
+    "User-Agent": "tryon-core",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EgressPolicy:
+    """What a fetch may do. ``allow_hosts`` holds exact lowercase ``"host:port"`` entries."""
+
+    allow_hosts: frozenset[str] = frozenset()
+    max_bytes: int = 10 * 1024 * 1024
+    timeout: float = 20.0
+    max_redirects: int = 3
+
+    def __post_init__(self) -> None:
+        entries = frozenset(entry.strip().lower() for entry in self.allow_hosts)
+        for entry in entries:
+            host, colon, port = entry.rpartition(":")
+            if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"allow_hosts entry {entry!r} must be 'host:port'")
+            if host.startswith("[") != host.endswith("]") or (":" in host and host[0] != "["):
+                raise ValueError(f"allow_hosts entry {entry!r}: write IPv6 hosts as '[::1]:port'")
+        object.__setattr__(self, "allow_hosts", entries)
+        if self.max_bytes < 1 or self.timeout <= 0 or self.max_redirects < 0:
+            raise ValueError("max_bytes and timeout must be positive, max_redirects not negative")
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses ``getaddrinfo`` gives for ``host`` (the default ``Resolver``)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: httpx.URL
+    host: str  # as it goes in DNS, SNI and the allow list: lowercase, no brackets, no final dot
+    port: int
+    literal: IPAddress | None  # the host is an IP address (in whatever spelling)
+
+    @property
+    def key(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+class GuardedFetcher:
+    """Fetches client-given image URLs under an :class:`EgressPolicy`. Owns its HTTP client."""
+
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._policy = policy
+        self._resolve = resolver or system_resolver
+        if transport is None:
+            # No keep-alive: a pooled connection is keyed by IP, and must never carry a request
+            # for another name than the one its TLS session verified.
+            transport = httpx.AsyncHTTPTransport(
+                retries=0, limits=httpx.Limits(max_keepalive_connections=0), trust_env=False
+            )
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=policy.timeout,
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # keeps none
+        )
+
+    async def __aenter__(self) -> GuardedFetcher:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, url: str, *, param: str) -> bytes:
+        """The body of ``url``, or a ``ClientError`` naming ``param``.
+
+        ``InvalidRequest`` ``invalid_url`` (not an http(s) URL, malformed) or ``forbidden_url``
+        (an address inside); ``PayloadTooLarge`` ``image_too_large``; ``InvalidImage``
+        ``image_not_found`` (404, 410) or ``image_download_failed`` (DNS, connection, status,
+        timeout, redirects). Response bodies are never echoed.
+        """
+        try:
+            async with asyncio.timeout(self._policy.timeout):
+                return await self._follow(url, param)
+        except TimeoutError:
+            raise _failed(param, f"it took longer than {self._policy.timeout:g} s") from None
+
+    async def _follow(self, url: str, param: str) -> bytes:
+        target = _parse(url, param)
+        seen = {str(target.url)}
+        for hop in range(self._policy.max_redirects + 1):
+            address = await self._check(target, param)
+            location = await self._get(target, address, param)
+            if isinstance(location, bytes):
+                return location
+            if hop == self._policy.max_redirects:
+                break
+            try:
+                next_url = str(target.url.join(location))
+            except (httpx.InvalidURL, ValueError):
+                raise _invalid_url(param, "it redirects to a malformed URL") from None
+            target = _parse(next_url, param, redirected=True)
+            if str(target.url) in seen:
+                raise _failed(param, "its redirects go round in a loop")
+            seen.add(str(target.url))
+        raise _failed(param, f"it redirects more than {self._policy.max_redirects} times")
+
+    async def _check(self, target: _Target, param: str) -> IPAddress:
+        """The one address to connect to, after every address of the host passed the block."""
+        if target.literal is not None:
+            addresses = [target.literal]
+        else:
+            try:
+                answers = await self._resolve(target.host, target.port)
+                addresses = [ipaddress.ip_address(answer) for answer in answers]
+            except (OSError, UnicodeError, ValueError):
+                addresses = []
+            if not addresses:
+                raise _failed(param, f"the host {target.host!r} could not be resolved")
+        if target.key not in self._policy.allow_hosts and any(map(_forbidden, addresses)):
+            raise InvalidRequest(
+                f"{param} points to a private, local or reserved address; "
+                "only public http(s) URLs can be fetched.",
+                type="forbidden_url",
+                param=param,
+            )
+        return addresses[0]
+
+    async def _get(self, target: _Target, address: IPAddress, param: str) -> bytes | str:
+        """One request to ``address``: the body, or the ``Location`` of a redirect."""
+        headers = {**_HEADERS, "Host": target.url.netloc.decode("ascii")}
+        extensions: dict[str, str] = {}
+        if target.url.scheme == "https" and target.literal is None:
+            extensions["sni_hostname"] = target.host
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        request = self._client.build_request(
+            "GET", target.url.copy_with(host=str(address)), headers=headers, extensions=extensions
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+            try:
+                return await self._read(response, param)
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException:
+            raise _failed(param, "the server did not answer in time") from None
+        except httpx.HTTPError:
+            raise _failed(param, "the connection to its server failed") from None
+
+    async def _read(self, response: httpx.Response, param: str) -> bytes | str:
+        status = response.status_code
+        if status in _REDIRECTS:
+            location: str = response.headers.get("location", "")
+            if not location:
+                raise _failed(param, f"its server answered HTTP {status} without a Location")
+            return location
+        if status in _NOT_FOUND:
+            raise InvalidImage(
+                f"{param} was not found (HTTP {status}).", type="image_not_found", param=param
+            )
+        if not 200 <= status < 300:
+            raise _failed(param, f"its server answered HTTP {status}")
+        if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            raise _failed(param, "its server sent a compressed body")
+        limit = self._policy.max_bytes
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(param, limit)
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(param, limit)
+        if not body:
+            raise _failed(param, "its server sent an empty body")
+        return bytes(body)
+
+
+# -- parsing and address checks ---------------------------------------------------------------
+
+
+def _parse(url: str, param: str, *, redirected: bool = False) -> _Target:
+    where = "it redirects to" if redirected else "it is"
+    if len(url) > _MAX_URL_LENGTH or "\\" in url:
+        raise _invalid_url(param, f"{where} not a well-formed URL")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise _invalid_url(param, f"{where} not a well-formed URL") from None
+    if parsed.scheme not in _DEFAULT_PORTS:
+        raise _invalid_url(param, f"{where} not an http or https URL")
+    if parsed.userinfo:
+        raise _invalid_url(param, f"{where} a URL with user info ('user@'), which is not allowed")
+    port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+    if not 0 < port < 65536:
+        raise _invalid_url(param, f"{where} a URL with an invalid port")
+    host = parsed.raw_host.decode("ascii").lower()
+    literal: IPAddress | None = None
+    if ":" in host:
+        try:
+            if "%" in host:  # a zone id ("%25eth0") only ever names a local link
+                raise ValueError(host)
+            literal = ipaddress.IPv6Address(host)
+        except ValueError:
+            raise _invalid_url(param, f"{where} a URL with a malformed IPv6 address") from None
+    else:
+        host = host.removesuffix(".")
+        labels = host.split(".")
+        if _ends_in_number(labels):
+            literal = _ipv4(labels)
+            if literal is None:
+                raise _invalid_url(param, f"{where} a URL with a malformed IPv4 address")
+        elif len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+            raise _invalid_url(param, f"{where} a URL with an invalid host name")
+    return _Target(url=parsed.copy_with(fragment=None), host=host, port=port, literal=literal)
+
+
+def _ends_in_number(labels: list[str]) -> bool:
+    last = labels[-1]
+    return last.isdigit() or _ipv4_number(last) is not None
+
+
+def _ipv4_number(part: str) -> int | None:
+    """One part of an IPv4 address as inet_aton and WHATWG read it: 0x hex, 0 octal, decimal."""
+    if part[:2] in ("0x", "0X"):
+        digits, base = part[2:] or "0", 16
+    elif len(part) > 1 and part[0] == "0":
+        digits, base = part[1:], 8
+    else:
+        digits, base = part, 10
+    if not digits or not digits.isascii() or not digits.isalnum():
+        return None
+    try:
+        return int(digits, base)
+    except ValueError:
+        return None
+
+
+def _ipv4(labels: list[str]) -> ipaddress.IPv4Address | None:
+    """``127.1``, ``0x7f.1``, ``2130706433``... as the address they mean, or None."""
+    if not 1 <= len(labels) <= 4:
+        return None
+    numbers = [_ipv4_number(label) for label in labels]
+    if any(n is None for n in numbers):
+        return None
+    *head, last = (n for n in numbers if n is not None)
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for index, n in enumerate(head):
+        value += n << (8 * (3 - index))
+    return ipaddress.IPv4Address(value)
+
+
+def _forbidden(address: IPAddress) -> bool:
+    """True unless ``address`` is a globally routable unicast address, unwrapped first."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is a.b.c.d, nothing more or less
+            return _forbidden(address.ipv4_mapped)
+        embedded = address.sixtofour
+        if embedded is None and any(address in net for net in _NAT64):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and _forbidden(embedded):
+            return True
+        if address.is_site_local:
+            return True
+    elif address in _SHARED:
+        return True
+    return (
+        not address.is_global
+        or address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def _invalid_url(param: str, reason: str) -> InvalidRequest:
+    return InvalidRequest(f"{param} cannot be fetched: {reason}.", type="invalid_url", param=param)
+
+
+def _failed(param: str, reason: str) -> InvalidImage:
+    return InvalidImage(
+        f"{param} could not be downloaded: {reason}.", type="image_download_failed", param=param
+    )
+
+
+def _too_large(param: str, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{param} is larger than {limit} bytes.", type="image_too_large", param=param
+    )

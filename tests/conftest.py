@@ -1,0 +1,154 @@
+"""Shared fixtures: a gateway on SQLite and, where reachable, PostgreSQL; keys; sample images.
+
+PostgreSQL tests read ``TRYON_TEST_POSTGRES_URL`` (``.ci/run`` sets it). Without it they skip
+with a reason; under ``CI=true`` they fail instead, so CI can never silently skip them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.helpers import SAMPLES, data_url
+from tryon_core.api import create_app
+from tryon_core.config import Settings, parse_settings
+from tryon_core.testing import ScriptedProvider
+
+POSTGRES_ENV = "TRYON_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that tries to connect beyond loopback."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127."):
+                raise RuntimeError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def postgres_admin_url() -> str | None:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {POSTGRES_ENV} is not set: PostgreSQL tests must run")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+        )
+    return url
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    conn = await asyncpg.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        database=parts.path.lstrip("/") or "postgres",
+    )
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
+        return
+    admin = postgres_admin_url()
+    assert admin is not None
+    name = f"tryon_test_{secrets.token_hex(6)}"
+    try:
+        await _admin(admin, f'CREATE DATABASE "{name}"')
+    except OSError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {admin} is unreachable under CI=true: {exc}")
+        pytest.skip(f"PostgreSQL at {admin} is unreachable: {exc}")
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(database_url: str | None = None, extra: str = "") -> Settings:
+        db = database_url or f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
+        text = f"""
+[server]
+public_url = "http://testserver.local"
+[database]
+url = "{db}"
+[storage]
+path = "{tmp_path}/files"
+signing_secret = "test-secret"
+[providers.scripted]
+enabled = true
+timeout = 5.0
+{extra}
+"""
+        return parse_settings(text)
+
+    return make
+
+
+@pytest.fixture
+def scripted() -> ScriptedProvider:
+    return ScriptedProvider()
+
+
+@pytest.fixture
+def make_app(
+    make_settings: Callable[..., Settings], scripted: ScriptedProvider
+) -> Callable[..., Litestar]:
+    def make(database_url: str | None = None, extra: str = "") -> Litestar:
+        return create_app(
+            make_settings(database_url, extra), extra_plugins=[scripted], load_entry_points=False
+        )
+
+    return make
+
+
+@pytest.fixture
+async def client(make_app: Callable[..., Litestar]) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=make_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def person_url() -> str:
+    return data_url(SAMPLES / "person.jpg", "image/jpeg")
+
+
+@pytest.fixture(scope="session")
+def garment_url() -> str:
+    return data_url(SAMPLES / "garment.png", "image/png")
+
+
+@pytest.fixture
+def tryon_body(person_url: str, garment_url: str) -> Callable[..., dict[str, Any]]:
+    def body(**fields: Any) -> dict[str, Any]:
+        return {"person_images": [person_url], "garment_images": [garment_url], **fields}
+
+    return body
