@@ -1,0 +1,44 @@
+"""Frontal-face detection with the Haar cascade that opencv-python-headless 4.x bundles."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import cv2
+from numpy.typing import NDArray
+
+__all__ = ["FaceDetector"]
+
+Box = tuple[float, float, float, float]  # x, y, width, height in pixels
+
+_WORK_SIDE = 640
+
+
+class FaceDetector:
+    """Finds the largest frontal face. One instance is shared; calls are serialised."""
+
+    def __init__(self) -> None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"cannot load the frontal-face cascade from {path}")
+        self._lock = threading.Lock()
+
+    def largest(self, rgb: NDArray[Any]) -> Box | None:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, _WORK_SIDE / max(h, w))
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        gray = cv2.equalizeHist(gray)
+        side = max(20, round(0.04 * min(gray.shape)))
+        with self._lock:
+            found = self._cascade.detectMultiScale(
+                gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
+            )
+        if len(found) == 0:
+            return None
+        x, y, fw, fh = max(found, key=lambda box: int(box[2]) * int(box[3]))
+        return (x / scale, y / scale, fw / scale, fh / scale)

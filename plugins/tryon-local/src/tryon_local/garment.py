@@ -1,0 +1,101 @@
+"""A garment product photo → a cropped RGBA cut-out with its edge colours cleaned of the
+background, plus the width profile that fitting and the category guess measure it by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from tryon_local.errors import GarmentUnusable
+from tryon_local.matte import separate
+
+__all__ = ["Garment", "cut_out"]
+
+_MIN_SIDE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Garment:
+    """A cut-out: ``rgb`` float32 0..255 and ``alpha`` float32 0..1, cropped to the garment."""
+
+    rgb: NDArray[Any]
+    alpha: NDArray[Any]
+    widths: NDArray[Any] = field(init=False)  # opaque pixels per row
+    centers: NDArray[Any] = field(init=False)  # centre x of each row's opaque span
+
+    def __post_init__(self) -> None:
+        solid = self.alpha > 0.5
+        widths = solid.sum(axis=1).astype(np.float32)
+        xs = np.arange(solid.shape[1], dtype=np.float32)
+        centers = (solid * xs).sum(axis=1) / np.maximum(widths, 1.0)
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "centers", centers)
+
+    @property
+    def height(self) -> int:
+        return int(self.alpha.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.alpha.shape[1])
+
+    def band(self, start: float, stop: float) -> tuple[float, float]:
+        """Median opaque width and centre over rows ``start``..``stop`` (fractions of height)."""
+        a = min(self.height - 1, int(start * self.height))
+        b = max(a + 1, int(stop * self.height))
+        rows = slice(a, b)
+        widths = self.widths[rows]
+        filled = widths > 0
+        if not filled.any():
+            return float(self.width), self.width / 2
+        return float(np.median(widths[filled])), float(np.median(self.centers[rows][filled]))
+
+
+def cut_out(image: Image.Image) -> Garment:
+    """Separate the garment from a plain background, or use the image's own transparency."""
+    if min(image.size) < _MIN_SIDE:
+        raise GarmentUnusable(f"the garment image is too small ({image.width}x{image.height})")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = rgba[..., 3].astype(np.float32) / 255.0
+        if 0.01 < float((alpha < 0.5).mean()) < 0.99:
+            return _crop(rgba[..., :3].astype(np.float32), alpha)
+    rgb = np.asarray(image.convert("RGB"))
+    matte = separate(rgb)
+    if matte is None:
+        raise GarmentUnusable(
+            "the garment could not be separated from its background: use a product photo on a "
+            "plain, light background (or a PNG with transparency)"
+        )
+    colour = _decontaminate(rgb.astype(np.float32), matte.alpha, matte.background)
+    return _crop(colour, matte.alpha)
+
+
+def _decontaminate(
+    rgb: NDArray[Any], alpha: NDArray[Any], background: NDArray[Any]
+) -> NDArray[Any]:
+    """Undo the background's share in edge pixels: C = a·F + (1 - a)·B, solved for F."""
+    a = alpha[..., None]
+    edge = (a > 0.05) & (a < 0.98)
+    solved = (rgb - (1.0 - a) * background) / np.maximum(a, 0.05)
+    return np.where(edge, np.clip(solved, 0.0, 255.0), rgb).astype(np.float32)
+
+
+def _crop(rgb: NDArray[Any], alpha: NDArray[Any]) -> Garment:
+    solid = alpha > 0.5
+    if solid.sum() < 0.005 * solid.size:
+        raise GarmentUnusable("no garment was found in the garment image")
+    rows = np.flatnonzero(solid.any(axis=1))
+    cols = np.flatnonzero(solid.any(axis=0))
+    top, bottom = max(0, rows[0] - 2), min(alpha.shape[0], rows[-1] + 3)
+    left, right = max(0, cols[0] - 2), min(alpha.shape[1], cols[-1] + 3)
+    if bottom - top < _MIN_SIDE // 2 or right - left < _MIN_SIDE // 2:
+        raise GarmentUnusable("the garment in the garment image is too small to use")
+    return Garment(
+        rgb=np.ascontiguousarray(rgb[top:bottom, left:right]),
+        alpha=np.ascontiguousarray(alpha[top:bottom, left:right]),
+    )
