@@ -6,10 +6,11 @@ with a reason; under ``CI=true`` they fail instead, so CI can never silently ski
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -69,26 +70,31 @@ async def _admin(url: str, statement: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database for one test, on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
-        return
+@pytest.fixture
+def postgres_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
     admin = postgres_admin_url()
     assert admin is not None
     name = f"tryon_test_{secrets.token_hex(6)}"
     try:
-        await _admin(admin, f'CREATE DATABASE "{name}"')
+        asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
     except OSError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {admin} is unreachable under CI=true: {exc}")
         pytest.skip(f"PostgreSQL at {admin} is unreachable: {exc}")
-    base = admin.rsplit("/", 1)[0]
     try:
-        yield f"{base}/{name}"
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
     finally:
-        await _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database for one test, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
+    url: str = request.getfixturevalue("postgres_database_url")
+    return url
 
 
 @pytest.fixture

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tryon_core import accounts, billing
+from tryon_core.db import Database, create_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -16,13 +19,25 @@ SAMPLES = ROOT / "samples"
 
 async def new_key(client: AsyncTestClient[Litestar], credits: int = 100) -> tuple[str, str]:
     """Create an account with ``credits`` and a key for it; returns (key, account_id)."""
-    gateway = client.app.state.gateway
-    async with gateway.database.transaction() as conn:
+    async with own_database(client) as database, database.transaction() as conn:
         account_id = await accounts.create_account(conn, name="test")
         _, secret = await accounts.create_key(conn, account_id=account_id, name="test")
         if credits:
             await billing.grant(conn, account_id, credits)
     return secret, account_id
+
+
+@asynccontextmanager
+async def own_database(client: AsyncTestClient[Litestar]) -> AsyncIterator[Database]:
+    """The app's database through a pool of the test's own event loop.
+
+    The test client serves the app on another event loop; asyncpg connections belong to one.
+    """
+    database = create_database(client.app.state.gateway.settings.database.url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 def auth(key: str) -> dict[str, str]:
