@@ -1,0 +1,116 @@
+"""The configuration file: defaults, ${VAR}, and start-stopping errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tryon_core.config import load_settings, parse_settings, resolve_providers
+from tryon_core.errors import ConfigError
+from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.provider import ProviderConfig
+from tryon_core.testing import ScriptedProvider
+from tests.helpers import ROOT
+
+
+class KeyedConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
+    secrets = ("api_key",)
+    api_key: str | None = None
+    region: str = "eu"
+
+
+def registry_with_secret():  # type: ignore[no-untyped-def]
+    from tryon_core.provider import ProviderSpec
+
+    scripted = ScriptedProvider(name="keyed")
+    spec_models = scripted.models
+
+    class Plugin:
+        from tryon_core import hookimpl
+
+        @hookimpl
+        def tryon_register_providers(self, registrar):  # type: ignore[no-untyped-def]
+            registrar.add_provider(
+                ProviderSpec(
+                    name="keyed",
+                    config_type=KeyedConfig,
+                    models=spec_models,
+                    adapter_factory=lambda _: scripted,
+                )
+            )
+
+    return collect_providers(make_plugin_manager(extra_plugins=[Plugin()], load_entry_points=False))
+
+
+def test_shipped_configs_parse() -> None:
+    default = load_settings(ROOT / "config" / "tryon.toml")
+    assert default.server.port == 8000
+    assert default.providers["local"]["enabled"] is True
+    example = load_settings(ROOT / "config" / "tryon.example.toml")
+    assert example.fetch.max_redirects == 3
+
+
+def test_defaults_when_empty() -> None:
+    settings = parse_settings("")
+    assert settings.server.base_url == "http://127.0.0.1:8000"
+    assert settings.database.url.startswith("sqlite+aiosqlite:///")
+
+
+def test_environment_variables_are_substituted() -> None:
+    settings = parse_settings(
+        '[server]\npublic_url = "https://${HOST}/x"\n', environ={"HOST": "tryon.example"}
+    )
+    assert settings.server.base_url == "https://tryon.example/x"
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[server]\nprot = 1\n", "prot"),
+        ('[server]\nport = "eighty"\n', "server.port"),
+        ("[server]\nport = 70000\n", "server.port"),
+        ("[fetch]\ntimeout = 0\n", "fetch.timeout"),
+        ("[surprise]\nx = 1\n", "surprise"),
+        ('[server]\npublic_url = "${NOPE}"\n', "NOPE"),
+        ("[server\n", "TOML"),
+    ],
+)
+def test_bad_values_stop_the_start_naming_the_key(text: str, names: str) -> None:
+    with pytest.raises(ConfigError, match=names.replace(".", r"\.")):
+        parse_settings(text, environ={})
+
+
+def test_missing_secret_of_an_enabled_provider_is_named() -> None:
+    registry = registry_with_secret()
+    with pytest.raises(ConfigError, match=r"providers\.keyed\.api_key is required"):
+        resolve_providers(parse_settings("[providers.keyed]\nenabled = true\n"), registry)
+    configs = resolve_providers(
+        parse_settings('[providers.keyed]\nenabled = true\napi_key = "k"\n'), registry
+    )
+    assert configs["keyed"].enabled
+
+
+def test_disabled_provider_needs_no_secret() -> None:
+    configs = resolve_providers(parse_settings(""), registry_with_secret())
+    assert configs["keyed"].enabled is False
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('[providers.keyed]\nregoin = "us"\n', r"providers\.keyed: .*regoin"),
+        ("[providers.nobody]\nenabled = true\n", r"providers\.nobody: no installed plugin"),
+        ('[models."x/y"]\ncredits = 1\n', r'models\."x/y"'),
+        ('[routing]\nauto = ["x/y"]\n', r"routing\.auto: unknown model"),
+        ('[routing.fallbacks]\n"scripted/alpha" = ["x/y"]\n', r"routing\.fallbacks"),
+    ],
+)
+def test_provider_sections_and_slugs_are_checked(text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        resolve_providers(parse_settings(text), registry_with_secret())
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "absent.toml")
