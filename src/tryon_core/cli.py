@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(getattr(args, "config", None))
         result: int = args.handler(settings, args)
         return result
     except ConfigError as exc:
@@ -49,7 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tryon", description="tryon-core: the virtual try-on gateway.", parents=[common]
     )
-    parser.set_defaults(config=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser("serve", parents=[common], help="run the gateway")

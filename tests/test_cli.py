@@ -1,0 +1,89 @@
+"""The tryon command, through main() as a user runs it; every command honours --config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tryon_core.cli import main
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "tryon.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/cli.db"\n'
+        f'[storage]\npath = "{tmp_path}/files"\n[providers.local]\nenabled = true\n'
+    )
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_keys_and_credits_round_trip(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "keys", "create", "--name", "shop", "--credits", "25", "--json", "--config", config
+    )
+    assert code == 0
+    created = json.loads(out)
+    assert created["key"].startswith("tryon_") and created["account_id"].startswith("acct_")
+    assert created["balance"] == 25 and created["name"] == "shop"
+    account = created["account_id"]
+
+    code, out, _ = run(
+        capsys, "keys", "create", "--name", "second", "--account", account, "--config", config
+    )
+    assert code == 0 and out.startswith("tryon_") and "not shown again" in out
+
+    code, out, _ = run(capsys, "--config", config, "credits", "grant", account, "10")
+    assert code == 0 and "balance 35" in out
+    code, out, _ = run(capsys, "credits", "show", account, "--json", "--config", config)
+    assert json.loads(out)["balance"] == 35
+
+    code, out, _ = run(capsys, "keys", "list", "--json", "--config", config)
+    listed = json.loads(out)
+    assert [k["name"] for k in listed] == ["shop", "second"]
+    assert all("key" not in k and created["key"] not in json.dumps(k) for k in listed)
+
+    code, out, _ = run(capsys, "keys", "revoke", created["id"], "--config", config)
+    assert code == 0 and "revoked" in out
+    code, out, _ = run(capsys, "keys", "list", "--config", config)
+    assert "revoked" in out.splitlines()[0]
+
+
+def test_errors_are_messages_not_tracebacks(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "credits", "show", "acct_missing", "--config", config)
+    assert code == 1 and "No account" in err
+    code, _, err = run(capsys, "keys", "revoke", "key_missing", "--config", config)
+    assert code == 1 and "No key" in err
+    code, _, err = run(capsys, "credits", "grant", "acct_missing", "5", "--config", config)
+    assert code == 1 and "No account" in err
+
+
+def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = 'x'\n")
+    code, _, err = run(capsys, "models", "--config", str(bad))
+    assert code == 2 and "server.port" in err
+
+
+def test_config_from_environment(
+    config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRYON_CONFIG", config)
+    code, out, _ = run(capsys, "db", "upgrade")
+    assert code == 0 and "up to date" in out
+
+
+def test_models_lists_the_enabled_models(config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "models", "--json", "--config", config)
+    assert code == 0
+    assert {m["id"] for m in json.loads(out)} == {"local/overlay"}
