@@ -5,8 +5,10 @@ tryon-core as the ``local`` provider serving ``local/overlay``.
 """
 
 from tryon_local.body import Body
+from tryon_local.category import guess_category
 from tryon_local.engine import Engine
 from tryon_local.errors import GarmentUnusable, PersonNotFound, UnusableInput
+from tryon_local.garment import Garment, cut_out
 from tryon_local.plugin import CREDITS_PER_IMAGE, MODEL, LocalAdapter, LocalConfig
 
 __all__ = [
@@ -14,9 +16,12 @@ __all__ = [
     "MODEL",
     "Body",
     "Engine",
+    "Garment",
     "GarmentUnusable",
     "LocalAdapter",
     "LocalConfig",
     "PersonNotFound",
     "UnusableInput",
+    "cut_out",
+    "guess_category",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
@@ -20,10 +21,12 @@ _MIN_SIDE = 32
 
 @dataclass(frozen=True, slots=True)
 class Garment:
-    """A cut-out: ``rgb`` float32 0..255 and ``alpha`` float32 0..1, cropped to the garment."""
+    """A cut-out: ``rgb`` float32 0..255 and ``alpha`` float32 0..1, cropped to the garment
+    whose top-left corner was at ``origin`` (x, y) in the source photo."""
 
     rgb: NDArray[Any]
     alpha: NDArray[Any]
+    origin: tuple[int, int] = (0, 0)
     widths: NDArray[Any] = field(init=False)  # opaque pixels per row
     centers: NDArray[Any] = field(init=False)  # centre x of each row's opaque span
 
@@ -71,18 +74,41 @@ def cut_out(image: Image.Image) -> Garment:
             "the garment could not be separated from its background: use a product photo on a "
             "plain, light background (or a PNG with transparency)"
         )
-    colour = _decontaminate(rgb.astype(np.float32), matte.alpha, matte.background)
-    return _crop(colour, matte.alpha)
+    colour, alpha = _refine_edge(rgb.astype(np.float32), matte.alpha, matte.background)
+    return _crop(colour, alpha)
 
 
-def _decontaminate(
+def _refine_edge(
     rgb: NDArray[Any], alpha: NDArray[Any], background: NDArray[Any]
-) -> NDArray[Any]:
-    """Undo the background's share in edge pixels: C = a·F + (1 - a)·B, solved for F."""
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Sharpen the upscaled mask's edge at full resolution and clean edge colours.
+
+    Each edge pixel C is read as a mix a·F + (1 - a)·B of the background B and the garment
+    colour F nearby (a normalised blur of the solid pixels): a is C's projection onto B→F,
+    kept within 0.5 of the upscaled mask (a white stripe at the edge of a white-background
+    photo stays garment), and the pixel takes colour F, so no background fringe is carried
+    onto the person.
+    """
+    solid = (alpha >= 0.98).astype(np.float32)
+    band = cv2.dilate(((alpha > 0.02) & (alpha < 0.98)).astype(np.uint8), np.ones((5, 5), np.uint8))
+    edge = band.astype(bool)
+    if not edge.any():
+        return rgb, alpha
+    sigma = max(2.0, 0.006 * max(alpha.shape))
+    total = cv2.GaussianBlur(solid, (0, 0), sigma)
+    local = (
+        cv2.GaussianBlur(rgb * solid[..., None], (0, 0), sigma) / np.maximum(total, 1e-3)[..., None]
+    )
+    towards = local - background
+    contrast = (towards**2).sum(axis=2)
+    usable = edge & (total > 0.02) & (contrast > 20.0**2)
+    projected = ((rgb - background) * towards).sum(axis=2) / np.maximum(contrast, 1e-3)
+    refined = np.clip(projected, alpha - 0.5, alpha + 0.5)
+    alpha = np.where(usable, np.clip(refined, 0.0, 1.0), alpha).astype(np.float32)
     a = alpha[..., None]
-    edge = (a > 0.05) & (a < 0.98)
-    solved = (rgb - (1.0 - a) * background) / np.maximum(a, 0.05)
-    return np.where(edge, np.clip(solved, 0.0, 255.0), rgb).astype(np.float32)
+    solved = np.clip((rgb - (1.0 - a) * background) / np.maximum(a, 0.05), 0.0, 255.0)
+    cleaned = np.where(usable[..., None], local, np.where(edge[..., None], solved, rgb))
+    return cleaned.astype(np.float32), alpha
 
 
 def _crop(rgb: NDArray[Any], alpha: NDArray[Any]) -> Garment:
@@ -98,4 +124,5 @@ def _crop(rgb: NDArray[Any], alpha: NDArray[Any]) -> Garment:
     return Garment(
         rgb=np.ascontiguousarray(rgb[top:bottom, left:right]),
         alpha=np.ascontiguousarray(alpha[top:bottom, left:right]),
+        origin=(int(left), int(top)),
     )
