@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import insert, select
 
+from tests.helpers import auth, new_key, own_database
 from tryon_core import accounts, billing
 from tryon_core.db import create_database
 from tryon_core.db.schema import accounts as accounts_table
@@ -24,7 +25,6 @@ from tryon_core.db.schema import generations
 from tryon_core.errors import PaymentRequired, ProviderUnavailable
 from tryon_core.ids import new_id, utcnow
 from tryon_core.testing import ScriptedProvider
-from tests.helpers import auth, new_key, own_database
 
 
 async def assert_ledger_matches(

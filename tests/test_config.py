@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT
 from tryon_core.config import load_settings, parse_settings, resolve_providers
 from tryon_core.errors import ConfigError
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.provider import ProviderConfig
 from tryon_core.testing import ScriptedProvider
-from tests.helpers import ROOT
 
 
 class KeyedConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):

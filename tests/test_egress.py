@@ -84,9 +84,14 @@ class Exchange:
         self.target = target
         self.headers = headers
         self.writer = writer
+        self.keep_alive = False
 
-    async def send(self, status: int, body: bytes = b"", **headers: str) -> None:
-        lines = [f"HTTP/1.1 {status} X", "Connection: close"]
+    async def send(
+        self, status: int, body: bytes = b"", *, keep_alive: bool = False, **headers: str
+    ) -> None:
+        """Answer; ``keep_alive`` leaves the connection open for another request."""
+        self.keep_alive = keep_alive
+        lines = [f"HTTP/1.1 {status} X"] + ([] if keep_alive else ["Connection: close"])
         if "content_length" not in headers and "transfer_encoding" not in headers:
             headers["content_length"] = str(len(body))
         lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items() if v]
@@ -117,6 +122,18 @@ class Origin:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._server.wait_closed()
 
+    @staticmethod
+    async def _next(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Exchange:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        request_line, *header_lines = head.split("\r\n")
+        method, target, _ = request_line.split(" ", 2)
+        headers = {}
+        for line in header_lines:
+            if line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        return Exchange(method, target, headers, writer)
+
     def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
         return f"{scheme}://{host}:{self.port}{path}"
 
@@ -128,21 +145,16 @@ class Origin:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            request_line, *header_lines = head.split("\r\n")
-            method, target, _ = request_line.split(" ", 2)
-            headers = {}
-            for line in header_lines:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-            exchange = Exchange(method, target, headers, writer)
-            self.seen.append(exchange)
-            handler = self.routes.get(target.split("?")[0])
-            if handler is None:
-                await exchange.send(404, b"no such route")
-            else:
-                await handler(exchange)
+            while True:
+                exchange = await self._next(reader, writer)
+                self.seen.append(exchange)
+                handler = self.routes.get(exchange.target.split("?")[0])
+                if handler is None:
+                    await exchange.send(404, b"no such route")
+                else:
+                    await handler(exchange)
+                if not exchange.keep_alive:
+                    break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -575,7 +587,10 @@ async def test_tls_verifies_the_original_name(tls_origin: tuple[Origin, ssl.SSLC
 
 
 async def test_default_transport_does_not_reuse_connections(origin: Origin) -> None:
-    origin.routes["/a.png"] = image()
+    async def keep_alive(exchange: Exchange) -> None:
+        await exchange.send(200, IMAGE, keep_alive=True)
+
+    origin.routes["/a.png"] = keep_alive
     async with guarded(origin) as fetcher:
         for _ in range(2):
             assert await fetcher.fetch(origin.url("/a.png"), param=PARAM) == IMAGE

@@ -7,10 +7,10 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.helpers import auth, new_key
 from tryon_core.errors import ProviderUnavailable
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import Hang
-from tests.helpers import auth, new_key
 
 Client = AsyncTestClient[Litestar]
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tryon_core.testing import ScriptedProvider
 from tests.helpers import SAMPLES, auth, data_url, new_key
+from tryon_core.testing import ScriptedProvider
 
 PERSON = SAMPLES / "person.jpg"
 GARMENT = SAMPLES / "garment.png"

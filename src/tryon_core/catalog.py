@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import msgspec
 
 from tryon_core.config import Settings
@@ -60,6 +58,3 @@ class Catalog:
 
     def __contains__(self, slug: str) -> bool:
         return slug in self.entries
-
-    def __iter__(self) -> Iterable[Entry]:  # type: ignore[override]
-        return iter(self.entries.values())

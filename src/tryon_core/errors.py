@@ -70,8 +70,8 @@ class ConfigError(Exception):
 class TryOnError(Exception):
     """Base of every error a request can end with."""
 
-    status: ClassVar[int] = 500
-    type: ClassVar[str] = "server"
+    status: int = 500
+    type: str = "server"
 
     def __init__(
         self,

@@ -159,11 +159,12 @@ def _check_outputs(
 ) -> list[Produced]:
     if not outputs:
         raise NoImage(f"{entry.slug} returned no image.")
-    wanted = _MIME[request.output_format]
+    wanted: str = _MIME[request.output_format]
     produced: list[Produced] = []
     for output in outputs[: request.n]:
         try:
-            content_type, width, height = describe_output(output.data, limits=limits)
+            sniffed, width, height = describe_output(output.data, limits=limits)
+            content_type: str = sniffed
             data = output.data
             if content_type != wanted:
                 with Image.open(io.BytesIO(output.data)) as image:

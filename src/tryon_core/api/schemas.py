@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -134,4 +134,4 @@ class KeyCreated(msgspec.Struct, kw_only=True):
 
 
 class NewKey(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str = ""
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""

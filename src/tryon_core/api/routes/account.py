@@ -36,7 +36,9 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
 
 
 @post("/api/v1/keys", summary="Another key for this account (shown once).", tags=["account"])
-async def new_key(gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey]) -> KeyCreated:
+async def new_key(
+    gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey]
+) -> KeyCreated:
     async with gateway.database.transaction() as conn:
         info, secret = await create_key(conn, account_id=principal.account_id, name=data.name)
     return KeyCreated(data=_key(info), key=secret)
