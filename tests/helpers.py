@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 
 
-async def new_key(client: AsyncTestClient[Litestar], credits: int = 100) -> tuple[str, str]:
+async def new_key(
+    client: AsyncTestClient[Litestar] | Litestar, credits: int = 100
+) -> tuple[str, str]:
     """Create an account with ``credits`` and a key for it; returns (key, account_id)."""
     async with own_database(client) as database, database.transaction() as conn:
         account_id = await accounts.create_account(conn, name="test")
@@ -28,12 +31,13 @@ async def new_key(client: AsyncTestClient[Litestar], credits: int = 100) -> tupl
 
 
 @asynccontextmanager
-async def own_database(client: AsyncTestClient[Litestar]) -> AsyncIterator[Database]:
+async def own_database(client: AsyncTestClient[Litestar] | Litestar) -> AsyncIterator[Database]:
     """The app's database through a pool of the test's own event loop.
 
     The test client serves the app on another event loop; asyncpg connections belong to one.
     """
-    database = create_database(client.app.state.gateway.settings.database.url)
+    app = client if isinstance(client, Litestar) else client.app
+    database = create_database(app.state.gateway.settings.database.url)
     try:
         yield database
     finally:
@@ -46,3 +50,24 @@ def auth(key: str) -> dict[str, str]:
 
 def data_url(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+@asynccontextmanager
+async def live_server(app: Litestar) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in this event loop; yields its URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

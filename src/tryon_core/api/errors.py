@@ -12,6 +12,7 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from tryon_core.api.disconnect import ClientDisconnected
 from tryon_core.errors import TryOnError
 
 __all__ = ["EXCEPTION_HANDLERS", "ErrorBody", "ErrorEnvelope", "envelope"]
@@ -106,6 +107,17 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Error
     )
 
 
+def _disconnected(
+    request: Request[Any, Any, Any], _: ClientDisconnected
+) -> Response[ErrorEnvelope]:
+    log.info(
+        "client left before %s %s finished; the work was abandoned",
+        request.method,
+        request.url.path,
+    )
+    return envelope(499, "The client closed the connection.", "client_closed_request")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorEnvelope]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope(500, "Internal server error.", "server")
@@ -114,5 +126,6 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Err
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     TryOnError: _tryon_error,
     HTTPException: _http_error,
+    ClientDisconnected: _disconnected,
     Exception: _unexpected,
 }

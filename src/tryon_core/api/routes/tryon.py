@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, post
 from litestar.datastructures import UploadFile
 
+from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.schemas import ImageOut, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
@@ -46,7 +47,9 @@ async def create_tryon(
     principal: PrincipalDep,
 ) -> TryOnResponse:
     tryon = await _parse(request, gateway)
-    generation = await generate(gateway, principal, tryon, route="native")
+    generation = await unless_disconnected(
+        request, generate(gateway, principal, tryon, route="native")
+    )
     return TryOnResponse(
         id=generation.id,
         model=generation.model,
