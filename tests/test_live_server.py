@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import auth, live_server, new_key, own_database
 from tryon_core.db.schema import generations
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import Sleep
-from tests.helpers import auth, live_server, new_key, own_database
 
 
 async def test_a_client_that_leaves_is_not_charged(

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
+from tests.helpers import SAMPLES, auth, new_key
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
-from tests.helpers import SAMPLES, auth, new_key
 
 
 async def test_the_offline_engine_dresses_the_sample_person(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import msgspec
 from litestar import Request, post
 from litestar.datastructures import UploadFile
 
-from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.deps import GatewayDep, PrincipalDep
+from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.schemas import ImageOut, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
 from tryon_core.normalize import (
