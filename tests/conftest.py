@@ -137,8 +137,11 @@ def make_app(
 
 
 @pytest.fixture
-async def client(make_app: Callable[..., Litestar]) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=make_app()) as test_client:
+async def client(
+    make_app: Callable[..., Litestar], database_url: str
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The gateway with the scripted provider, once on SQLite and once on PostgreSQL."""
+    async with AsyncTestClient(app=make_app(database_url)) as test_client:
         yield test_client
 
 

@@ -38,8 +38,10 @@ async def test_the_offline_engine_dresses_the_sample_person(tmp_path: Path) -> N
         link = urlsplit(body["images"][0]["url"])
         image = await client.get(f"{link.path}?{link.query}")
         assert image.headers["content-type"] == "image/jpeg"
-        result = Image.open(io.BytesIO(image.content))
-        person = Image.open(SAMPLES / "person.jpg")
-        assert result.size == person.size
+        with (
+            Image.open(io.BytesIO(image.content)) as result,
+            Image.open(SAMPLES / "person.jpg") as person,
+        ):
+            assert result.size == person.size
         credits = (await client.get("/api/v1/credits", headers=auth(key))).json()
         assert (credits["balance"], credits["reserved"]) == (2, 0)
