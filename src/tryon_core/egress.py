@@ -208,6 +208,8 @@ class GuardedFetcher:
                 await response.aclose()
         except httpx.TimeoutException:
             raise _failed(param, "the server did not answer in time") from None
+        except httpx.RemoteProtocolError:  # also a Location httpx itself cannot parse
+            raise _failed(param, "its server sent a malformed response") from None
         except httpx.HTTPError:
             raise _failed(param, "the connection to its server failed") from None
 
@@ -231,7 +233,7 @@ class GuardedFetcher:
         if declared.isdigit() and int(declared) > limit:
             raise _too_large(param, limit)
         body = bytearray()
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():  # identity only: no decompression here
             body += chunk
             if len(body) > limit:
                 raise _too_large(param, limit)
@@ -255,7 +257,7 @@ def _parse(url: str, param: str, *, redirected: bool = False) -> _Target:
         raise _invalid_url(param, f"{where} not an http or https URL")
     if parsed.userinfo:
         raise _invalid_url(param, f"{where} a URL with user info ('user@'), which is not allowed")
-    port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
+    port = _DEFAULT_PORTS[parsed.scheme] if parsed.port is None else parsed.port
     if not 0 < port < 65536:
         raise _invalid_url(param, f"{where} a URL with an invalid port")
     host = parsed.raw_host.decode("ascii").lower()
