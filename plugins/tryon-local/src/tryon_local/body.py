@@ -29,11 +29,11 @@ Point = tuple[float, float]
 Pair = tuple[Point, Point]
 
 # Average adult proportions. Face-box widths ``u`` (the Haar box spans brow to chin, about ear
-# to ear, ~16 cm): shoulder joints 2.1u apart and 1.65u below the box top, hip joints 3.1u
+# to ear, ~16 cm): shoulder joints 2.1u apart and 1.8u below the box top, hip joints 3.1u
 # lower, ankles 5.1u below those. As shares of standing height from the top of the head: hip
 # joints 0.48, knees 0.72, ankles 0.96. A head is ~1.3u tall, an adult ~7.5 heads.
 _SHOULDER_SPAN = 2.1
-_SHOULDER_DROP = 1.65
+_SHOULDER_DROP = 1.8
 _TORSO = 3.1
 _LEG = 5.1
 _HIP_SPAN = 0.55  # hip joints, as a share of the shoulder span
@@ -100,7 +100,7 @@ def _silhouette(
 ) -> tuple[NDArray[Any] | None, tuple[str, ...]]:
     if hint is not None and _plausible(hint, face):
         return hint, ("selfie-segmentation",)
-    matte = separate(rgb, work_side=160)
+    matte = separate(rgb, work_side=224)
     if matte is not None and _plausible(matte.alpha, face):
         return matte.alpha, ("silhouette",)
     return None, ()

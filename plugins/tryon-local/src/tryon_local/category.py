@@ -16,17 +16,17 @@ from numpy.typing import NDArray
 
 from tryon_local.garment import Garment
 
-__all__ = ["Kind", "guess_category"]
+__all__ = ["Kind", "crotch", "guess_category"]
 
 Kind = Literal["tops", "bottoms", "one-pieces"]
 
 
 def guess_category(garment: Garment) -> Kind:
     aspect = garment.height / max(garment.width, 1)
-    crotch = _crotch(garment)
-    if crotch is not None:
+    parted = crotch(garment)
+    if parted is not None:
         # a jumpsuit is long, and its legs part low, under a bodice; trousers part high
-        return "one-pieces" if aspect > 2.0 and crotch > 0.45 else "bottoms"
+        return "one-pieces" if aspect > 2.0 and parted > 0.45 else "bottoms"
     if aspect > 1.45:
         return "one-pieces"
     top_w, _ = garment.band(0.05, 0.35)
@@ -37,16 +37,18 @@ def guess_category(garment: Garment) -> Kind:
     return "tops"
 
 
-def _crotch(garment: Garment) -> float | None:
+def crotch(garment: Garment) -> float | None:
     """Where the legs part, as a share of the height, if the lower part splits in two.
 
     The gap between legs closes to nothing at the crotch, and its narrow top is lost to the
     matting's resolution; so where the gap widens downwards, its width is extrapolated up to
     zero rather than read off the first split row."""
-    solid = garment.alpha > 0.5
-    bottom = int(garment.height * 0.95)
+    step = max(1, garment.height // 160)  # ~160 rows are plenty
+    solid = garment.alpha[::step] > 0.5
+    height = solid.shape[0]
+    bottom = int(height * 0.95)
     gaps = [_leg_gap(row, garment.width) for row in solid[:bottom]]
-    if not gaps or not all(g > 0 for g in gaps[int(garment.height * 0.8) :]):
+    if not gaps or not all(g > 0 for g in gaps[int(height * 0.8) :]):
         return None
     top = bottom
     while top > 0 and gaps[top - 1] > 0:
@@ -55,7 +57,7 @@ def _crotch(garment: Garment) -> float | None:
     slope, intercept = np.polyfit(rows, np.asarray(gaps[top:bottom], np.float64), 1)
     if slope * (bottom - top) > 0.25 * gaps[bottom - 1]:  # clearly widening downwards
         top = int(np.clip(-intercept / slope, 0, top))
-    return top / garment.height
+    return top / height
 
 
 def _leg_gap(row: NDArray[Any], width: int) -> int:

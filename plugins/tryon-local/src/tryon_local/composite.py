@@ -5,7 +5,8 @@
   over; the old clothing's fine texture does not).
 * Edges turn away from the light: a soft falloff darkens the garment near its outline.
 * Edges are feathered inwards, the garment is kept inside the person's silhouette (when
-  known), and the face and forearms (when known) stay in front.
+  known), and the face and forearms (when known) stay in front. A skirt hangs free below the
+  hips, lit evenly rather than patterned by the legs behind it.
 
 Work is confined to each layer's box plus a margin, so cost follows the garment's size on the
 photo, not the photo's.
@@ -45,7 +46,7 @@ def composite(person: NDArray[Any], layers: Sequence[Layer], body: Body) -> NDAr
         raw[inner] = layer.alpha
         colour = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
         colour[inner] = layer.rgb
-        out[region] = _blend(out[region], person[region], colour, raw, body, region, scale)
+        out[region] = _blend(out[region], person[region], colour, raw, body, region, scale, layer)
     return out
 
 
@@ -57,11 +58,16 @@ def _blend(
     body: Body,
     region: tuple[slice, slice],
     scale: float,
+    layer: Layer,
 ) -> NDArray[Any]:
     alpha = raw
     support = raw
     if body.silhouette is not None:
-        alpha = alpha * _inside(body.silhouette[region], scale)
+        inside = _inside(body.silhouette[region], scale)
+        if layer.hangs_from is not None:
+            fade = _below(layer.hangs_from, region, inside.shape[0], scale)
+            inside = inside + (1.0 - inside) * fade
+        alpha = alpha * inside
         support = raw * (body.silhouette[region] > 0.5)
     alpha = np.minimum(alpha, cv2.GaussianBlur(alpha, (0, 0), max(0.8, 0.006 * scale)))
     alpha = alpha * (1.0 - _keep_out(body, region, scale))
@@ -71,10 +77,14 @@ def _blend(
     shading = _shading(person @ _LUMA, support, 0.03 * scale)
     mean = float((shading * alpha).sum()) / weight
     ratio = np.log(np.maximum(shading, 1.0) / max(mean, 1.0))
-    light = np.exp(0.8 * np.clip(ratio, -0.7, 0.25))
-    falloff = cv2.GaussianBlur(raw, (0, 0), 0.05 * scale)
-    light *= 0.82 + 0.18 * np.clip(2.0 * falloff - 1.0, 0.0, 1.0)
-    garment = np.clip(colour * light[..., None], 0.0, 255.0)
+    light = np.exp(0.8 * np.minimum(np.maximum(ratio, -0.7), 0.25))
+    falloff = _smooth(raw, 0.05 * scale)
+    if layer.hangs_from is not None:
+        # a hanging skirt is lit like the body above it, not patterned by the legs behind it
+        fade = _below(layer.hangs_from, region, light.shape[0], scale)
+        light = light * (1.0 - fade) + fade
+    light *= 0.82 + 0.18 * np.minimum(np.maximum(2.0 * falloff - 1.0, 0.0), 1.0)
+    garment = np.minimum(colour * light[..., None], 255.0)
     a = alpha[..., None]
     blended: NDArray[Any] = under * (1.0 - a) + garment * a
     return blended
@@ -87,12 +97,32 @@ def _shading(luma: NDArray[Any], support: NDArray[Any], sigma: float) -> NDArray
     core = support > 0.5
     if core.any():
         low, high = np.percentile(luma[core], [5.0, 95.0])
-        luma = np.clip(luma, low, high)
-    weighted = cv2.GaussianBlur(luma * support, (0, 0), sigma)
-    total = cv2.GaussianBlur(support, (0, 0), sigma)
+        luma = np.minimum(np.maximum(luma, low), high)
+    weighted = _smooth(luma * support, sigma)
+    total = _smooth(support, sigma)
     fallback = float((luma * support).sum() / max(float(support.sum()), 1e-6))
     result: NDArray[Any] = np.where(total > 0.05, weighted / np.maximum(total, 1e-6), fallback)
     return result
+
+
+def _below(y: float, region: tuple[slice, slice], rows: int, scale: float) -> NDArray[Any]:
+    """A column ramp from 0 above ``y`` to 1 a little below it (image coordinates)."""
+    ys = np.arange(rows, dtype=np.float32) + region[0].start
+    ramp: NDArray[Any] = np.clip((ys - y) / (0.15 * scale), 0.0, 1.0)[:, None]
+    return ramp
+
+
+def _smooth(image: NDArray[Any], sigma: float) -> NDArray[Any]:
+    """A Gaussian blur; wide ones run on a reduced copy (the result is smooth anyway)."""
+    factor = int(sigma / 2.0)
+    h, w = image.shape[:2]
+    if factor < 2 or min(h, w) < 4 * factor:
+        blurred: NDArray[Any] = cv2.GaussianBlur(image, (0, 0), sigma)
+        return blurred
+    small = cv2.resize(image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    grown: NDArray[Any] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return grown
 
 
 def _inside(silhouette: NDArray[Any], scale: float) -> NDArray[Any]:

@@ -12,7 +12,7 @@ __all__ = ["FaceDetector"]
 
 Box = tuple[float, float, float, float]  # x, y, width, height in pixels
 
-_WORK_SIDE = 640
+_WORK_SIDE = 480
 
 
 class FaceDetector:

@@ -6,11 +6,13 @@ built from the body axis, a reference width measured on both, and the category's
 * ``bottoms``: waistband a little above the hip joints; the waistband spans the hips; full-length
   garments are stretched or squeezed (at most 15 %) to end at the ankles.
 * ``one-pieces``: like a top at the shoulders, with a length kept from the garment's aspect.
+
+Skirts and dresses (no leg split) hang free of the silhouette below the hips.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -18,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tryon_local.body import Body
-from tryon_local.category import Kind
+from tryon_local.category import Kind, crotch
 from tryon_local.garment import Garment
 
 __all__ = ["Jitter", "Layer", "fit"]
@@ -49,13 +51,17 @@ class Jitter:
 @dataclass(frozen=True, slots=True)
 class Layer:
     """A garment warped into the person's frame, kept only where it lands: straight RGB
-    (0..255) and alpha (0..1) for the box whose top-left corner is ``(x0, y0)``."""
+    (0..255) and alpha (0..1) for the box whose top-left corner is ``(x0, y0)``.
+
+    A skirt or dress (no leg split) is not clipped to the silhouette below ``hangs_from``:
+    it hangs across the gap between the legs."""
 
     rgb: NDArray[Any]
     alpha: NDArray[Any]
     x0: int
     y0: int
     kind: Kind
+    hangs_from: float | None = None  # below this y, a skirt hangs free of the silhouette
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -99,7 +105,10 @@ def fit(garment: Garment, kind: Kind, body: Body, jitter: Jitter = Jitter()) -> 
     across = np.array([down[1], -down[0]])
     anchor = anchor + across * jitter.dx * body.shoulder_span + down * jitter.dy * torso
 
-    return _warp(garment, ref_c, anchor, across * sx, down * sy, (body.width, body.height), kind)
+    layer = _warp(garment, ref_c, anchor, across * sx, down * sy, (body.width, body.height), kind)
+    if kind != "tops" and crotch(garment) is None:
+        layer = replace(layer, hangs_from=float(hip_mid[1]))
+    return layer
 
 
 def _warp(

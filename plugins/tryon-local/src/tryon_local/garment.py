@@ -17,16 +17,20 @@ from tryon_local.matte import separate
 __all__ = ["Garment", "cut_out"]
 
 _MIN_SIDE = 32
+_MAX_SIDE = 2048  # larger photos are analysed at this long side
+_WORK_SIDE = 192  # GrabCut's long side; the edge is refined at full size afterwards
 
 
 @dataclass(frozen=True, slots=True)
 class Garment:
-    """A cut-out: ``rgb`` float32 0..255 and ``alpha`` float32 0..1, cropped to the garment
-    whose top-left corner was at ``origin`` (x, y) in the source photo."""
+    """A cut-out: ``rgb`` float32 0..255 and ``alpha`` float32 0..1, cropped to the garment,
+    whose top-left corner is at ``origin`` (x, y) in the photo as analysed: the photo resized
+    by ``scale`` (photos past 2048 px are analysed smaller)."""
 
     rgb: NDArray[Any]
     alpha: NDArray[Any]
     origin: tuple[int, int] = (0, 0)
+    scale: float = 1.0
     widths: NDArray[Any] = field(init=False)  # opaque pixels per row
     centers: NDArray[Any] = field(init=False)  # centre x of each row's opaque span
 
@@ -66,16 +70,20 @@ def cut_out(image: Image.Image) -> Garment:
         rgba = np.asarray(image.convert("RGBA"))
         alpha = rgba[..., 3].astype(np.float32) / 255.0
         if 0.01 < float((alpha < 0.5).mean()) < 0.99:
-            return _crop(rgba[..., :3].astype(np.float32), alpha)
+            return _crop(rgba[..., :3].astype(np.float32), alpha, 1.0)
     rgb = np.asarray(image.convert("RGB"))
-    matte = separate(rgb)
+    scale = min(1.0, _MAX_SIDE / max(image.size))
+    if scale < 1.0:
+        size = (round(image.width * scale), round(image.height * scale))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    matte = separate(rgb, work_side=_WORK_SIDE)
     if matte is None:
         raise GarmentUnusable(
             "the garment could not be separated from its background: use a product photo on a "
             "plain, light background (or a PNG with transparency)"
         )
     colour, alpha = _refine_edge(rgb.astype(np.float32), matte.alpha, matte.background)
-    return _crop(colour, alpha)
+    return _crop(colour, alpha, scale)
 
 
 def _refine_edge(
@@ -87,31 +95,32 @@ def _refine_edge(
     colour F nearby (a normalised blur of the solid pixels): a is C's projection onto B→F,
     kept within 0.5 of the upscaled mask (a white stripe at the edge of a white-background
     photo stays garment), and the pixel takes colour F, so no background fringe is carried
-    onto the person.
+    onto the person. Only the band along the outline is computed.
     """
-    solid = (alpha >= 0.98).astype(np.float32)
     band = cv2.dilate(((alpha > 0.02) & (alpha < 0.98)).astype(np.uint8), np.ones((5, 5), np.uint8))
-    edge = band.astype(bool)
-    if not edge.any():
+    ys, xs = np.nonzero(band)
+    if ys.size == 0:
         return rgb, alpha
+    solid = (alpha >= 0.98).astype(np.float32)
     sigma = max(2.0, 0.006 * max(alpha.shape))
-    total = cv2.GaussianBlur(solid, (0, 0), sigma)
-    local = (
-        cv2.GaussianBlur(rgb * solid[..., None], (0, 0), sigma) / np.maximum(total, 1e-3)[..., None]
-    )
+    total = cv2.GaussianBlur(solid, (0, 0), sigma)[ys, xs]
+    spread = cv2.GaussianBlur(rgb * solid[..., None], (0, 0), sigma)[ys, xs]
+    local = spread / np.maximum(total, 1e-3)[:, None]
     towards = local - background
-    contrast = (towards**2).sum(axis=2)
-    usable = edge & (total > 0.02) & (contrast > 20.0**2)
-    projected = ((rgb - background) * towards).sum(axis=2) / np.maximum(contrast, 1e-3)
-    refined = np.clip(projected, alpha - 0.5, alpha + 0.5)
-    alpha = np.where(usable, np.clip(refined, 0.0, 1.0), alpha).astype(np.float32)
-    a = alpha[..., None]
-    solved = np.clip((rgb - (1.0 - a) * background) / np.maximum(a, 0.05), 0.0, 255.0)
-    cleaned = np.where(usable[..., None], local, np.where(edge[..., None], solved, rgb))
-    return cleaned.astype(np.float32), alpha
+    contrast = (towards**2).sum(axis=1)
+    usable = (total > 0.02) & (contrast > 20.0**2)
+    colour, a = rgb[ys, xs], alpha[ys, xs]
+    projected = ((colour - background) * towards).sum(axis=1) / np.maximum(contrast, 1e-3)
+    refined = np.minimum(np.maximum(projected, a - 0.5), a + 0.5)
+    a = np.where(usable, np.minimum(np.maximum(refined, 0.0), 1.0), a)
+    solved = (colour - (1.0 - a[:, None]) * background) / np.maximum(a, 0.05)[:, None]
+    alpha, rgb = alpha.copy(), rgb.copy()
+    alpha[ys, xs] = a
+    rgb[ys, xs] = np.where(usable[:, None], local, np.minimum(np.maximum(solved, 0.0), 255.0))
+    return rgb, alpha
 
 
-def _crop(rgb: NDArray[Any], alpha: NDArray[Any]) -> Garment:
+def _crop(rgb: NDArray[Any], alpha: NDArray[Any], scale: float) -> Garment:
     solid = alpha > 0.5
     if solid.sum() < 0.005 * solid.size:
         raise GarmentUnusable("no garment was found in the garment image")
@@ -125,4 +134,5 @@ def _crop(rgb: NDArray[Any], alpha: NDArray[Any]) -> Garment:
         rgb=np.ascontiguousarray(rgb[top:bottom, left:right]),
         alpha=np.ascontiguousarray(alpha[top:bottom, left:right]),
         origin=(int(left), int(top)),
+        scale=scale,
     )
