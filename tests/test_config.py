@@ -71,6 +71,8 @@ def test_environment_variables_are_substituted() -> None:
         ('[server]\nport = "eighty"\n', "server.port"),
         ("[server]\nport = 70000\n", "server.port"),
         ("[fetch]\ntimeout = 0\n", "fetch.timeout"),
+        ('[fetch]\nallow_hosts = ["intranet"]\n', "fetch.allow_hosts"),
+        ("[images]\nmax_pixels = 100000000\n", "images.max_pixels"),
         ("[surprise]\nx = 1\n", "surprise"),
         ('[server]\npublic_url = "${NOPE}"\n', "NOPE"),
         ("[server\n", "TOML"),

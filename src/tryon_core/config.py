@@ -66,8 +66,12 @@ class StorageConfig(_Section):
     """Keys signed file URLs. Unset: generated once and kept in PATH/.signing-secret."""
 
 
+HostPort = Annotated[str, msgspec.Meta(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+):[0-9]{1,5}$")]
+
+
 class FetchConfig(_Section):
-    allow_hosts: list[str] = msgspec.field(default_factory=list)
+    allow_hosts: list[HostPort] = msgspec.field(default_factory=list)
+    """Exact "host:port" pairs (IPv6 as "[::1]:8080") exempt from the private-address block."""
     max_bytes: Positive = 10 * 1024 * 1024
     timeout: Seconds = 20.0
     max_redirects: NonNegative = 3
@@ -75,7 +79,7 @@ class FetchConfig(_Section):
 
 class ImagesConfig(_Section):
     max_bytes: Positive = 10 * 1024 * 1024
-    max_pixels: Positive = 40_000_000
+    max_pixels: Annotated[int, msgspec.Meta(gt=0, le=89_478_485)] = 40_000_000
     min_side: Positive = 64
     max_side: Positive = 8192
     max_garments: Positive = 4

@@ -21,7 +21,7 @@ async def ingest(
         data = source.data
     elif source.url is None or not source.url.strip():
         raise InvalidRequest("An image must be a URL or an uploaded file.", param=source.param)
-    elif source.url.startswith("data:"):
+    elif source.url[:5].lower() == "data:":
         data = decode_data_url(source.url, param=source.param, max_bytes=limits.max_bytes)
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
