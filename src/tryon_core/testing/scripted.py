@@ -10,6 +10,7 @@ enable it in the settings with ``[providers.scripted] enabled = true``::
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -127,7 +128,12 @@ class ScriptedProvider:
 def _image(request: ProviderRequest, index: int) -> bytes:
     """A solid image the size of the person photo; its colour encodes the model and index."""
     shade = (sum(map(ord, request.model)) * 7 + index * 40) % 256
-    image = Image.new("RGB", (request.person.width, request.person.height), (shade, 90, 160))
+    return _solid(request.person.width, request.person.height, shade)
+
+
+@functools.lru_cache(maxsize=64)
+def _solid(width: int, height: int, shade: int) -> bytes:
+    image = Image.new("RGB", (width, height), (shade, 90, 160))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
