@@ -142,7 +142,9 @@ async def test_health_and_schema(client: Client) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     schema = (await client.get("/schema/openapi.json")).json()
-    assert "/api/v1/tryon" in schema["paths"]
+    body = schema["paths"]["/api/v1/tryon"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "multipart/form-data"}
+    assert body["application/json"]["schema"]["required"] == ["person_images", "garment_images"]
 
 
 async def test_unknown_routes_and_methods_use_the_envelope(client: Client) -> None:

@@ -76,7 +76,9 @@ def create_app(
         request_max_body_size=settings.server.max_body_bytes,
         logging_config=LoggingConfig(
             root={"level": "WARNING", "handlers": ["queue_listener"]},
-            loggers={"tryon": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}},
+            loggers={
+                "tryon": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}
+            },
             log_exceptions="never",
         ),
         openapi_config=OpenAPIConfig(

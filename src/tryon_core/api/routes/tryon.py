@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, post
@@ -10,6 +10,7 @@ from litestar.datastructures import UploadFile
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
+from tryon_core.api.openapi import body_operation
 from tryon_core.api.schemas import ImageOut, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
 from tryon_core.normalize import (
@@ -32,6 +33,13 @@ class NativeJSON(NativeOptions, kw_only=True, forbid_unknown_fields=True):
     garment_images: list[str] | str
 
 
+class NativeForm(NativeOptions, kw_only=True):
+    """The multipart form, for the schema: image fields are file parts or URL strings."""
+
+    person_images: Annotated[bytes, msgspec.Meta(extra_json_schema={"format": "binary"})]
+    garment_images: list[Annotated[bytes, msgspec.Meta(extra_json_schema={"format": "binary"})]]
+
+
 @post(
     "/api/v1/tryon",
     summary="Dress the person in the garment(s): JSON or multipart.",
@@ -40,6 +48,9 @@ class NativeJSON(NativeOptions, kw_only=True, forbid_unknown_fields=True):
     "garment_images, model, models, category, prompt, n, seed, output_format, mode.",
     tags=["tryon"],
     status_code=200,
+    operation_class=body_operation(
+        {"application/json": NativeJSON, "multipart/form-data": NativeForm}
+    ),
 )
 async def create_tryon(
     request: Request[Any, Any, Any],
