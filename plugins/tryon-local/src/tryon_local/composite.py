@@ -5,8 +5,8 @@
   over; the old clothing's fine texture does not).
 * Edges turn away from the light: a soft falloff darkens the garment near its outline.
 * Edges are feathered inwards, the garment is kept inside the person's silhouette (when
-  known), and the face and forearms (when known) stay in front. A skirt hangs free below the
-  hips, lit evenly rather than patterned by the legs behind it.
+  known), and the face, the neck under the chin and the forearms (when known) stay in front.
+  A skirt hangs free below the hips, lit evenly rather than patterned by the legs behind it.
 
 Work is confined to each layer's box plus a margin, so cost follows the garment's size on the
 photo, not the photo's.
@@ -30,7 +30,8 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def composite(person: NDArray[Any], layers: Sequence[Layer], body: Body) -> NDArray[Any]:
-    """``person`` RGB float32 0..255; layers are drawn in order. Returns RGB float32 0..255."""
+    """``person`` RGB uint8; layers are drawn in order. Returns a new RGB uint8 image; only
+    the layers' regions are ever converted to floats."""
     scale = max(body.shoulder_span, 8.0)
     margin = int(np.ceil(0.2 * scale)) + 4
     out = person.copy()
@@ -46,7 +47,9 @@ def composite(person: NDArray[Any], layers: Sequence[Layer], body: Body) -> NDAr
         raw[inner] = layer.alpha
         colour = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
         colour[inner] = layer.rgb
-        out[region] = _blend(out[region], person[region], colour, raw, body, region, scale, layer)
+        under = out[region].astype(np.float32)
+        blended = _blend(under, person[region], colour, raw, body, region, scale, layer)
+        out[region] = np.minimum(np.maximum(blended + 0.5, 0.0), 255.0).astype(np.uint8)
     return out
 
 
@@ -74,7 +77,7 @@ def _blend(
     weight = float(alpha.sum())
     if weight < 1.0:
         return under
-    shading = _shading(person @ _LUMA, support, 0.03 * scale)
+    shading = _shading(person.astype(np.float32) @ _LUMA, support, 0.03 * scale)
     mean = float((shading * alpha).sum()) / weight
     ratio = np.log(np.maximum(shading, 1.0) / max(mean, 1.0))
     light = np.exp(0.8 * np.minimum(np.maximum(ratio, -0.7), 0.25))
@@ -134,14 +137,20 @@ def _inside(silhouette: NDArray[Any], scale: float) -> NDArray[Any]:
 
 
 def _keep_out(body: Body, region: tuple[slice, slice], scale: float) -> NDArray[Any]:
-    """The face and the forearms, softened: garments go behind these."""
+    """The face, the front of the neck and the forearms, softened: garments go behind these."""
     rows, cols = region
     mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
     if body.face is not None:
         x, y, w, h = body.face
-        center = (round(x + w / 2 - cols.start), round(y + h / 2 - rows.start))
+        cx = round(x + w / 2 - cols.start)
+        center = (cx, round(y + h / 2 - rows.start))
         axes = (max(1, round(w / 2)), max(1, round(h / 2)))
         cv2.ellipse(mask, center, axes, 0, 0, 360, (1.0,), -1, cv2.LINE_AA)
+        # the front of the neck, just under the chin: collars sit below it
+        neck = (cx, round(y + h - rows.start))
+        cv2.ellipse(
+            mask, neck, (max(1, round(0.28 * w)), max(1, round(0.3 * w))), 0, 0, 360, (1.0,), -1
+        )
     if body.arms is not None:
         mask = np.maximum(mask, body.arms[region])
     return cv2.GaussianBlur(mask, (0, 0), max(0.8, 0.01 * scale))

@@ -89,13 +89,11 @@ class Engine:
             zip(_kinds(cutouts, category), cutouts, strict=True),
             key=lambda pair: _DRAW_ORDER[pair[0]],
         )
-        base = rgb.astype(np.float32)
         images = []
         for index in range(n):
             jitter = _jitter(seed, index)
             layers = [fit(garment, kind, body, jitter) for kind, garment in worn]
-            out = composite(base, layers, body)
-            images.append(Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB"))
+            images.append(Image.fromarray(composite(rgb, layers, body), "RGB"))
         return images
 
 

@@ -12,7 +12,7 @@ __all__ = ["FaceDetector"]
 
 Box = tuple[float, float, float, float]  # x, y, width, height in pixels
 
-_WORK_SIDE = 480
+_WORK_SIDES = (480, 960)
 
 
 class FaceDetector:
@@ -26,14 +26,22 @@ class FaceDetector:
         self._lock = threading.Lock()
 
     def largest(self, rgb: NDArray[Any]) -> Box | None:
-        h, w = rgb.shape[:2]
-        scale = min(1.0, _WORK_SIDE / max(h, w))
+        """The largest face, searched on a 480 px copy, then on a 960 px one for small faces."""
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        for work_side in _WORK_SIDES:
+            face = self._search(gray, work_side)
+            if face is not None or max(gray.shape) <= work_side:
+                return face
+        return None
+
+    def _search(self, gray: NDArray[Any], work_side: int) -> Box | None:
+        h, w = gray.shape
+        scale = min(1.0, work_side / max(h, w))
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         gray = cv2.equalizeHist(gray)
-        side = max(20, round(0.04 * min(gray.shape)))
+        side = max(20, round(0.02 * min(gray.shape)))
         with self._lock:
             found = self._cascade.detectMultiScale(
                 gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
