@@ -4,9 +4,11 @@
 
 "Cold" is a fresh process: imports, engine construction, model and cascade loading, the first
 request. "Warm" is the median of N further requests on the same engine. Each tier is timed on
-the sample person at its own size (768x1024, 0.79 MP) and upscaled to ~1.05 MP (888x1184), for
-the engine alone (PIL in, PIL out) and through the adapter (bytes in, PNG/JPEG bytes out), with
-a breakdown of the warm engine request. Nothing here is asserted: it prints figures.
+the sample person at its own size (768x1024, 0.79 MP), upscaled to ~1.05 MP (888x1184) and to
+the gateway's largest side (3072x4096, 12.6 MP; engine only, fewer repeats), for the engine
+alone (PIL in, PIL out) and through the adapter (bytes in, PNG/JPEG bytes out), with a
+breakdown of the warm engine request. Nothing is asserted: it prints figures, and the load
+average, since other work on the machine skews them.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 TIERS = {"pose": True, "base": False}
@@ -55,65 +60,82 @@ def _median_ms(call: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
-def warm(repeat: int) -> None:
-    from PIL import Image
-    from tryon_core import InputImage, ProviderRequest
+def _encoded(image: Any, fmt: str) -> Any:
+    from tryon_core import InputImage
 
-    from tryon_local import Engine, LocalAdapter, LocalConfig, cut_out
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return InputImage(
+        data=buffer.getvalue(),
+        content_type="image/png" if fmt == "PNG" else "image/jpeg",
+        width=image.width,
+        height=image.height,
+    )
+
+
+def _run_adapter(adapter: Any, request: Any) -> None:
+    asyncio.run(adapter.run(request, None))  # the local adapter never uses its context
+
+
+def _tier_rows(tier: str, person: Any, garment: Any, repeat: int) -> None:
+    from PIL import Image
+    from tryon_local import Engine, LocalAdapter, LocalConfig
+
+    from tryon_core import ProviderRequest
+
+    engine = Engine(use_pose=TIERS[tier])
+    adapter = LocalAdapter(LocalConfig(pose=TIERS[tier]))
+    big = person.resize((888, 1184), Image.Resampling.LANCZOS)
+    for image in (person, big):
+        render = partial(engine.render, image, [garment])
+        render()  # warm-up
+        size = f"{image.width}x{image.height}"
+        row = [f"{tier:<5} {size:<10} {_median_ms(render, repeat):>7.0f}"]
+        for fmt, width in (("png", 12), ("jpeg", 13)):
+            request = ProviderRequest(
+                model="local/overlay",
+                person=_encoded(image, "JPEG"),
+                garments=(_encoded(garment, "PNG"),),
+                output_format=fmt,  # type: ignore[arg-type]
+            )
+            run = partial(_run_adapter, adapter, request)
+            run()  # warm-up
+            ms = _median_ms(run, repeat)
+            row.append(f"{ms:>{width}.0f}")
+        print(" ".join(row))
+    huge = person.resize((3072, 4096), Image.Resampling.BICUBIC)
+    render = partial(engine.render, huge, [garment])
+    render()
+    huge_ms = _median_ms(render, max(1, repeat // 3))
+    print(f"{tier:<5} {'3072x4096':<10} {huge_ms:>7.0f} {'-':>12} {'-':>13}")
+
+
+def _breakdown(tier: str, person: Any, garment: Any, repeat: int) -> None:
+    from tryon_local import Engine, cut_out
     from tryon_local.fit import fit
 
+    engine = Engine(use_pose=TIERS[tier])
+    engine.render(person, [garment])
+    body = engine.locate(person)
+    cutout = cut_out(garment)
+    parts = {
+        "locate": _median_ms(partial(engine.locate, person), repeat),
+        "cut_out": _median_ms(partial(cut_out, garment), repeat),
+        "fit": _median_ms(partial(fit, cutout, "tops", body), repeat),
+    }
+    found = ", ".join(body.found)
+    print(f"{tier:<5} " + "  ".join(f"{k} {v:.0f}" for k, v in parts.items()) + f"  ({found})")
+
+
+def warm(repeat: int) -> None:
     person, garment = _load()
-    assert isinstance(person, Image.Image) and isinstance(garment, Image.Image)
-    big = person.resize((888, 1184), Image.Resampling.LANCZOS)
-
-    def encoded(image: Image.Image, fmt: str) -> InputImage:
-        buffer = io.BytesIO()
-        image.save(buffer, format=fmt)
-        return InputImage(
-            data=buffer.getvalue(),
-            content_type="image/png" if fmt == "PNG" else "image/jpeg",
-            width=image.width,
-            height=image.height,
-        )
-
     print(f"warm: median of {repeat} requests, ms")
-    header = f"{'tier':<5} {'person':<10} {'engine':>7} {'adapter png':>12} {'adapter jpeg':>13}"
-    print(header)
-    for tier, use_pose in TIERS.items():
-        engine = Engine(use_pose=use_pose)
-        adapter = LocalAdapter(LocalConfig(pose=use_pose))
-        for image in (person, big):
-            engine.render(image, [garment])  # warm-up
-            engine_ms = _median_ms(lambda image=image: engine.render(image, [garment]), repeat)
-            row = [f"{tier:<5} {f'{image.width}x{image.height}':<10} {engine_ms:>7.0f}"]
-            for fmt, width in (("png", 12), ("jpeg", 13)):
-                request = ProviderRequest(
-                    model="local/overlay",
-                    person=encoded(image, "JPEG"),
-                    garments=(encoded(garment, "PNG"),),
-                    output_format=fmt,  # type: ignore[arg-type]
-                )
-                asyncio.run(adapter.run(request, None))  # type: ignore[arg-type]
-                ms = _median_ms(
-                    lambda request=request: asyncio.run(adapter.run(request, None)),  # type: ignore[arg-type]
-                    repeat,
-                )
-                row.append(f"{ms:>{width}.0f}")
-            print(" ".join(row))
-
+    print(f"{'tier':<5} {'person':<10} {'engine':>7} {'adapter png':>12} {'adapter jpeg':>13}")
+    for tier in TIERS:
+        _tier_rows(tier, person, garment, repeat)
     print("\nwarm breakdown on the 768x1024 sample, ms")
-    for tier, use_pose in TIERS.items():
-        engine = Engine(use_pose=use_pose)
-        engine.render(person, [garment])
-        body = engine.locate(person)
-        cutout = cut_out(garment)
-        parts = {
-            "locate": _median_ms(lambda engine=engine: engine.locate(person), repeat),
-            "cut_out": _median_ms(lambda: cut_out(garment), repeat),
-            "fit": _median_ms(lambda body=body: fit(cutout, "tops", body), repeat),
-        }
-        found = ", ".join(body.found)
-        print(f"{tier:<5} " + "  ".join(f"{k} {v:.0f}" for k, v in parts.items()) + f"  ({found})")
+    for tier in TIERS:
+        _breakdown(tier, person, garment, repeat)
 
 
 def main() -> None:
@@ -124,6 +146,8 @@ def main() -> None:
     if args.cold:
         cold(args.cold)
         return
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"{os.cpu_count()} cores, load average {load}")
     print("cold: fresh process, first request (imports and model loading included), ms")
     for tier in TIERS:
         out = subprocess.run(
