@@ -196,3 +196,18 @@ def test_any_person_size_gives_the_same_size(
     engine = pose_engine if tier else base_engine
     resized = person.resize((width, height))
     assert engine.render(resized, [garment]).size == (width, height)
+
+
+def test_shared_engine_is_thread_safe_and_deterministic(pose_engine: Engine, person, garment):
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = _px(pose_engine.render(person, [garment], seed=5)).tobytes()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(pose_engine.render, person, [garment], "auto", 5) for _ in range(3)]
+        results = [_px(f.result()).tobytes() for f in futures]
+    assert results == [expected] * 3
+
+
+def test_any_integer_seed(base_engine: Engine, person, garment) -> None:
+    for seed in (-1, 0, 2**70):
+        assert base_engine.render(person, [garment], seed=seed).size == person.size

@@ -24,9 +24,11 @@ _WORK_SIDE = 640
 
 def _import_mediapipe() -> Any:
     with warnings.catch_warnings():
-        # mediapipe and its protobuf runtime may warn about their own deprecations on import.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
+        # 0.10.21 imports cleanly; a newer protobuf runtime may deprecate what it uses. Only
+        # deprecations raised from inside mediapipe and protobuf themselves are silenced.
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, module=r"(mediapipe|google\.protobuf)(\.|$)"
+        )
         import mediapipe  # type: ignore[import-untyped]
 
     return mediapipe
