@@ -211,3 +211,20 @@ def test_shared_engine_is_thread_safe_and_deterministic(pose_engine: Engine, per
 def test_any_integer_seed(base_engine: Engine, person, garment) -> None:
     for seed in (-1, 0, 2**70):
         assert base_engine.render(person, [garment], seed=seed).size == person.size
+
+
+def test_a_broken_mediapipe_falls_back_to_the_base_tier(
+    monkeypatch: pytest.MonkeyPatch, person, garment
+) -> None:
+    import tryon_local.pose
+
+    def broken() -> None:
+        raise ImportError("libGL.so.1: cannot open shared object file")
+
+    monkeypatch.setattr(tryon_local.pose, "_import_mediapipe", broken)
+    auto = Engine()
+    assert auto.tier == "pose"
+    assert auto.render(person, [garment]).size == person.size
+    assert auto.tier == "base"
+    with pytest.raises(ImportError, match="libGL"):
+        Engine(use_pose=True).locate(person)

@@ -35,12 +35,13 @@ class Engine:
     """
 
     def __init__(self, *, use_pose: bool | None = None) -> None:
+        self._auto = use_pose is None
         if use_pose is None:
             use_pose = pose_available()
         elif use_pose and not pose_available():
             raise ImportError("the pose tier needs mediapipe: install 'tryon-local[pose]'")
         self._faces = FaceDetector()
-        self._pose = PoseModels() if use_pose else None
+        self._pose: PoseModels | None = PoseModels() if use_pose else None
 
     @property
     def tier(self) -> Literal["pose", "base"]:
@@ -49,7 +50,17 @@ class Engine:
 
     def locate(self, person: Image.Image) -> Body:
         """Where the body is in ``person``; raises ``PersonNotFound``."""
-        return locate(_rgb(person), faces=self._faces, pose=self._pose)
+        return self._locate(_rgb(person))
+
+    def _locate(self, rgb: NDArray[Any]) -> Body:
+        try:
+            return locate(rgb, faces=self._faces, pose=self._pose)
+        except ImportError:
+            if not self._auto:
+                raise
+            # mediapipe is installed but cannot be imported: keep to the base tier from now on
+            self._pose = None
+            return locate(rgb, faces=self._faces, pose=None)
 
     def render(
         self,
@@ -83,7 +94,7 @@ class Engine:
         if len(garments) > MAX_GARMENTS:
             raise GarmentUnusable(f"at most {MAX_GARMENTS} garments can be worn at once")
         rgb = _rgb(person)
-        body = locate(rgb, faces=self._faces, pose=self._pose)
+        body = self._locate(rgb)
         cutouts = [cut_out(g) for g in garments]
         worn = sorted(
             zip(_kinds(cutouts, category), cutouts, strict=True),

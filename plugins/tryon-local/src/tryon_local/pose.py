@@ -8,6 +8,7 @@ holds the instance's lock.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import warnings
 from dataclasses import dataclass
@@ -35,12 +36,9 @@ def _import_mediapipe() -> Any:
 
 
 def pose_available() -> bool:
-    """Whether the optional ``pose`` extra (mediapipe) is importable."""
-    try:
-        _import_mediapipe()
-    except ImportError:
-        return False
-    return True
+    """Whether the optional ``pose`` extra (mediapipe) is installed. Nothing is imported: the
+    import (~1 s) waits for the first request."""
+    return importlib.util.find_spec("mediapipe") is not None
 
 
 @dataclass(frozen=True, slots=True)
