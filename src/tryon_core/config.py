@@ -75,6 +75,8 @@ class FetchConfig(_Section):
     max_bytes: Positive = 10 * 1024 * 1024
     timeout: Seconds = 20.0
     max_redirects: NonNegative = 3
+    max_result_bytes: Positive = 32 * 1024 * 1024
+    """Largest result image a provider may hand back as a URL to download."""
 
 
 class ImagesConfig(_Section):

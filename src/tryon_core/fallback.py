@@ -19,6 +19,7 @@ import msgspec
 from PIL import Image
 
 from tryon_core.catalog import Entry
+from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import (
     AllProvidersFailed,
     BadResponse,
@@ -28,6 +29,7 @@ from tryon_core.errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    TryOnError,
 )
 from tryon_core.health import HealthTracker
 from tryon_core.imaging import ImageLimits, describe_output, encode
@@ -76,6 +78,7 @@ async def run_candidates(
     health: HealthTracker,
     recorder: AttemptRecorder,
     limits: ImageLimits,
+    result_fetcher: Callable[[Entry], GuardedFetcher],
 ) -> tuple[Entry, list[Produced], list[Attempt]]:
     """The first candidate that produces images, its images, and every attempt made."""
     attempts: list[Attempt] = []
@@ -86,10 +89,14 @@ async def run_candidates(
         await recorder.started(position, attempt)
         started = time.monotonic()
         try:
-            request = build(entry)
-            produced = await _attempt(
-                entry, request, http, limits, _task_hook(recorder, position, attempt)
+            context = ProviderContext(
+                http=http,
+                config=entry.config,
+                timeout=entry.config.timeout,
+                record_task=_task_hook(recorder, position, attempt),
+                fetch=_result_download(result_fetcher(entry), entry.slug),
             )
+            produced = await _attempt(entry, build(entry), context, limits)
         except ProviderError as error:
             attempt.status = "failed"
             attempt.error = {
@@ -123,16 +130,9 @@ def _task_hook(
 
 
 async def _attempt(
-    entry: Entry,
-    request: ProviderRequest,
-    http: httpx.AsyncClient,
-    limits: ImageLimits,
-    record_task: Callable[[str], Awaitable[None]],
+    entry: Entry, request: ProviderRequest, context: ProviderContext, limits: ImageLimits
 ) -> list[Produced]:
-    timeout = entry.config.timeout
-    context = ProviderContext(
-        http=http, config=entry.config, timeout=timeout, record_task=record_task
-    )
+    timeout = context.timeout
     try:
         async with asyncio.timeout(timeout):
             outputs = await entry.adapter.run(request, context)
@@ -152,6 +152,16 @@ async def _attempt(
         log.exception("adapter for %s raised an unexpected error", entry.slug)
         raise BadResponse(f"{entry.slug} failed unexpectedly.") from None
     return await asyncio.to_thread(_check_outputs, entry, request, list(outputs), limits)
+
+
+def _result_download(fetcher: GuardedFetcher, slug: str) -> Callable[[str], Awaitable[bytes]]:
+    async def fetch(url: str) -> bytes:
+        try:
+            return await fetcher.fetch(url, param="result")
+        except TryOnError as exc:
+            raise BadResponse(f"{slug}: its result could not be downloaded ({exc.type}).") from None
+
+    return fetch
 
 
 def _check_outputs(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,6 +44,7 @@ class Gateway:
     http: httpx.AsyncClient
     health: HealthTracker
     limits: ImageLimits
+    _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog) -> Gateway:
@@ -92,7 +93,31 @@ class Gateway:
     async def close(self) -> None:
         await self.http.aclose()
         await self.fetcher.aclose()
+        for fetcher in self._result_fetchers.values():
+            await fetcher.aclose()
         await self.database.dispose()
+
+    def result_fetcher(self, provider: str, base_url: str | None) -> GuardedFetcher:
+        """The fetcher for one provider's result URLs: its own origin is allowed."""
+        fetcher = self._result_fetchers.get(provider)
+        if fetcher is None:
+            fetch = self.settings.fetch
+            allowed = {h.lower() for h in fetch.allow_hosts}
+            if base_url:
+                origin = httpx.URL(base_url)
+                port = origin.port or (443 if origin.scheme == "https" else 80)
+                host = f"[{origin.host}]" if ":" in origin.host else origin.host
+                allowed.add(f"{host}:{port}".lower())
+            fetcher = GuardedFetcher(
+                EgressPolicy(
+                    allow_hosts=frozenset(allowed),
+                    max_bytes=fetch.max_result_bytes,
+                    timeout=max(fetch.timeout, 60.0),
+                    max_redirects=fetch.max_redirects,
+                )
+            )
+            self._result_fetchers[provider] = fetcher
+        return fetcher
 
     def file_url(self, file_id: str) -> str:
         expires, signature = self.signer.sign(file_id)

@@ -86,6 +86,9 @@ async def generate(
             health=gateway.health,
             recorder=_Recorder(gateway, generation_id),
             limits=gateway.limits,
+            result_fetcher=lambda entry: gateway.result_fetcher(
+                entry.provider.name, entry.config.base_url
+            ),
         )
         stored = await _store(gateway, principal, generation_id, produced)
         charge = served.credits * len(stored)

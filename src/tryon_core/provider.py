@@ -108,13 +108,25 @@ class OutputImage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ProviderContext(msgspec.Struct, kw_only=True):
-    """What the core lends an adapter for one attempt."""
+    """What the core lends an adapter for one attempt.
+
+    ``http`` is the shared client for calls to the provider's API. ``fetch`` downloads a result
+    URL the upstream returned: bounded in bytes and time, behind the egress guard (the
+    provider's own ``base_url`` origin is allowed); a failure raises ``BadResponse``.
+    ``record_task`` commits the upstream's task id before polling; ``task_id`` is set when the
+    core resumes an attempt that an upstream already accepted.
+    """
 
     http: httpx.AsyncClient
     config: Any
     timeout: float
     record_task: Callable[[str], Awaitable[None]]
+    fetch: Callable[[str], Awaitable[bytes]] = msgspec.field(default_factory=lambda: _no_fetch)
     task_id: str | None = None
+
+
+async def _no_fetch(url: str) -> bytes:
+    raise RuntimeError("this ProviderContext was built without a result fetcher")
 
 
 class Adapter(Protocol):
