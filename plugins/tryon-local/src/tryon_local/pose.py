@@ -65,7 +65,10 @@ class PoseModels:
         try:
             mp = _import_mediapipe()
         except ImportError as exc:
-            raise ImportError("the pose tier needs mediapipe: install 'tryon-local[pose]'") from exc
+            raise ImportError(
+                f"the pose tier needs mediapipe, which failed to import ({exc}): "
+                "install 'tryon-local[pose]'"
+            ) from exc
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=True, model_complexity=1, enable_segmentation=True
         )
