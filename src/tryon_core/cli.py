@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     listed.add_argument("--json", action="store_true")
     listed.set_defaults(handler=_models)
 
+    fakes = commands.add_parser("fakes", help="fake upstreams").add_subparsers(metavar="ACTION")
+    fake_serve = fakes.add_parser(
+        "serve", parents=[common], help="serve every installed provider's fake on one port"
+    )
+    fake_serve.add_argument("--host", default="127.0.0.1")
+    fake_serve.add_argument("--port", type=int, default=9100)
+    fake_serve.set_defaults(handler=_fakes_serve)
+
     db = commands.add_parser("db", help="database").add_subparsers(metavar="ACTION")
     upgrade = db.add_parser("upgrade", parents=[common], help="apply migrations")
     upgrade.set_defaults(handler=_run(_db_upgrade))
@@ -107,6 +115,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level="info",
         proxy_headers=False,
     )
+    return 0
+
+
+def _fakes_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tryon_core.plugins import collect_providers, make_plugin_manager
+    from tryon_core.testing.fakes import load_fake, mount_fakes
+
+    registry = collect_providers(make_plugin_manager(blocked=settings.plugins.blocked))
+    apps = {name: load_fake(spec.fake) for name, spec in registry.providers.items() if spec.fake}
+    if not apps:
+        print("no installed plugin ships a fake upstream", file=sys.stderr)
+        return 1
+    for name in sorted(apps):
+        print(f"fake {name:10} http://{args.host}:{args.port}/{name}")
+    uvicorn.run(mount_fakes(apps), host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -144,3 +144,6 @@ class ProviderSpec(msgspec.Struct, frozen=True, kw_only=True):
     config_type: type[ProviderConfig]
     models: tuple[ModelSpec, ...]
     adapter_factory: Callable[[Any], Adapter]
+    fake: str | None = None
+    """``"module:callable"`` returning this provider's fake upstream (an ASGI app), for
+    ``tryon fakes serve`` and the contract kit. Imported only when asked for."""
