@@ -107,11 +107,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from tryon_core.api import create_app
 
+    if args.host:
+        settings.server.host = args.host
+    if args.port is not None:
+        settings.server.port = args.port
     app = create_app(settings)
     uvicorn.run(
         app,
-        host=args.host or settings.server.host,
-        port=args.port if args.port is not None else settings.server.port,
+        host=settings.server.host,
+        port=settings.server.port,
         log_level="info",
         proxy_headers=False,
     )

@@ -1,0 +1,1 @@
+"""tryon-core provider plugin: openai."""

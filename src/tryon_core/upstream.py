@@ -1,0 +1,144 @@
+"""Helpers adapters share for talking to an upstream: reading answers, polling, re-encoding.
+
+Adapters translate one protocol each; what every protocol needs the same way lives here, so
+that no plugin copies another's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import io
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from PIL import Image
+
+from tryon_core.errors import (
+    BadResponse,
+    InputRejected,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from tryon_core.provider import InputImage
+
+__all__ = [
+    "classify_status",
+    "fit_image",
+    "json_body",
+    "poll",
+    "retry_after",
+]
+
+T = TypeVar("T")
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if (ms := response.headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def json_body(response: httpx.Response, slug: str) -> Any:
+    """The response's JSON, or ``BadResponse`` naming the model (never echoing the body)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise BadResponse(
+            f"{slug} answered HTTP {response.status_code} with a body that is not JSON.",
+            provider_code=str(response.status_code),
+        ) from None
+
+
+def classify_status(
+    response: httpx.Response,
+    slug: str,
+    *,
+    code: str | int | None = None,
+    message: str | None = None,
+) -> ProviderError:
+    """The usual meaning of an HTTP error status; adapters refine it with the body's code."""
+    status = response.status_code
+    detail = f"{slug} answered HTTP {status}" + (f": {message}" if message else ".")
+    kwargs: dict[str, Any] = {"provider_code": code if code is not None else status}
+    kwargs["upstream_message"] = message
+    if status == 429:
+        return RateLimited(detail, retry_after=retry_after(response), **kwargs)
+    if status in (401, 403):
+        return ProviderMisconfigured(detail, **kwargs)
+    if status in (400, 404, 413, 415, 422):
+        return InputRejected(detail, **kwargs)
+    if status in (408, 504):
+        return ProviderTimeout(detail, **kwargs)
+    return ProviderUnavailable(detail, **kwargs)
+
+
+async def poll(
+    check: Callable[[], Awaitable[T | None]],
+    *,
+    interval: float = 1.0,
+    max_interval: float = 8.0,
+    factor: float = 1.5,
+) -> T:
+    """Call ``check`` until it returns a value, sleeping with exponential backoff between calls.
+
+    The core bounds the whole attempt by the provider's timeout, so this never gives up itself.
+    """
+    delay = interval
+    while True:
+        result = await check()
+        if result is not None:
+            return result
+        await asyncio.sleep(delay)
+        delay = min(max_interval, delay * factor)
+
+
+def fit_image(
+    image: InputImage,
+    *,
+    formats: Sequence[str] = ("image/jpeg", "image/png"),
+    max_bytes: int | None = None,
+    max_side: int | None = None,
+) -> tuple[bytes, str]:
+    """The image as an upstream accepts it: a format it takes, within its size limits.
+
+    Returns the original bytes when they already fit; otherwise re-encodes (JPEG quality 92,
+    or PNG where there is transparency and PNG is accepted), downscaling as needed.
+    """
+    fits = image.content_type in formats and (max_bytes is None or len(image.data) <= max_bytes)
+    if fits and (max_side is None or max(image.width, image.height) <= max_side):
+        return image.data, image.content_type
+    with Image.open(io.BytesIO(image.data)) as opened:
+        picture = opened.copy()
+    if max_side and max(picture.size) > max_side:
+        picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    keep_alpha = "A" in picture.getbands() and "image/png" in formats
+    target = "image/png" if keep_alpha or "image/jpeg" not in formats else "image/jpeg"
+    while True:
+        buffer = io.BytesIO()
+        if target == "image/png":
+            picture.save(buffer, format="PNG", optimize=True)
+        else:
+            picture.convert("RGB").save(buffer, format="JPEG", quality=92)
+        data = buffer.getvalue()
+        if max_bytes is None or len(data) <= max_bytes or max(picture.size) <= 256:
+            return data, target
+        picture.thumbnail(
+            (int(picture.width * 0.8), int(picture.height * 0.8)), Image.Resampling.LANCZOS
+        )
