@@ -394,6 +394,29 @@ def test_example_plugin_package() -> None:
     assert list(registry.models) == ["example/mirror"]
 
 
+def test_example_plugin_loads_through_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an installed wheel provides: the module and the entry point pyproject.toml declares."""
+    folder = EXAMPLES / "example_plugin"
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    site = tmp_path / "site"
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
+    lines = [f"{name} = {target}" for name, target in project["entry-points"]["tryon"].items()]
+    (info / "entry_points.txt").write_text("[tryon]\n" + "\n".join(lines) + "\n")
+    (site / "tryon_example.py").write_text((folder / "tryon_example.py").read_text())
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "tryon_example", raising=False)
+
+    assert "example/mirror" in collect_providers(make_plugin_manager()).models
+    blocked = collect_providers(make_plugin_manager(blocked=["example"]))
+    assert "example/mirror" not in blocked.models
+
+
 async def test_example_plugin_config_keys(tmp_path: Path) -> None:
     plugin = example_module("example_plugin", "tryon_example")
     base = (
