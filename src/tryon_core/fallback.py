@@ -33,9 +33,16 @@ from tryon_core.errors import (
 )
 from tryon_core.health import HealthTracker
 from tryon_core.imaging import ImageLimits, describe_output, encode
-from tryon_core.provider import OutputImage, ProviderContext, ProviderRequest
+from tryon_core.provider import Adapter, OutputImage, ProviderContext, ProviderRequest
 
-__all__ = ["Attempt", "AttemptRecorder", "Produced", "run_candidates"]
+__all__ = [
+    "Attempt",
+    "AttemptRecorder",
+    "Produced",
+    "result_download",
+    "run_attempt",
+    "run_candidates",
+]
 
 log = logging.getLogger("tryon.fallback")
 
@@ -94,9 +101,11 @@ async def run_candidates(
                 config=entry.config,
                 timeout=entry.config.timeout,
                 record_task=_task_hook(recorder, position, attempt),
-                fetch=_result_download(result_fetcher(entry), entry.slug),
+                fetch=result_download(result_fetcher(entry), entry.slug),
             )
-            produced = await _attempt(entry, build(entry), context, limits)
+            produced = await run_attempt(
+                entry.adapter, build(entry), context, slug=entry.slug, limits=limits
+            )
         except ProviderError as error:
             attempt.status = "failed"
             attempt.error = {
@@ -129,32 +138,40 @@ def _task_hook(
     return record_task
 
 
-async def _attempt(
-    entry: Entry, request: ProviderRequest, context: ProviderContext, limits: ImageLimits
+async def run_attempt(
+    adapter: Adapter,
+    request: ProviderRequest,
+    context: ProviderContext,
+    *,
+    slug: str,
+    limits: ImageLimits,
 ) -> list[Produced]:
+    """One call to one adapter, classified and checked exactly as the gateway does it.
+
+    Bounded by ``context.timeout``; whatever escapes the adapter becomes a ``ProviderError``;
+    the images are sniffed, re-encoded to ``request.output_format`` and trimmed to ``n``.
+    """
     timeout = context.timeout
     try:
         async with asyncio.timeout(timeout):
-            outputs = await entry.adapter.run(request, context)
+            outputs = await adapter.run(request, context)
     except ProviderError:
         raise
     except TimeoutError:
-        raise ProviderTimeout(f"{entry.slug} did not answer within {timeout:g} s.") from None
+        raise ProviderTimeout(f"{slug} did not answer within {timeout:g} s.") from None
     except httpx.TimeoutException:
-        raise ProviderTimeout(f"{entry.slug} timed out.") from None
+        raise ProviderTimeout(f"{slug} timed out.") from None
     except httpx.HTTPError as exc:
-        raise ProviderUnavailable(
-            f"{entry.slug} could not be reached ({type(exc).__name__})."
-        ) from None
+        raise ProviderUnavailable(f"{slug} could not be reached ({type(exc).__name__}).") from None
     except ClientError as exc:
         raise InputRejected(exc.message, param=exc.param) from None
     except Exception:
-        log.exception("adapter for %s raised an unexpected error", entry.slug)
-        raise BadResponse(f"{entry.slug} failed unexpectedly.") from None
-    return await asyncio.to_thread(_check_outputs, entry, request, list(outputs), limits)
+        log.exception("adapter for %s raised an unexpected error", slug)
+        raise BadResponse(f"{slug} failed unexpectedly.") from None
+    return await asyncio.to_thread(_check_outputs, slug, request, list(outputs), limits)
 
 
-def _result_download(fetcher: GuardedFetcher, slug: str) -> Callable[[str], Awaitable[bytes]]:
+def result_download(fetcher: GuardedFetcher, slug: str) -> Callable[[str], Awaitable[bytes]]:
     async def fetch(url: str) -> bytes:
         try:
             return await fetcher.fetch(url, param="result")
@@ -165,10 +182,10 @@ def _result_download(fetcher: GuardedFetcher, slug: str) -> Callable[[str], Awai
 
 
 def _check_outputs(
-    entry: Entry, request: ProviderRequest, outputs: list[OutputImage], limits: ImageLimits
+    slug: str, request: ProviderRequest, outputs: list[OutputImage], limits: ImageLimits
 ) -> list[Produced]:
     if not outputs:
-        raise NoImage(f"{entry.slug} returned no image.")
+        raise NoImage(f"{slug} returned no image.")
     wanted: str = _MIME[request.output_format]
     produced: list[Produced] = []
     for output in outputs[: request.n]:
@@ -181,6 +198,6 @@ def _check_outputs(
                     data = encode(image, request.output_format)
                 content_type = wanted
         except ValueError:
-            raise BadResponse(f"{entry.slug} returned an image that does not decode.") from None
+            raise BadResponse(f"{slug} returned an image that does not decode.") from None
         produced.append(Produced(data=data, content_type=content_type, width=width, height=height))
     return produced
