@@ -126,10 +126,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("serve")
     port = free_port()
     config = root / "tryon.toml"
-    # The port goes in the file as well as on the command line: the links the API returns are
-    # built from [server] (see the caveat under `tryon serve` in docs/cli.md).
+    # The port is given on the command line only: the links the API returns follow it.
     config.write_text(
-        f"[server]\nport = {port}\n"
         f'[database]\nurl = "sqlite+aiosqlite:///{root}/tryon.db"\n'
         f'[storage]\npath = "{root}/files"\n'
         "[providers.local]\nenabled = true\n"
@@ -278,29 +276,29 @@ def test_cli_json_outputs_match_docs(server: Server, capsys: pytest.CaptureFixtu
     assert code == 2 and "--name" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tryon serve --port/--host do not reach the links the API returns; docs/cli.md "
-    "documents the work-around (set the port in the file or [server] public_url)",
-)
 def test_serve_port_override_reaches_the_links(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """docs/cli.md: --host/--port move the links too, unless [server] public_url is set."""
     import uvicorn
 
     served: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
     config = tmp_path / "tryon.toml"
-    config.write_text(
+    base = (
         f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"\n'
         f'[storage]\npath = "{tmp_path}/files"\n'
     )
-    from tryon_core.cli import main
-
+    config.write_text(base)
     assert main(["serve", "--config", str(config), "--port", "9123"]) == 0
     assert served["port"] == 9123
-    gateway = served["app"].state.gateway
-    assert gateway.file_url("file_x").startswith("http://127.0.0.1:9123/")
+    assert served["app"].state.gateway.file_url("file_x").startswith("http://127.0.0.1:9123/")
+
+    config.write_text(base + '[server]\npublic_url = "https://tryon.example.com"\n')
+    assert main(["serve", "--config", str(config), "--port", "9124"]) == 0
+    assert served["port"] == 9124
+    link = served["app"].state.gateway.file_url("file_x")
+    assert link.startswith("https://tryon.example.com/api/v1/files/file_x?")
 
 
 # -- the JSON request body and the egress guard ---------------------------------------------------
