@@ -217,11 +217,11 @@ ASGIApp = Callable[
 ]
 
 
-def load_fake(reference: str) -> Any:
+def load_fake(reference: str, **options: Any) -> Any:
     """Build the fake a ``ProviderSpec.fake`` reference (``"module:callable"``) names."""
     module_name, _, attribute = reference.partition(":")
     factory = getattr(importlib.import_module(module_name), attribute)
-    return factory()
+    return factory(**options)
 
 
 def mount_fakes(apps: dict[str, Any]) -> ASGIApp:
