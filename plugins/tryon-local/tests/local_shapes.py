@@ -88,12 +88,13 @@ def product_photo(
     stripes: tuple[int, int, int] | None = None,
     stripe_period: int = 18,
     trim: int = 0,
+    shadow: float = 0.0,
     noise: float = 2.5,
     seed: int = 0,
 ) -> tuple[Image.Image, NDArray[Any]]:
     """A garment of ``outline`` placed in ``box`` (fractions of ``size``) on a plain
-    background, optionally striped with a ``trim`` px hem and collar in the main colour;
-    returns the photo and its true boolean mask."""
+    background, optionally striped with a ``trim`` px hem and collar in the main colour, and
+    casting a soft drop shadow ``shadow`` (0..1) deep; returns the photo and its true mask."""
     w, h = size
     bx, by, bw, bh = box
     pts = np.array([(bx + x * bw, by + y * bh) for x, y in outline]) * (w, h)
@@ -102,6 +103,11 @@ def product_photo(
     truth = mask.astype(bool)
     img = np.empty((h, w, 3), np.float32)
     img[:] = background
+    if shadow:
+        offset = max(2, w // 60)
+        cast = np.roll(mask.astype(np.float32), (offset, offset), axis=(0, 1))
+        cast = cv2.GaussianBlur(cast, (0, 0), offset * 1.5)
+        img *= (1.0 - shadow * cast)[..., None]
     garment = np.empty((h, w, 3), np.float32)
     garment[:] = colour
     if stripes is not None:

@@ -33,6 +33,23 @@ def test_separates_garment_from_off_white_background(colour, stripes) -> None:
     assert iou(_full_alpha(photo), truth) > 0.97
 
 
+@pytest.mark.parametrize(
+    ("colour", "stripes"),
+    [((200, 40, 40), None), ((200, 40, 40), (128, 128, 128)), ((150, 150, 150), None)],
+)
+def test_soft_drop_shadow_is_background(colour, stripes) -> None:
+    # grey stripes and an all-grey garment are shadow-coloured: they must survive
+    photo, truth = product_photo(TSHIRT, colour=colour, stripes=stripes, trim=4, shadow=0.25)
+    full = _full_alpha(photo)
+    assert iou(full, truth) > 0.96
+    garment = cut_out(photo)
+    opaque = garment.rgb[garment.alpha > 0.5]
+    grey_bg = (np.abs(opaque - opaque.mean(axis=1, keepdims=True)).max(axis=1) < 4) & (
+        opaque.mean(axis=1) > 170
+    )
+    assert grey_bg.sum() < 0.002 * len(opaque)  # no shadow carried onto the person
+
+
 def test_white_stripes_touching_the_outline_are_the_hard_case() -> None:
     # No hem: white stripes end on the outline, a few levels off the background's white.
     photo, truth = product_photo(TSHIRT, stripes=(250, 250, 250))

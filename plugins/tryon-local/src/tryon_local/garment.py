@@ -76,7 +76,7 @@ def cut_out(image: Image.Image) -> Garment:
     if scale < 1.0:
         size = (round(image.width * scale), round(image.height * scale))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    matte = separate(rgb, work_side=_WORK_SIDE)
+    matte = separate(rgb, work_side=_WORK_SIDE, shadows=True)
     if matte is None:
         raise GarmentUnusable(
             "the garment could not be separated from its background: use a product photo on a "

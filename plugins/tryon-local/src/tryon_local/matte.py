@@ -33,9 +33,12 @@ class Matte:
     background: NDArray[Any]  # RGB float32, 0..255
 
 
-def separate(rgb: NDArray[Any], *, work_side: int = 256, iterations: int = 2) -> Matte | None:
+def separate(
+    rgb: NDArray[Any], *, work_side: int = 256, iterations: int = 2, shadows: bool = False
+) -> Matte | None:
     """Foreground of an RGB uint8 image on a plain background, or ``None`` when the border is
-    too busy to be a background, or nothing stands out from it."""
+    too busy to be a background, or nothing stands out from it. ``shadows`` treats soft
+    neutral shadows cast on the background as background (product photos)."""
     h, w = rgb.shape[:2]
     scale = min(1.0, work_side / max(h, w))
     small = (
@@ -53,12 +56,19 @@ def separate(rgb: NDArray[Any], *, work_side: int = 256, iterations: int = 2) ->
 
     if _smooth_share(lab, ring) < _PLAIN:
         return None
-    dist = np.linalg.norm(lab - _background_plane(lab, ring), axis=2)
+    plane = _background_plane(lab, ring)
+    dist = np.linalg.norm(lab - plane, axis=2)
     noise = float(np.percentile(dist[ring], 60))
     low = float(np.clip(3.0 * noise, 6.0, 25.0))
     candidate = dist > low
     if candidate.sum() < 0.005 * sh * sw:
         return None
+    if shadows:
+        # A soft shadow is the background, darker: seed it as background, unless that would
+        # leave little of the subject (a grey garment is shadow-coloured through and through).
+        coloured = candidate & ~_shadow_like(lab, plane, low)
+        if coloured.sum() >= 0.5 * candidate.sum():
+            candidate = coloured
 
     mask = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
     mask[candidate] = cv2.GC_PR_FGD
@@ -104,6 +114,17 @@ def _background_plane(lab: NDArray[Any], ring: NDArray[Any]) -> NDArray[Any]:
     yy, xx = np.mgrid[0:h, 0:w]
     plane: NDArray[Any] = coef[0] + (xx / w)[..., None] * coef[1] + (yy / h)[..., None] * coef[2]
     return plane.astype(np.float32)
+
+
+def _shadow_like(lab: NDArray[Any], plane: NDArray[Any], low: float) -> NDArray[Any]:
+    """Pixels with the background's hue, darker than it by less than 30 % (OpenCV's 8-bit Lab:
+    L scaled to 0..255, a and b offset by 128)."""
+    chroma = np.hypot(lab[..., 1] - plane[..., 1], lab[..., 2] - plane[..., 2])
+    darker = plane[..., 0] - lab[..., 0]
+    shadow: NDArray[Any] = (
+        (chroma < 6.0) & (darker > low * 0.5) & (lab[..., 0] > 0.7 * plane[..., 0])
+    )
+    return shadow
 
 
 def _clean(fg: NDArray[Any]) -> NDArray[Any]:
