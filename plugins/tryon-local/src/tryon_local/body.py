@@ -37,6 +37,8 @@ _SHOULDER_DROP = 1.8
 _TORSO = 3.1
 _LEG = 5.1
 _HIP_SPAN = 0.55  # hip joints, as a share of the shoulder span
+_CHEST = 0.92  # the torso's width under the arms, as a share of the shoulder span
+_HIP_WIDTH = 1.6  # the body's width at the hips, as a multiple of the hip-joint span
 _HIP_H, _KNEE_H, _ANKLE_H = 0.48, 0.72, 0.96
 _HEADS_TALL = 7.5
 
@@ -135,6 +137,14 @@ def _from_face(
         knee_y = (knee_y + top + _KNEE_H * tall) / 2
         ankle_y = top + _ANKLE_H * tall
     hip_half = _HIP_SPAN * span / 2
+    if silhouette is not None:
+        # where the arms hang apart from the torso, the silhouette measures chest and hips
+        chest = _run_width(silhouette, cx, shoulder_y + 0.35 * (hip_y - shoulder_y))
+        if chest is not None and 0.6 < chest / (_CHEST * span) < 1.25:
+            span = chest / _CHEST
+        hips = _run_width(silhouette, cx, hip_y - 0.05 * (hip_y - shoulder_y))
+        if hips is not None and 0.6 < hips / (2 * _HIP_WIDTH * hip_half) < 1.4:
+            hip_half = hips / _HIP_WIDTH / 2
     return Body(
         width=size[0],
         height=size[1],
@@ -147,6 +157,22 @@ def _from_face(
         face=(x + 0.05 * u, y, 0.9 * u, 1.05 * u),
         silhouette=silhouette,
     )
+
+
+def _run_width(silhouette: NDArray[Any], cx: float, y: float) -> float | None:
+    """Width of the silhouette's run through ``(cx, y)`` on row ``y``, if there is one."""
+    row_index, col = round(y), round(cx)
+    if not (0 <= row_index < silhouette.shape[0] and 0 <= col < silhouette.shape[1]):
+        return None
+    row = silhouette[row_index] > 0.5
+    if not row[col]:
+        return None
+    outside = np.flatnonzero(~row)
+    left = outside[outside < col]
+    right = outside[outside > col]
+    if left.size == 0 or right.size == 0:
+        return None  # the run reaches the image's edge: not a body part
+    return float(right[0] - left[-1] - 1)
 
 
 def _stature(
