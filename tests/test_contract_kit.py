@@ -66,8 +66,8 @@ async def render(request: Request, state: State) -> Response:
     if fault and fault.kind == "no_image":
         return Response({{"images": []}})
     person, garment = base64.b64decode(data["person"]), base64.b64decode(data["garment"])
-    return Response({{"images": [base64.b64encode(result_image(person, [garment], variant=i)).decode()
-                                for i in range(data["n"])]}})
+    images = [result_image(person, [garment], variant=i) for i in range(data["n"])]
+    return Response({{"images": [base64.b64encode(i).decode() for i in images]}})
 
 
 def create_app():
