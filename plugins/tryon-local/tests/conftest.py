@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from tryon_local import Engine
+from tryon_local.pose import pose_available
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 
@@ -46,6 +47,8 @@ def garment() -> Image.Image:
 
 @pytest.fixture(scope="session")
 def pose_engine() -> Engine:
+    if not pose_available():
+        pytest.skip("the pose tier needs mediapipe: install 'tryon-local[pose]'")
     return Engine(use_pose=True)
 
 
