@@ -93,18 +93,23 @@ class FakeTask(msgspec.Struct, kw_only=True):
 class FakeState:
     """What one fake remembers between calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, supported: Iterable[str] = FAULT_KINDS) -> None:
+        self.supported = tuple(supported)
         self.faults: deque[Fault] = deque()
         self.requests: list[RecordedRequest] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.tasks: dict[str, FakeTask] = {}
 
     def reset(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.__init__(self.supported)  # type: ignore[misc]
 
     def inject(self, *faults: Fault | str) -> None:
         """Queue faults for the next calls, in order (a bare string is a kind)."""
-        self.faults.extend(Fault(kind=f) if isinstance(f, str) else f for f in faults)  # type: ignore[arg-type]
+        queued = [Fault(kind=f) if isinstance(f, str) else f for f in faults]  # type: ignore[arg-type]
+        unknown = [f.kind for f in queued if f.kind not in self.supported]
+        if unknown:
+            raise ValueError(f"this fake cannot inject {unknown}; it supports {self.supported}")
+        self.faults.extend(queued)
 
     def next_fault(self) -> Fault | None:
         return self.faults.popleft() if self.faults else None
@@ -167,10 +172,18 @@ def result_image(
 
 
 @post("/_fake/faults", status_code=200)
-async def _queue_faults(request: Request[Any, Any, Any], state: State) -> dict[str, int]:
-    faults = msgspec.json.decode(await request.body(), type=list[Fault])
-    state.fake.inject(*faults)
-    return {"queued": len(state.fake.faults)}
+async def _queue_faults(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    try:
+        faults = msgspec.json.decode(await request.body(), type=list[Fault])
+        state.fake.inject(*faults)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+        return Response({"error": str(exc)}, status_code=400)
+    return Response({"queued": len(state.fake.faults)})
+
+
+@get("/_fake/faults")
+async def _supported_faults(state: State) -> dict[str, list[str]]:
+    return {"supported": list(state.fake.supported)}
 
 
 @get("/_fake/requests")
@@ -195,16 +208,25 @@ async def _file(state: State, file_id: FromPath[str]) -> Response[bytes]:
 def create_fake_app(
     route_handlers: Iterable[Any],
     *,
+    faults: Iterable[str] = FAULT_KINDS,
     state: FakeState | None = None,
     exception_handlers: dict[Any, Any] | None = None,
 ) -> Litestar:
     """A fake upstream: the provider's handlers plus the shared ``/_fake`` control routes.
 
+    ``faults`` names the fault kinds this fake renders (injecting another is an error).
     Handlers reach the shared state as ``state.fake`` (Litestar's ``state`` argument).
     """
     return Litestar(
-        route_handlers=[*route_handlers, _queue_faults, _requests, _reset, _file],
-        state=State({"fake": state or FakeState()}),
+        route_handlers=[
+            *route_handlers,
+            _queue_faults,
+            _supported_faults,
+            _requests,
+            _reset,
+            _file,
+        ],
+        state=State({"fake": state or FakeState(faults)}),
         exception_handlers=exception_handlers or {},
         openapi_config=None,
         request_max_body_size=64 * 1024 * 1024,
