@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +73,10 @@ class Kling:
     url: str
     state: FakeState
     http: httpx.AsyncClient
-    config: dict[str, Any] = field(default_factory=dict)
-    tasks: list[str] = field(default_factory=list)
+    sent: list[httpx.Request] = field(default_factory=list)
+    """Every request the adapter's client sent, bodies included."""
+    tasks: list[tuple[str, int]] = field(default_factory=list)
+    """Each recorded task id, with how many calls the fake had seen when it was recorded."""
 
     def settings(self, **changes: Any) -> KlingConfig:
         values = {
@@ -84,7 +86,6 @@ class Kling:
             "secret_key": TEST_SECRET_KEY,
             "poll_interval": 0.02,
             "timeout": 10.0,
-            **self.config,
             **changes,
         }
         return KlingConfig(**values)
@@ -95,6 +96,7 @@ class Kling:
         *,
         adapter: KlingAdapter | None = None,
         task_id: str | None = None,
+        on_task: Callable[[], None] | None = None,
         **config: Any,
     ) -> list[Produced]:
         settings = self.settings(**config)
@@ -103,7 +105,9 @@ class Kling:
         fetcher = GuardedFetcher(EgressPolicy(allow_hosts=frozenset({host}), max_bytes=64 << 20))
 
         async def record_task(value: str) -> None:
-            self.tasks.append(value)
+            self.tasks.append((value, len(self.state.requests)))
+            if on_task is not None:
+                on_task()
 
         context = ProviderContext(
             http=self.http,
@@ -147,5 +151,13 @@ def _request() -> Any:
 @pytest.fixture
 async def kling() -> AsyncIterator[Kling]:
     app = create_app()
-    async with serve_app(app) as url, httpx.AsyncClient(timeout=10) as http:
-        yield Kling(url=url, state=app.state.fake, http=http)
+    sent: list[httpx.Request] = []
+
+    async def keep(outgoing: httpx.Request) -> None:
+        sent.append(outgoing)
+
+    async with (
+        serve_app(app) as url,
+        httpx.AsyncClient(timeout=10, event_hooks={"request": [keep]}) as http,
+    ):
+        yield Kling(url=url, state=app.state.fake, http=http, sent=sent)

@@ -105,11 +105,6 @@ async def test_a_well_made_token_is_accepted_and_the_task_is_submitted(
     assert isinstance(data["created_at"], int) and data["created_at"] > 10**12  # milliseconds
 
 
-def _replace(body: dict[str, str], **changes: Any) -> dict[str, Any]:
-    merged: dict[str, Any] = {**body, **changes}
-    return {k: v for k, v in merged.items() if v is not None}
-
-
 @pytest.mark.parametrize(
     "change",
     [
@@ -127,10 +122,7 @@ def _replace(body: dict[str, str], **changes: Any) -> dict[str, Any]:
 async def test_the_fake_refuses_missing_or_mistyped_fields_with_1201(
     kling: Any, body: dict[str, str], change: dict[str, Any]
 ) -> None:
-    sent = _replace(body, **change)
-    for key, value in change.items():
-        if value is not None:
-            sent[key] = value
+    sent = {k: v for k, v in {**body, **change}.items() if v is not None}
     response = await kling.http.post(kling.url + PATH, json=sent, headers=auth())
     assert_kling_error(response, 400, 1201)
     assert kling.state.tasks == {}
