@@ -68,7 +68,7 @@ _CHOICES = {
     "stream": ("true", "false"),
 }
 _RANGES = {"n": (1, 10), "output_compression": (0, 100), "partial_images": (0, 3)}
-_INTEGER = re.compile(r"^[0-9]+$")
+_INTEGER = re.compile(r"[0-9]+")
 _KEY_HINT = "You can find your API key at https://platform.openai.com/account/api-keys."
 
 
@@ -361,7 +361,7 @@ def _integer(form: _Form, name: str) -> int | None:
     value = form.value(name)
     if value is None:
         return None
-    if not _INTEGER.match(value):
+    if not _INTEGER.fullmatch(value):
         raise _Reject(
             400,
             f"Invalid type for '{name}': expected an integer, but got a string instead.",
