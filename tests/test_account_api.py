@@ -48,8 +48,16 @@ async def test_key_lifecycle(client: Client) -> None:
     assert second["key"].startswith("tryon_") and second["data"]["name"] == "second"
     assert "key" not in second["data"]
 
+    unnamed = await client.post("/api/v1/keys", headers=auth(key))
+    assert unnamed.status_code == 201 and unnamed.json()["data"]["name"] == ""
+    await client.delete(f"/api/v1/keys/{unnamed.json()['data']['id']}", headers=auth(key))
+
     listed = (await client.get("/api/v1/keys", headers=auth(key))).json()["data"]
-    assert {k["id"] for k in listed} == {me["id"], second["data"]["id"]}
+    assert {k["id"] for k in listed} == {
+        me["id"],
+        second["data"]["id"],
+        unnamed.json()["data"]["id"],
+    }
     assert all("key" not in k and "hash" not in k for k in listed)
 
     credits = (await client.get("/api/v1/credits", headers=auth(second["key"]))).json()

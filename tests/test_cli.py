@@ -87,3 +87,12 @@ def test_models_lists_the_enabled_models(config: str, capsys: pytest.CaptureFixt
     code, out, _ = run(capsys, "models", "--json", "--config", config)
     assert code == 0
     assert {m["id"] for m in json.loads(out)} == {"local/overlay"}
+
+
+def test_an_unreachable_database_is_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "down.toml"
+    config.write_text('[database]\nurl = "postgresql+asyncpg://nobody@127.0.0.1:1/none"\n')
+    code, _, err = run(capsys, "keys", "list", "--config", str(config))
+    assert code == 1 and "database is unavailable" in err

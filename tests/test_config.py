@@ -71,7 +71,7 @@ def test_environment_variables_are_substituted() -> None:
         ('[server]\nport = "eighty"\n', "server.port"),
         ("[server]\nport = 70000\n", "server.port"),
         ("[fetch]\ntimeout = 0\n", "fetch.timeout"),
-        ('[fetch]\nallow_hosts = ["intranet"]\n', "fetch.allow_hosts"),
+        ('[fetch]\nallow_hosts = ["intranet"]\n', "allow_hosts entry 'intranet'"),
         ("[images]\nmax_pixels = 100000000\n", "images.max_pixels"),
         ("[surprise]\nx = 1\n", "surprise"),
         ('[server]\npublic_url = "${NOPE}"\n', "NOPE"),
@@ -116,3 +116,15 @@ def test_provider_sections_and_slugs_are_checked(text: str, match: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_inconsistent_image_limits_are_refused() -> None:
+    with pytest.raises(ConfigError, match="min_side is larger than max_side"):
+        parse_settings("[images]\nmin_side = 9000\n")
+
+
+def test_a_provider_timeout_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match=r"providers\.keyed: timeout"):
+        resolve_providers(
+            parse_settings("[providers.keyed]\ntimeout = 0\n"), registry_with_secret()
+        )

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from tryon_core.egress import EgressPolicy
 from tryon_core.errors import ConfigError
 from tryon_core.provider import ProviderConfig
 from tryon_core.registry import Registry
@@ -66,17 +67,17 @@ class StorageConfig(_Section):
     """Keys signed file URLs. Unset: generated once and kept in PATH/.signing-secret."""
 
 
-HostPort = Annotated[str, msgspec.Meta(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@]+):[0-9]{1,5}$")]
-
-
 class FetchConfig(_Section):
-    allow_hosts: list[HostPort] = msgspec.field(default_factory=list)
+    allow_hosts: list[str] = msgspec.field(default_factory=list)
     """Exact "host:port" pairs (IPv6 as "[::1]:8080") exempt from the private-address block."""
     max_bytes: Positive = 10 * 1024 * 1024
     timeout: Seconds = 20.0
     max_redirects: NonNegative = 3
     max_result_bytes: Positive = 32 * 1024 * 1024
     """Largest result image a provider may hand back as a URL to download."""
+
+    def __post_init__(self) -> None:
+        EgressPolicy(allow_hosts=frozenset(self.allow_hosts))  # raises on a malformed entry
 
 
 class ImagesConfig(_Section):
@@ -85,6 +86,10 @@ class ImagesConfig(_Section):
     min_side: Positive = 64
     max_side: Positive = 8192
     max_garments: Positive = 4
+
+    def __post_init__(self) -> None:
+        if self.min_side > self.max_side:
+            raise ValueError("min_side is larger than max_side")
 
 
 class RoutingConfig(_Section):

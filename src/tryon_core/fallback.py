@@ -74,7 +74,9 @@ class AttemptRecorder(Protocol):
 
     async def started(self, position: int, attempt: Attempt) -> None: ...
     async def task(self, position: int, task_id: str) -> None: ...
-    async def finished(self, position: int, attempt: Attempt) -> None: ...
+    async def finished(
+        self, position: int, attempt: Attempt, upstream_message: str | None
+    ) -> None: ...
 
 
 async def run_candidates(
@@ -95,6 +97,7 @@ async def run_candidates(
         attempts.append(attempt)
         await recorder.started(position, attempt)
         started = time.monotonic()
+        upstream_message: str | None = None
         try:
             context = ProviderContext(
                 http=http,
@@ -114,6 +117,15 @@ async def run_candidates(
                 "code": error.provider_code,
             }
             errors.append(error)
+            upstream_message = error.upstream_message
+            log.info(
+                "attempt %s failed: %s (%s; upstream code %s: %s)",
+                entry.slug,
+                error.type,
+                error.message,
+                error.provider_code,
+                error.upstream_message,
+            )
             if error.fallback:
                 health.failure(entry.slug)
         else:
@@ -122,7 +134,7 @@ async def run_candidates(
             return entry, produced, attempts
         finally:
             attempt.duration_ms = int((time.monotonic() - started) * 1000)
-            await recorder.finished(position, attempt)
+            await recorder.finished(position, attempt, upstream_message)
         if not errors[-1].fallback:
             break
     raise AllProvidersFailed(errors, [msgspec.to_builtins(a) for a in attempts])

@@ -44,6 +44,7 @@ class Gateway:
     http: httpx.AsyncClient
     health: HealthTracker
     limits: ImageLimits
+    output_limits: ImageLimits
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
 
     @classmethod
@@ -69,7 +70,8 @@ class Gateway:
                 )
             ),
             http=httpx.AsyncClient(
-                timeout=httpx.Timeout(60.0, connect=10.0),
+                # each attempt is bounded by its provider's `timeout`; only connecting is not
+                timeout=httpx.Timeout(None, connect=10.0),
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
                 follow_redirects=False,
                 trust_env=False,
@@ -82,6 +84,12 @@ class Gateway:
                 max_bytes=images.max_bytes,
                 max_pixels=images.max_pixels,
                 min_side=images.min_side,
+                max_side=images.max_side,
+            ),
+            output_limits=ImageLimits(
+                max_bytes=fetch.max_result_bytes,
+                max_pixels=images.max_pixels,
+                min_side=1,
                 max_side=images.max_side,
             ),
         )

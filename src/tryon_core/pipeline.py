@@ -85,7 +85,7 @@ async def generate(
             http=gateway.http,
             health=gateway.health,
             recorder=_Recorder(gateway, generation_id),
-            limits=gateway.limits,
+            limits=gateway.output_limits,
             result_fetcher=lambda entry: gateway.result_fetcher(
                 entry.provider.name, entry.config.base_url
             ),
@@ -285,7 +285,7 @@ class _Recorder:
     async def task(self, position: int, task_id: str) -> None:
         await self._update(position, task_id=task_id)
 
-    async def finished(self, position: int, attempt: Attempt) -> None:
+    async def finished(self, position: int, attempt: Attempt, upstream_message: str | None) -> None:
         error = attempt.error or {}
         await self._update(
             position,
@@ -293,6 +293,7 @@ class _Recorder:
             error_type=error.get("type"),
             error_message=error.get("message"),
             provider_code=error.get("code"),
+            upstream_message=(upstream_message or "")[:2000] or None,
             finished_at=utcnow(),
         )
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import pluggy
 
 from tryon_core import hookspecs
+from tryon_core.errors import ConfigError
 from tryon_core.registry import Registrar, Registry
 
 __all__ = ["collect_providers", "make_plugin_manager"]
@@ -32,7 +33,14 @@ def make_plugin_manager(
 
 
 def collect_providers(manager: pluggy.PluginManager) -> Registry:
-    """Run the registration hook of every plugin into one fresh registry."""
+    """Run the registration hook of every plugin into one fresh registry.
+
+    A plugin that registers something inconsistent stops the start with a ``ConfigError``
+    naming the plugin.
+    """
     registry = Registry()
-    manager.hook.tryon_register_providers(registrar=Registrar(registry))
+    try:
+        manager.hook.tryon_register_providers(registrar=Registrar(registry))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"a provider plugin failed to register: {exc}") from exc
     return registry

@@ -11,7 +11,7 @@ record the upstream task id). The adapter returns :class:`OutputImage` bytes or 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 import httpx
 import msgspec
@@ -76,7 +76,7 @@ class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     enabled: bool = False
     base_url: str | None = None
-    timeout: float = 120.0
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 120.0
 
 
 class InputImage(msgspec.Struct, frozen=True, kw_only=True):

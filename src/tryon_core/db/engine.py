@@ -35,8 +35,11 @@ class Database:
 
     async def upgrade(self) -> None:
         """Apply every migration up to head; safe to run on an up-to-date database."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_upgrade)
+        except _OUTAGE as exc:
+            raise _unavailable() from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

@@ -107,6 +107,7 @@ attempts = Table(
     Column("error_type", String(64), nullable=True),
     Column("error_message", Text, nullable=True),
     Column("provider_code", String(64), nullable=True),
+    Column("upstream_message", Text, nullable=True),
     Column("started_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp, nullable=True),
 )

@@ -37,10 +37,11 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
 
 @post("/api/v1/keys", summary="Another key for this account (shown once).", tags=["account"])
 async def new_key(
-    gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey]
+    gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey | None] = None
 ) -> KeyCreated:
+    name = data.name if data else ""
     async with gateway.database.transaction() as conn:
-        info, secret = await create_key(conn, account_id=principal.account_id, name=data.name)
+        info, secret = await create_key(conn, account_id=principal.account_id, name=name)
     return KeyCreated(data=_key(info), key=secret)
 
 
