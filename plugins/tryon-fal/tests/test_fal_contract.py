@@ -1,0 +1,44 @@
+"""The plugin contract every provider passes (``tryon_core.testing.contract``), for fal."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import tryon_fal.plugin
+
+from tryon_core.errors import (
+    BadResponse,
+    ContentRefused,
+    InputRejected,
+    NoImage,
+    ProviderMisconfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    TaskFailed,
+)
+from tryon_core.testing.contract import FaultExpectation, ProviderContract
+
+KEY = "fal-key-id:fal-key-secret"  # fal keys are key_id:key_secret
+
+
+class TestFalContract(ProviderContract):
+    plugin = tryon_fal.plugin
+    provider = "fal"
+    config: ClassVar[dict[str, Any]] = {"api_key": KEY, "poll_interval": 0.05}
+    fake_options: ClassVar[dict[str, Any]] = {"api_key": KEY}
+    submission = ("POST", "/fal-ai/flux-pro/kontext/multi")
+    faults: ClassVar[dict[str, FaultExpectation]] = {
+        "rate_limit": FaultExpectation(RateLimited, hint=True),
+        "quota": FaultExpectation(ProviderMisconfigured),
+        "server_error": FaultExpectation(ProviderUnavailable),
+        "hang": FaultExpectation(ProviderTimeout),
+        "malformed": FaultExpectation(BadResponse),
+        "no_image": FaultExpectation(NoImage),
+        "bad_image": FaultExpectation(BadResponse),
+        "content_refused": FaultExpectation(ContentRefused),
+        "invalid_input": FaultExpectation(InputRejected),
+        "auth": FaultExpectation(ProviderMisconfigured),
+        "task_failed": FaultExpectation(TaskFailed),
+        "slow_task": FaultExpectation(None),
+    }
