@@ -414,7 +414,8 @@ def _refuse(request: AnyRequest, options: _Options) -> Response[Any] | None:
     header = request.headers.get("authorization")
     if header is None:
         return _json({"detail": "Missing authorization header."}, 401)
-    if header != f"Key {options.api_key}":
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "key" or token != options.api_key:  # schemes are case-insensitive
         return _json({"detail": "Invalid authorization credentials."}, 401)
     return None
 
