@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tryon_kling.adapter as adapter_module
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -190,6 +191,17 @@ async def test_brief_trouble_while_polling_is_waited_out(kling: Any, tryon_reque
     produced = await kling.attempt(tryon_request(), on_task=trouble)
     assert len(produced) == 1
     assert [r.method for r in kling.sent] == ["POST", "GET", "GET", "GET", "GET"]
+
+
+async def test_a_status_query_that_hangs_is_abandoned_and_retried(
+    kling: Any, tryon_request: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adapter_module, "QUERY_TIMEOUT", httpx.Timeout(0.3))
+    produced = await kling.attempt(
+        tryon_request(), on_task=lambda: kling.state.inject(Fault(kind="hang"))
+    )
+    assert len(produced) == 1
+    assert [r.method for r in kling.sent] == ["POST", "GET", "GET", "GET"]
 
 
 async def test_lasting_trouble_while_polling_fails_the_attempt(

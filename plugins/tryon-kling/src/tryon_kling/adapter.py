@@ -39,9 +39,12 @@ __all__ = ["PATH", "KlingAdapter"]
 
 PATH = "/v1/images/kolors-virtual-try-on"
 MAX_POLL_INTERVAL = 5.0
+QUERY_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+"""A status query is small: one that hangs is abandoned and retried (below)."""
 POLL_RETRIES = 3
-"""Consecutive transient failures of status queries tolerated while a task runs: the task is
-already paid for, so a brief 429 or 5xx on a query is waited out rather than abandoned."""
+"""Consecutive transient failures of status queries tolerated while a task runs (429/1302,
+5000/5001, connection errors, a query timeout): the task is already paid for, so a brief
+hiccup is waited out rather than abandoned."""
 
 _RUNNING = ("submitted", "processing")
 
@@ -102,7 +105,6 @@ class _Calls:
         self._config = config
         self._base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._slug = slug
-
         self._used: set[str] = set()
 
     @property
@@ -137,7 +139,7 @@ class _Calls:
         async def check() -> list[str] | None:
             nonlocal failures
             try:
-                task = await self.send("GET", f"{PATH}/{task_id}")
+                task = await self.send("GET", f"{PATH}/{task_id}", timeout=QUERY_TIMEOUT)
             except (RateLimited, ProviderUnavailable, httpx.TransportError):
                 failures += 1
                 if failures > POLL_RETRIES:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
 from tryon_core import Capabilities, ModelSpec, ProviderConfig
 
 __all__ = [
@@ -35,8 +39,8 @@ class KlingConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
     access_key: str | None = None
     secret_key: str | None = None
     base_url: str | None = DEFAULT_BASE_URL
-    poll_interval: float = 1.0
-    """Seconds before the first status query; later ones back off up to 5 s."""
+    poll_interval: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Seconds before the second status query; later ones back off (x1.5) up to 5 s."""
 
 
 def _capabilities(max_garments: int) -> Capabilities:
