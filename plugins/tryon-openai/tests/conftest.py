@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 from tryon_openai.adapter import OpenAIConfig
-from tryon_openai.fake import create_app
+from tryon_openai.fake import FAULTS, create_app
 
 from tryon_core.imaging import ImageLimits, load_image
 from tryon_core.provider import InputImage, ProviderContext, ProviderRequest
@@ -77,7 +77,7 @@ def make_request(person: InputImage, garment: InputImage) -> Callable[..., Provi
 
 @pytest.fixture
 def state() -> FakeState:
-    return FakeState()
+    return FakeState(FAULTS)
 
 
 @pytest.fixture
@@ -89,7 +89,8 @@ async def fake_url(state: FakeState) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    # Like the gateway's client: no time limit per call (the attempt as a whole is bounded).
+    async with httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10.0)) as client:
         yield client
 
 

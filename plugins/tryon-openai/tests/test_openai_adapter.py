@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 from tryon_openai import adapter as adapter_module
@@ -17,7 +16,8 @@ from tryon_openai.fake import create_app
 from tryon_openai.plugin import MODELS
 from tryon_openai.prompt import instruction
 
-from tryon_core.errors import ProviderMisconfigured
+from tryon_core.errors import BadResponse, ProviderMisconfigured, ProviderTimeout
+from tryon_core.fallback import run_attempt
 from tryon_core.imaging import ImageLimits, load_image, sniff
 from tryon_core.provider import InputImage, ProviderContext
 from tryon_core.testing.fakes import FakeState, Fault, mount_fakes
@@ -197,16 +197,20 @@ async def test_slow_answer_still_succeeds(
     assert len(outputs) == 1
 
 
-async def test_a_hang_is_bounded_by_the_attempt_timeout(
+async def test_a_hang_ends_as_a_timeout_and_a_bad_image_as_a_bad_response(
     make_request: Make, make_context: Make, state: FakeState
 ) -> None:
-    """The adapter lets the transport timeout escape; the core maps it to ProviderTimeout
-    (see test_openai_gateway.py)."""
-    state.inject("hang")
+    """Run as the gateway runs an attempt: bounded by the timeout, the bytes checked."""
+    state.inject("hang", "bad_image")
+    adapter, request = OpenAIAdapter(), make_request()
     started = time.monotonic()
-    with pytest.raises(httpx.TimeoutException):
-        await OpenAIAdapter().run(make_request(), make_context(timeout=0.5))
+    with pytest.raises(ProviderTimeout):
+        context = make_context(timeout=0.5)
+        await run_attempt(adapter, request, context, slug=request.model, limits=ImageLimits())
     assert time.monotonic() - started < 5
+    with pytest.raises(BadResponse):
+        context = make_context()
+        await run_attempt(adapter, request, context, slug=request.model, limits=ImageLimits())
 
 
 def test_request_field_names_match_the_capabilities() -> None:

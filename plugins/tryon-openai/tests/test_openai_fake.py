@@ -247,13 +247,11 @@ async def test_faults_are_rendered_in_openai_s_shapes(
         "rate_limit",
         "quota",
         "content_refused",
-        "task_failed",
     )
     limited = await post(http, fake_url, **form(person, garment))
     bare = await post(http, fake_url, **form(person, garment))
     quota = await post(http, fake_url, **form(person, garment))
     refused = await post(http, fake_url, **form(person, garment))
-    unsupported = await post(http, fake_url, **form(person, garment))
 
     assert limited.status_code == bare.status_code == quota.status_code == 429
     assert (limited.headers["retry-after"], limited.headers["retry-after-ms"]) == ("2", "1200")
@@ -268,14 +266,21 @@ async def test_faults_are_rendered_in_openai_s_shapes(
         "image_generation_user_error",
         "moderation_blocked",
     )
-    assert unsupported.status_code == 500  # a synchronous API has no failed task
     assert [r.summary["fault"] for r in state.requests] == [
         "rate_limit",
         "rate_limit",
         "quota",
         "content_refused",
-        "task_failed",
     ]
+
+
+def test_a_failed_task_cannot_be_injected() -> None:
+    """A synchronous API has no task to fail; the fake says so instead of faking it."""
+    app = create_app()
+    with pytest.raises(ValueError, match="task_failed"):
+        app.state.fake.inject("task_failed")
+    assert "task_failed" not in app.state.fake.supported
+    assert "slow_task" in app.state.fake.supported
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -111,8 +111,6 @@ class OpenAIAdapter:
             headers=headers,
             data=fields,
             files=files,
-            # One edit often takes a minute or more; the core bounds the attempt as a whole.
-            timeout=httpx.Timeout(context.timeout, connect=min(10.0, context.timeout)),
         )
         if response.status_code != 200:
             raise _failure(response, request.model, config)

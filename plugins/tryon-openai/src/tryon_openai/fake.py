@@ -10,7 +10,7 @@ It checks what it receives as strictly as the real service (WIRE.md section 3): 
 in the requested format, made from the inputs with :func:`result_image`.
 
 Faults (``state.fake.inject(...)``) are rendered as OpenAI would: see the README's table.
-``task_failed`` has no meaning for a synchronous call and is refused.
+``task_failed`` has no meaning for a synchronous call: the fake does not offer it.
 """
 
 from __future__ import annotations
@@ -32,9 +32,15 @@ from litestar.exceptions import HTTPException
 from PIL import Image, UnidentifiedImageError
 
 from tryon_core.imaging import sniff
-from tryon_core.testing.fakes import FakeState, Fault, create_fake_app, result_image
+from tryon_core.testing.fakes import (
+    FAULT_KINDS,
+    FakeState,
+    Fault,
+    create_fake_app,
+    result_image,
+)
 
-__all__ = ["EDITS_PATH", "MAX_PROMPT", "MODELS", "TEST_API_KEY", "create_app"]
+__all__ = ["EDITS_PATH", "FAULTS", "MAX_PROMPT", "MODELS", "TEST_API_KEY", "create_app"]
 
 TEST_API_KEY = "test-key"
 EDITS_PATH = "/v1/images/edits"
@@ -42,6 +48,8 @@ MODELS = ("gpt-image-1", "gpt-image-1-mini")
 MAX_PROMPT = 32000
 MAX_IMAGES = 16
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
+#: The fault kinds this fake renders: all but ``task_failed`` (a synchronous call has no task).
+FAULTS = tuple(kind for kind in FAULT_KINDS if kind != "task_failed")
 
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
 _FILE_FIELDS = ("image", "image[]", "mask")
@@ -164,7 +172,10 @@ def create_app(
         return _reply(result, 200)
 
     return create_fake_app(
-        [edits], state=state, exception_handlers={404: _no_route, 405: _no_route}
+        [edits],
+        faults=FAULTS,
+        state=state,
+        exception_handlers={404: _no_route, 405: _no_route},
     )
 
 
