@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import msgspec
+
 from tryon_core.errors import (
     BadResponse,
     ContentRefused,
@@ -41,7 +42,6 @@ from tryon_core.provider import (
     ProviderRequest,
 )
 from tryon_core.upstream import classify_status, fit_image, json_body
-
 from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import (
     MAX_IMAGE_BYTES,
@@ -205,12 +205,14 @@ def _image(answer: Any, secret: str) -> bytes:
 
 
 def _decode_image(data: Any) -> bytes:
-    if isinstance(data, str):
-        for decode in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                decoded = decode(data.encode("ascii") + b"=" * (-len(data) % 4), validate=True)
-            except (binascii.Error, ValueError, TypeError):
-                continue
+    """Image bytes from base64 (standard, as Google sends; URL-safe tolerated)."""
+    if isinstance(data, str) and data:
+        bare = data.rstrip("=").replace("-", "+").replace("_", "/")
+        try:
+            decoded = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            pass
+        else:
             if sniff(decoded) is None:
                 raise BadResponse("Gemini's image part holds no PNG, JPEG or WebP image.")
             return decoded

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from tryon_core import Capabilities, ModelSpec, ProviderSpec, hookimpl
 from tryon_core.registry import Registrar
-
 from tryon_gemini.adapter import SLUG, GeminiAdapter, GeminiConfig
 from tryon_gemini.wire import MAX_IMAGE_BYTES
 
@@ -21,7 +20,7 @@ MODEL = ModelSpec(
     slug=SLUG,
     name="Gemini 2.5 Flash Image",
     description=(
-        "Google's generative image model (\"nano banana\") editing the person photo from an "
+        'Google\'s generative image model ("nano banana") editing the person photo from an '
         "instruction: up to two garments, any category, follows the client's prompt."
     ),
     credits=CREDITS_PER_IMAGE,

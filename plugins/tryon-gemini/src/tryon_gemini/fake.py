@@ -1,0 +1,635 @@
+"""A fake of the Gemini API's ``generateContent`` for ``gemini-2.5-flash-image``.
+
+It checks requests as the real service does and answers in its shapes:
+
+- ``POST /{v1|v1beta}/models/{model}:generateContent``; other paths get Google's HTML 404,
+  an unknown model its JSON ``NOT_FOUND``.
+- Auth: ``x-goog-api-key: KEY`` or ``?key=KEY``. No key: 403 ``PERMISSION_DENIED``; a wrong key:
+  400 ``INVALID_ARGUMENT`` with an ``ErrorInfo`` of reason ``API_KEY_INVALID``.
+- The body is proto3 JSON: camelCase and snake_case field names (mixed, as the official SDK
+  sends them), unknown fields refused, ``inlineData.data`` in standard or URL-safe base64,
+  ``mimeType`` an image type, every image decodable, the whole body at most 20 MiB.
+- The answer is camelCase: a text part (when ``TEXT`` is among the response modalities, the
+  default) and a PNG ``inlineData`` part sized as the 1K table says for the requested (or the
+  person photo's) aspect ratio, ``finishReason: "STOP"``, ``usageMetadata``, ``modelVersion``
+  and ``responseId``. The first image is the person, the others the garments.
+
+Faults render as Gemini does; see the README for the table and for ``Fault.code`` variants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import re
+import secrets
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, post
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from PIL import Image, ImageOps
+
+from tryon_core.imaging import sniff
+from tryon_core.testing.fakes import FakeState, Fault, create_fake_app, result_image
+from tryon_gemini.wire import ASPECT_RATIOS, MAX_REQUEST_BYTES, closest_aspect_ratio
+
+__all__ = ["MODELS", "TEST_API_KEY", "create_app"]
+
+TEST_API_KEY = "test-key"
+MODELS = frozenset({"gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"})
+_VERSIONS = frozenset({"v1", "v1beta"})
+_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+_JSON = "application/json; charset=UTF-8"
+_TROUBLESHOOTING = (
+    "Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
+)
+_RPC = "type.googleapis.com/google.rpc."
+
+# Field names per message, as camelCase; snake_case spellings are derived.
+_REQUEST = (
+    "contents",
+    "generationConfig",
+    "safetySettings",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "cachedContent",
+)
+_CONTENT = ("role", "parts")
+_PART_DATA = (
+    "text",
+    "inlineData",
+    "fileData",
+    "functionCall",
+    "functionResponse",
+    "executableCode",
+    "codeExecutionResult",
+)
+_PART = (*_PART_DATA, "thought", "thoughtSignature", "videoMetadata")
+_BLOB = ("mimeType", "data")
+_GENERATION = (
+    "stopSequences",
+    "responseMimeType",
+    "responseSchema",
+    "responseJsonSchema",
+    "responseModalities",
+    "candidateCount",
+    "maxOutputTokens",
+    "temperature",
+    "topP",
+    "topK",
+    "seed",
+    "presencePenalty",
+    "frequencyPenalty",
+    "responseLogprobs",
+    "logprobs",
+    "enableEnhancedCivicAnswers",
+    "speechConfig",
+    "thinkingConfig",
+    "imageConfig",
+    "mediaResolution",
+)
+_IMAGE_CONFIG = ("aspectRatio", "imageSize", "personGeneration")
+_SAFETY_SETTING = ("category", "threshold")
+
+
+class _Invalid(Exception):
+    """A request the real service refuses with 400 INVALID_ARGUMENT."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class _Parsed(msgspec.Struct, kw_only=True):
+    images: list[bytes] = msgspec.field(default_factory=list)
+    texts: list[str] = msgspec.field(default_factory=list)
+    aspect_ratio: str | None = None
+    modalities: list[str] | None = None
+
+
+def create_app(*, api_key: str = TEST_API_KEY, state: FakeState | None = None) -> Litestar:
+    """The fake, accepting only ``api_key`` (``"test-key"`` unless told otherwise)."""
+    app = create_fake_app(
+        [_generate_content],
+        state=state,
+        exception_handlers={NotFoundException: _html_not_found},
+    )
+    app.state["gemini_api_key"] = api_key
+    app.asgi_handler = _route_below_prefix(app.asgi_handler)
+    return app
+
+
+def _route_below_prefix(handler: Any) -> Any:
+    """Route on the path below a mount prefix (``tryon fakes serve`` mounts this at /gemini).
+
+    Litestar cuts ``root_path`` from the path at its first occurrence anywhere, and
+    ``/gemini`` occurs inside ``/v1beta/models/gemini-2.5-flash-image:generateContent``. When the
+    path arrives without the prefix (as ``mount_fakes`` sends it), the prefix is handed on as
+    ``app_root_path`` instead, which Litestar uses for the base URL only.
+    """
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        root = scope.get("root_path", "")
+        if root and not scope["path"].startswith(root + "/"):
+            scope = {**scope, "root_path": "", "app_root_path": root}
+        await handler(scope, receive, send)
+
+    return app
+
+
+@post("/{version:str}/models/{target:str}", status_code=200)
+async def _generate_content(
+    request: Request[Any, Any, Any], state: State, version: FromPath[str], target: FromPath[str]
+) -> Response[bytes]:
+    body = await request.body()
+    model, _, method = target.partition(":")
+    summary: dict[str, Any] = {"version": version, "model": model, "method": method}
+    header_key = request.headers.get("x-goog-api-key")
+    query_key = request.query_params.get("key")
+    summary["auth"] = [name for name, v in (("header", header_key), ("query", query_key)) if v]
+    parsed = _Parsed()
+    rejection: Response[bytes] | None = None
+    if version not in _VERSIONS or method != "generateContent":
+        rejection = _html_page(404, "Not Found")
+    elif not header_key and not query_key:
+        rejection = _rpc(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers without established identity)."
+            " Please use API Key or other form of API consumer identity to call this API.",
+        )
+    elif any(key not in (None, state["gemini_api_key"]) for key in (header_key, query_key)):
+        rejection = _bad_key()
+    elif model not in MODELS:
+        rejection = _rpc(
+            404,
+            "NOT_FOUND",
+            f"models/{model} is not found for API version {version}, or is not supported for "
+            "generateContent. Call ListModels to see the list of available models and their "
+            "supported methods.",
+        )
+    else:
+        reader = _Reader()
+        try:
+            fields = await asyncio.to_thread(reader.request, request.headers, body)
+        except _Invalid as invalid:
+            fields = {}
+            rejection = _invalid(invalid.message, field=invalid.field)
+        summary.update(reader.summary(fields))
+        parsed = reader.parsed
+    state.fake.record(request, body, **summary)
+    fault = state.fake.next_fault()
+    if fault is not None:
+        faulty = await _fault(fault, model)
+        if faulty is not None:
+            return faulty
+    if rejection is not None:
+        return rejection
+    return await asyncio.to_thread(_answer, parsed, model)
+
+
+# -- checking the request ---------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads one request body as the real service would, noting how it was written."""
+
+    def __init__(self) -> None:
+        self.casings: set[str] = set()  # "camel", "snake"
+        self.alphabets: set[str] = set()  # "standard", "urlsafe"
+        self.mime_types: list[str] = []
+        self.sniffed: list[str | None] = []
+        self.sizes: list[tuple[int, int]] = []
+        self.roles: list[str] = []
+        self.parsed = _Parsed()
+
+    def summary(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "casing": "mixed" if len(self.casings) > 1 else next(iter(self.casings), "camel"),
+            "base64": sorted(self.alphabets),
+            "mime_types": self.mime_types,
+            "sniffed": self.sniffed,
+            "sizes": self.sizes,
+            "roles": self.roles,
+            "texts": self.parsed.texts,
+            "aspect_ratio": self.parsed.aspect_ratio,
+            "response_modalities": self.parsed.modalities,
+            "fields": sorted(fields),
+        }
+
+    def request(self, headers: Any, body: bytes) -> dict[str, Any]:
+        content_type = str(headers.get("content-type", "")).split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise _Invalid(
+                f"Invalid JSON payload received. Unexpected content type {content_type!r}."
+            )
+        if len(body) > MAX_REQUEST_BYTES:
+            raise _Invalid(f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
+        try:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise _Invalid("Invalid JSON payload received. Unexpected token.") from None
+        fields = self.fields(document, "", _REQUEST)
+        contents = fields.get("contents")
+        if not contents:
+            raise _Invalid("* GenerateContentRequest.contents: contents is not specified\n")
+        for c, content in enumerate(_list(contents, "contents", "Content")):
+            self.content(content, f"contents[{c}]", self.parsed)
+        if (system := fields.get("systemInstruction")) is not None:
+            self.content(system, "system_instruction", _Parsed())
+        settings = _list(fields.get("safetySettings"), "safety_settings", "SafetySetting")
+        for s, setting in enumerate(settings):
+            self.fields(setting, f"safety_settings[{s}]", _SAFETY_SETTING)
+        if (config := fields.get("generationConfig")) is not None:
+            self.generation(self.fields(config, "generation_config", _GENERATION))
+        return fields
+
+    def content(self, content: Any, path: str, parsed: _Parsed) -> None:
+        fields = self.fields(content, path, _CONTENT)
+        role = fields.get("role") or ""
+        if role not in ("", "user", "model"):
+            raise _Invalid("Please use a valid role: user, model.")
+        self.roles.append(role)
+        parts = _list(fields.get("parts"), f"{path}.parts", "Part")
+        if not parts:
+            raise _Invalid(
+                f"* GenerateContentRequest.{path}.parts: contents.parts must not be empty.\n"
+            )
+        for p, part in enumerate(parts):
+            where = f"{path}.parts[{p}]"
+            given = self.fields(part, where, _PART)
+            data = {name: value for name, value in given.items() if name in _PART_DATA}
+            if not data:
+                raise _Invalid(
+                    f"* GenerateContentRequest.{where}.data: required oneof field 'data' must "
+                    "have one initialized field\n"
+                )
+            if len(data) > 1:
+                raise _Invalid(
+                    f"Invalid JSON payload received. Multiple values for oneof 'data' at '{where}'."
+                )
+            name, value = next(iter(data.items()))
+            if name == "text":
+                parsed.texts.append(_string(value, f"{where}.text"))
+            elif name == "inlineData":
+                parsed.images.append(self.blob(value, f"{where}.inline_data"))
+            else:
+                raise _Invalid(f"This fake of the Gemini API does not serve {_snake(name)} parts.")
+
+    def blob(self, value: Any, path: str) -> bytes:
+        fields = self.fields(value, path, _BLOB)
+        mime_type = _string(fields.get("mimeType", ""), f"{path}.mime_type")
+        if not mime_type:
+            raise _Invalid(
+                f"* GenerateContentRequest.{path}.mime_type: mime_type is not specified\n"
+            )
+        if mime_type not in _IMAGE_TYPES:
+            raise _Invalid(f"Unsupported MIME type: {mime_type}")
+        data = self.bytes(fields.get("data", ""), f"{path}.data")
+        if not data:
+            raise _Invalid(f"* GenerateContentRequest.{path}.data: data is not specified\n")
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                size = image.size
+        except Exception:
+            raise _Invalid(f"Unable to process input image. {_TROUBLESHOOTING}") from None
+        self.mime_types.append(mime_type)
+        self.sniffed.append(sniff(data))
+        self.sizes.append(size)
+        return data
+
+    def bytes(self, value: Any, path: str) -> bytes:
+        """proto3 JSON ``bytes``: standard or URL-safe base64, padded or not."""
+        text = _string(value, path)
+        if not _BASE64.match(text) or len(text.rstrip("=")) % 4 == 1:
+            raise _base64_error(path, text)
+        if set(text) & set("+/"):
+            self.alphabets.add("standard")
+        if set(text) & set("-_"):
+            self.alphabets.add("urlsafe")
+        bare = text.rstrip("=").replace("-", "+").replace("_", "/")
+        try:
+            return base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise _base64_error(path, text) from None
+
+    def generation(self, fields: dict[str, Any]) -> None:
+        parsed = self.parsed
+        if (modalities := fields.get("responseModalities")) is not None:
+            parsed.modalities = []
+            path = "generation_config.response_modalities"
+            for m, modality in enumerate(_list(modalities, path)):
+                name = _string(modality, f"{path}[{m}]").upper()
+                if name == "AUDIO":
+                    raise _Invalid("Model does not support the requested response modality: AUDIO")
+                if name not in ("TEXT", "IMAGE", "MODALITY_UNSPECIFIED"):
+                    raise _type_error(
+                        f"{path}[{m}]",
+                        "type.googleapis.com/google.ai.generativelanguage.v1beta."
+                        "GenerationConfig.Modality",
+                        modality,
+                    )
+                parsed.modalities.append(name)
+        count = fields.get("candidateCount")
+        if count is not None and (not isinstance(count, int) or count > 1):
+            raise _Invalid("Multiple candidates is not enabled for models/gemini-2.5-flash-image")
+        if (config := fields.get("imageConfig")) is not None:
+            path = "generation_config.image_config"
+            image = self.fields(config, path, _IMAGE_CONFIG)
+            if (ratio := image.get("aspectRatio")) is not None:
+                if _string(ratio, f"{path}.aspect_ratio") not in ASPECT_RATIOS:
+                    raise _Invalid(f"Unsupported aspect ratio: {ratio}.")
+                parsed.aspect_ratio = ratio
+            size = image.get("imageSize")
+            if size is not None and size != "1K":
+                raise _Invalid(f"Unsupported image size: {size}. This model only supports 1K.")
+
+    def fields(self, value: Any, path: str, names: tuple[str, ...]) -> dict[str, Any]:
+        """A JSON object's known fields under their camelCase names; unknown names refused."""
+        if not isinstance(value, dict):
+            raise _type_error(path or "request", "message", value)
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            name = next((n for n in names if key in (n, _snake(n))), None)
+            if name is None:
+                where = f" at '{path}'" if path else ""
+                raise _Invalid(
+                    f'Invalid JSON payload received. Unknown name "{key}"{where}: '
+                    "Cannot find field.",
+                    field=path or None,
+                )
+            if name in found:
+                raise _Invalid(f'Invalid JSON payload received. Duplicate value for "{key}".')
+            if name != name.lower():  # only names with a capital letter tell casings apart
+                self.casings.add("camel" if key == name else "snake")
+            if item is not None:  # proto3 JSON: null is the default value
+                found[name] = item
+        return found
+
+
+def _list(value: Any, path: str, kind: str = "TYPE_STRING") -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _type_error(path, kind, value)
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise _type_error(path, "TYPE_STRING", value)
+    return value
+
+
+_BASE64 = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
+
+
+def _base64_error(path: str, text: str) -> _Invalid:
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return _Invalid(
+        f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for \"{shown}\"",
+        field=path,
+    )
+
+
+def _type_error(path: str, kind: str, value: Any) -> _Invalid:
+    shown = msgspec.json.encode(value).decode()[:60]
+    return _Invalid(f"Invalid value at '{path}' ({kind}), {shown}", field=path)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# -- answering ---------------------------------------------------------------------------------
+
+
+def _answer(parsed: _Parsed, model: str) -> Response[bytes]:
+    image = _render(parsed.images, parsed.aspect_ratio)
+    modalities = parsed.modalities or ["TEXT", "IMAGE"]
+    parts: list[dict[str, Any]] = []
+    if "TEXT" in modalities:
+        parts.append({"text": "Here is the person wearing the garment."})
+    if "IMAGE" in modalities:
+        parts.append(
+            {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(image).decode()}}
+        )
+    prompt_text = sum(len(text) for text in parsed.texts) // 4 + 1
+    prompt_images = 258 * len(parsed.images)
+    output = 1290 if "IMAGE" in modalities else 10
+    return _json(
+        200,
+        {
+            "candidates": [
+                {
+                    "content": {"parts": parts, "role": "model"},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_text + prompt_images,
+                "candidatesTokenCount": output,
+                "totalTokenCount": prompt_text + prompt_images + output,
+                "promptTokensDetails": [
+                    {"modality": "TEXT", "tokenCount": prompt_text},
+                    {"modality": "IMAGE", "tokenCount": prompt_images},
+                ],
+                "candidatesTokensDetails": [
+                    {"modality": "IMAGE" if "IMAGE" in modalities else "TEXT", "tokenCount": output}
+                ],
+            },
+            "modelVersion": model,
+            "responseId": _response_id(),
+        },
+    )
+
+
+def _render(images: list[bytes], aspect_ratio: str | None) -> bytes:
+    """A try-on stand-in at the size Gemini makes for the requested or the input's ratio."""
+    if images:
+        with Image.open(io.BytesIO(result_image(images[0], images[1:]))) as made:
+            picture = made.convert("RGB")
+        ratio = aspect_ratio or closest_aspect_ratio(*picture.size)
+        picture = ImageOps.fit(picture, ASPECT_RATIOS[ratio])
+    else:
+        picture = Image.new("RGB", ASPECT_RATIOS[aspect_ratio or "1:1"], (128, 128, 128))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _response_id() -> str:
+    return secrets.token_urlsafe(17)[:23]
+
+
+def _candidate_answer(
+    model: str, candidate: dict[str, Any] | None, **extra: Any
+) -> Response[bytes]:
+    body: dict[str, Any] = {"candidates": [candidate]} if candidate is not None else {}
+    body.update(extra)
+    body["usageMetadata"] = {"promptTokenCount": 1290, "totalTokenCount": 1290}
+    body["modelVersion"] = model
+    body["responseId"] = _response_id()
+    return _json(200, body)
+
+
+async def _fault(fault: Fault, model: str) -> Response[bytes] | None:
+    """The fault as Gemini renders it; None when the protocol cannot express it."""
+    kind = fault.kind
+    if kind == "hang":
+        await FakeState.hang()
+    if kind == "slow_task":  # a sync call that is merely slow
+        await asyncio.sleep(fault.seconds)
+        return None
+    if kind == "rate_limit":
+        return _resource_exhausted("GenerateRequestsPerMinutePerProjectPerModel", fault.retry_after)
+    if kind == "quota":
+        return _resource_exhausted("GenerateRequestsPerDayPerProjectPerModel", fault.retry_after)
+    if kind == "server_error":
+        return _server_error(fault.status)
+    if kind == "malformed":
+        if fault.code == "shape":
+            return _json(200, {"candidates": {"content": "not a list"}, "modelVersion": model})
+        return Response(b'{"candidates": [{"content": {"parts": [', media_type=_JSON)
+    if kind == "no_image":
+        if fault.code:
+            return _candidate_answer(model, {"finishReason": fault.code, "index": 0})
+        text = "I can't make that edit, but I can describe the outfit instead."
+        return _candidate_answer(
+            model,
+            {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"},
+        )
+    if kind == "bad_image":
+        data = (
+            "%%not-base64%%" if fault.code == "base64" else base64.b64encode(b"no image").decode()
+        )
+        part = {"inlineData": {"mimeType": "image/png", "data": data}}
+        return _candidate_answer(
+            model, {"content": {"parts": [part], "role": "model"}, "finishReason": "STOP"}
+        )
+    if kind == "content_refused":
+        if fault.code:
+            return _candidate_answer(model, {"finishReason": fault.code, "index": 0})
+        return _candidate_answer(model, None, promptFeedback={"blockReason": "PROHIBITED_CONTENT"})
+    if kind == "invalid_input":
+        return _invalid(f"Unable to process input image. {_TROUBLESHOOTING}")
+    if kind == "auth":
+        return _bad_key()
+    return None  # task_failed: a synchronous protocol has no task to fail
+
+
+def _resource_exhausted(quota_id: str, retry_after: float | None) -> Response[bytes]:
+    violation = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": f"{quota_id}-FreeTier",
+        "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash-image"},
+        "quotaValue": "10",
+    }
+    details: list[dict[str, Any]] = [
+        {"@type": f"{_RPC}QuotaFailure", "violations": [violation]},
+        {
+            "@type": f"{_RPC}Help",
+            "links": [
+                {
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                }
+            ],
+        },
+    ]
+    if retry_after is not None:
+        details.append({"@type": f"{_RPC}RetryInfo", "retryDelay": _duration(retry_after)})
+    return _rpc(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+        details,
+    )
+
+
+def _duration(seconds: float) -> str:
+    """A protobuf Duration in JSON: 0, 3, 6 or 9 fractional digits."""
+    nanos = round(seconds * 1e9)
+    whole, fraction = divmod(nanos, 1_000_000_000)
+    if not fraction:
+        return f"{whole}s"
+    digits = f"{fraction:09d}"
+    for width in (3, 6, 9):
+        if digits[width:].strip("0") == "":
+            return f"{whole}.{digits[:width]}s"
+    raise AssertionError("unreachable")
+
+
+def _server_error(status: int) -> Response[bytes]:
+    if status == 500:
+        return _rpc(500, "INTERNAL", f"An internal error has occurred. {_TROUBLESHOOTING}")
+    if status == 503:
+        return _rpc(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+    if status == 504:
+        return _rpc(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")
+    return _html_page(status, "Server Error")
+
+
+def _bad_key() -> Response[bytes]:
+    message = "API key not valid. Please pass a valid API key."
+    return _rpc(
+        400,
+        "INVALID_ARGUMENT",
+        message,
+        [
+            {
+                "@type": f"{_RPC}ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            },
+            {"@type": f"{_RPC}LocalizedMessage", "locale": "en-US", "message": message},
+        ],
+    )
+
+
+def _invalid(message: str, *, field: str | None = None) -> Response[bytes]:
+    details = None
+    if field is not None:
+        details = [
+            {
+                "@type": f"{_RPC}BadRequest",
+                "fieldViolations": [{"field": field, "description": message}],
+            }
+        ]
+    return _rpc(400, "INVALID_ARGUMENT", message, details)
+
+
+def _rpc(
+    code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response[bytes]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return _json(code, {"error": error})
+
+
+def _json(status: int, body: Any) -> Response[bytes]:
+    return Response(msgspec.json.encode(body), status_code=status, media_type=_JSON)
+
+
+def _html_page(status: int, title: str) -> Response[bytes]:
+    page = (
+        f"<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error {status} ({title})!!1"
+        f"</title><p><b>{status}.</b> <ins>That's an error.</ins></p></html>"
+    )
+    return Response(page.encode(), status_code=status, media_type="text/html")
+
+
+def _html_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[bytes]:
+    return _html_page(404, "Not Found")
