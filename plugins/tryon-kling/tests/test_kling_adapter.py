@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from typing import Any
 
 import httpx
@@ -69,7 +70,9 @@ async def test_one_task_is_created_polled_and_its_image_downloaded(
     task_id = kling.tasks[0][0]
     assert [(r.method, str(r.url)) for r in polls] == [("GET", f"{kling.url}{PATH}/{task_id}")] * 2
     for sent in kling.sent:
-        assert claims(sent)["iss"] == TEST_ACCESS_KEY
+        said = claims(sent)
+        assert set(said) == {"iss", "exp", "nbf"} and said["iss"] == TEST_ACCESS_KEY
+        assert said["exp"] - said["nbf"] == 1805 and abs(said["nbf"] + 5 - time.time()) < 5
     assert len({r.headers["authorization"] for r in kling.sent}) == 1  # one cached token
 
 
