@@ -163,7 +163,7 @@ def test_large_inputs_are_shrunk_until_the_whole_body_fits_20_mib(tryon: Any) ->
         data = base64.b64decode(part["inlineData"]["data"])
         assert len(data) <= (MAX_REQUEST_BYTES * 3 // 4) // 3
         with Image.open(io.BytesIO(data)) as shrunk:
-            assert Image.MIME[shrunk.format] == part["inlineData"]["mimeType"]
+            assert Image.MIME[str(shrunk.format)] == part["inlineData"]["mimeType"]
             # the aspect ratio survives the shrinking
             assert abs(shrunk.width / shrunk.height - 1600 / 1500) < 0.01
 

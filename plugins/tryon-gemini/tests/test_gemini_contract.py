@@ -20,8 +20,8 @@ from tryon_core.testing.contract import FaultExpectation, ProviderContract
 
 
 class TestGeminiContract(ProviderContract):
-    plugin = tryon_gemini.plugin
-    provider = "gemini"
+    plugin: ClassVar[object] = tryon_gemini.plugin
+    provider: ClassVar[str] = "gemini"
     config: ClassVar[dict[str, Any]] = {"api_key": "test-key"}
     fake_options: ClassVar[dict[str, Any]] = {"api_key": "test-key"}
     faults: ClassVar[dict[str, FaultExpectation]] = {

@@ -18,7 +18,7 @@ def test_every_quoted_instruction_is_what_prompt_py_builds() -> None:
     for options, text in quoted:
         settings = dict(re.findall(r"(\w+)=(.*?)(?= \w+=|$)", options))
         built = build_instruction(
-            category=settings["category"],  # type: ignore[arg-type]
+            category=settings["category"],
             garments=int(settings["garments"]),
             prompt=settings.get("prompt"),
         )
