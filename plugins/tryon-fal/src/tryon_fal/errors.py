@@ -58,7 +58,7 @@ class _ErrorBody(msgspec.Struct):
 def scrub(text: str, secret: str | None) -> str:
     """``text`` without the key (nor its secret half), cut to a loggable length."""
     if secret:
-        for part in {secret, *secret.split(":")}:
+        for part in (secret, *secret.split(":")):  # the whole key first, then its halves
             if len(part) >= 4:
                 text = text.replace(part, "***")
     return text[:_MAX_MESSAGE]
@@ -86,8 +86,11 @@ def error_for(
     items = body.detail if isinstance(body.detail, list) else []
     error_type = body.error_type or response.headers.get("x-fal-error-type")
     message = scrub(_words(body, response), secret) or None
-    code: str | int = error_type or next((i.type for i in items if i.type), None) or status
     kind, text = _meaning(status, error_type, items, message, stage)
+    types = [i.type for i in items if i.type]
+    if kind is ContentRefused:
+        types = ["content_policy_violation"]
+    code: str | int = error_type or next(iter(types), None) or status
     if kind is None:
         error = classify_status(response, slug, code=code)
         error.upstream_message = message
