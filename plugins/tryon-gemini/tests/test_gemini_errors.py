@@ -274,3 +274,9 @@ def test_retry_delays_round_trip_through_protobuf_durations(seconds: float) -> N
 )
 def test_durations_parse_like_protobuf_json(value: Any, seconds: float | None) -> None:
     assert parse_duration(value) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+@pytest.mark.parametrize("content", ["x", 3, ["parts"]])
+def test_content_of_the_wrong_type_is_a_bad_response(content: Any) -> None:
+    with pytest.raises(BadResponse):
+        _image({"candidates": [{"content": content, "finishReason": "STOP"}]}, SECRET)

@@ -120,7 +120,7 @@ class GeminiAdapter:
         )
         if not 200 <= response.status_code < 300:
             raise _error(response, secret)
-        answer = json_body(response, SLUG)
+        answer = json_body(response, request.model)
         response_id = answer.get("responseId") if isinstance(answer, dict) else None
         if isinstance(response_id, str) and response_id:
             await context.record_task(response_id)  # no task to poll: kept for the record
@@ -176,11 +176,11 @@ def _image(answer: Any, secret: str) -> bytes:
         raise BadResponse("Gemini's candidates are not a list of objects.")
     candidate = candidates[0]
     content = candidate.get("content") or {}
-    parts = content.get("parts") if isinstance(content, dict) else None
-    if not isinstance(parts, list | None) or not all(isinstance(p, dict) for p in parts or []):
+    parts = (content.get("parts") or []) if isinstance(content, dict) else None
+    if not isinstance(parts, list) or not all(isinstance(part, dict) for part in parts):
         raise BadResponse("Gemini's candidate content is not a list of parts.")
     texts: list[str] = []
-    for part in parts or []:
+    for part in parts:
         if part.get("thought") is True:
             continue  # an interim "thinking" image or text, not the answer
         inline = part.get("inlineData")
