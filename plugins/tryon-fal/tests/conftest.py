@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from tryon_fal.fake import TEST_KEY, create_app
 from tryon_core import InputImage, ProviderContext
 from tryon_core.imaging import ImageLimits, load_image
 from tryon_core.testing.fakes import FakeState
-from tryon_core.testing.server import serve_app
+from tryon_core.testing.server import serve_app_in_thread
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 
@@ -89,11 +89,19 @@ class Recorder:
         self.calls_before_record.append(len(self.fake.state.requests))
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[Fake]:
+@pytest.fixture(scope="session")
+def _fake_server() -> Iterator[Fake]:
+    """One fake queue for the whole session, in a thread of its own (its own event loop)."""
     app = create_app(queue_seconds=0.02, run_seconds=0.02)
-    async with serve_app(app) as url:
+    with serve_app_in_thread(app) as url:
         yield Fake(url=url, state=app.state.fake)
+
+
+@pytest.fixture
+def fake(_fake_server: Fake) -> Fake:
+    """The shared fake queue, forgotten faults, requests, files and tasks included."""
+    _fake_server.state.reset()
+    return _fake_server
 
 
 @pytest.fixture
