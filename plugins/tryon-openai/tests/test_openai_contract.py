@@ -22,8 +22,8 @@ from tryon_core.testing.contract import FaultExpectation, ProviderContract
 
 
 class TestOpenAIContract(ProviderContract):
-    plugin = tryon_openai.plugin
-    provider = "openai"
+    plugin: ClassVar[object] = tryon_openai.plugin
+    provider: ClassVar[str] = "openai"
     config: ClassVar[dict[str, Any]] = {"api_key": TEST_API_KEY}
     faults: ClassVar[dict[str, FaultExpectation]] = {
         "rate_limit": FaultExpectation(RateLimited, hint=True),  # retry-after(-ms) headers
