@@ -23,7 +23,8 @@ def test_the_instruction_names_every_image_in_sending_order(
     named = {int(n) for n in re.findall(r"\b(\d)\b", core)}
     assert named == set(range(1, garments + 2))  # image 1 is the person, then each garment
     assert "Image 1 is a photo of a person" in core
-    assert GARMENT_WORDS[category][0] in core  # type: ignore[index]
+    noun, detail, _ = GARMENT_WORDS[category]  # type: ignore[index]
+    assert f"a {noun}{detail}." in core
     for kept in ("face", "pose", "body shape", "background"):
         assert kept in core
     if prompt:
@@ -33,7 +34,12 @@ def test_the_instruction_names_every_image_in_sending_order(
 
 
 def test_one_and_several_garments_read_naturally() -> None:
-    assert "Image 2 shows a top (an upper-body garment)." in instruction("tops", 1)
+    assert (
+        "Image 2 shows a top (an upper-body garment). Dress the person from image 1 in the top "
+        "from image 2, replacing the clothing on the upper body." in instruction("tops", 1)
+    )
+    assert "replacing the clothing they would naturally replace" in instruction("auto", 2)
+    assert "replacing the clothing it would naturally replace" in instruction("auto", 1)
     assert "Images 2 and 3 each show a garment." in instruction("auto", 2)
     assert "from images 2, 3 and 4 together as one outfit" in instruction("auto", 3)
     assert instruction("bottoms", 1).endswith("wearing the garment.")

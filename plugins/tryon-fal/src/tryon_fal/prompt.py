@@ -13,17 +13,16 @@ from tryon_core.provider import Category
 
 __all__ = ["GARMENT_WORDS", "instruction"]
 
-#: How the instruction names a garment of each category, and what it replaces on the person.
-GARMENT_WORDS: dict[Category, tuple[str, str]] = {
-    "auto": ("garment", "the clothing it would naturally replace"),
-    "tops": ("top (an upper-body garment)", "the clothing on the upper body"),
-    "bottoms": (
-        "bottom (trousers, shorts or a skirt)",
-        "the clothing on the lower body",
-    ),
+#: How the instruction names a garment of each category, describes it, and what it replaces
+#: (``None``: whatever the garment would naturally replace).
+GARMENT_WORDS: dict[Category, tuple[str, str, str | None]] = {
+    "auto": ("garment", "", None),
+    "tops": ("top", " (an upper-body garment)", "the clothing on the upper body"),
+    "bottoms": ("bottom", " (trousers, shorts or a skirt)", "the clothing on the lower body"),
     "one-pieces": (
-        "one-piece garment (a dress, jumpsuit or overall)",
-        "the outfit on the body",
+        "one-piece garment",
+        " (a dress, jumpsuit or overall)",
+        "the whole outfit",
     ),
 }
 
@@ -32,13 +31,15 @@ def instruction(category: Category, garments: int, prompt: str | None = None) ->
     """The instruction for one person image followed by ``garments`` garment images."""
     if garments < 1:
         raise ValueError("a try-on needs at least one garment image")
-    noun, replaces = GARMENT_WORDS[category]
+    noun, detail, area = GARMENT_WORDS[category]
     if garments == 1:
-        shown = f"Image 2 shows a {noun}."
+        replaces = area or "the clothing it would naturally replace"
+        shown = f"Image 2 shows a {noun}{detail}."
         wear = f"Dress the person from image 1 in the {noun} from image 2, replacing {replaces}."
     else:
+        replaces = area or "the clothing they would naturally replace"
         positions = _positions(range(2, garments + 2))
-        shown = f"Images {positions} each show a {noun}."
+        shown = f"Images {positions} each show a {noun}{detail}."
         wear = (
             f"Dress the person from image 1 in all of the garments from images {positions} "
             f"together as one outfit, replacing {replaces}."
