@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +35,19 @@ from litestar.datastructures import State
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
-from PIL import Image
 
-from tryon_core.testing.fakes import FakeState, FakeTask, Fault, create_fake_app, result_image
-from tryon_fal.fake_apps import APPS, AppSchema, Checked, check_input, person_and_garments
+from tryon_core.testing.fakes import FakeState, FakeTask, Fault, create_fake_app
+from tryon_fal.fake_apps import (
+    APPS,
+    AppSchema,
+    Checked,
+    Resolve,
+    check_input,
+    image_size,
+    output_json,
+    person_and_garments,
+    render_image,
+)
 
 __all__ = ["TEST_KEY", "create_app"]
 
@@ -48,6 +56,7 @@ EXHAUSTED = (
     "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
 )
 _CALL_FAULTS = frozenset({"rate_limit", "quota", "auth", "server_error", "malformed"})
+_RESULT_FAULTS = frozenset({"no_image", "bad_image", "content_refused", "invalid_input"})
 _STATUS_ERROR_TYPES = {503: "runner_scheduling_failure", 504: "request_timeout"}
 _NOT_AN_IMAGE = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -161,7 +170,7 @@ def _new_task(
         fields=checked.fields,
         queued_until=loop.time() + options.queue_seconds,
         stuck=fault is not None and fault.kind == "hang",
-        fault=fault if fault is not None and fault.kind != "slow_task" else None,
+        fault=fault if fault is not None and fault.kind in _RESULT_FAULTS else None,
     )
     if fault is not None and fault.kind == "task_failed":
         _fail_task(task, fault)
@@ -264,7 +273,8 @@ async def _follow(
         return _json({"detail": f"Request {request_id} not found"}, 404)
     if fault is not None:
         await _apply(task, fault, call)
-    task.polls += call == "status"
+    if call == "status":
+        task.polls += 1
     return task
 
 
@@ -332,7 +342,7 @@ async def _output(request: AnyRequest, fake: FakeState, task: FakeTask) -> Respo
         files = await _files(
             request, fake, task, fmt, count, bad=kind == "bad_image", black=flagged
         )
-    return _json(_shape(schema, fields, files, flagged), 200)
+    return _json(output_json(schema, fields, files, flagged), 200)
 
 
 async def _files(
@@ -353,11 +363,11 @@ async def _files(
             data = _NOT_AN_IMAGE
         else:
             data = await asyncio.to_thread(
-                _render, images[0], images[1:], fmt=fmt, variant=variant, black=black
+                render_image, images[0], images[1:], fmt=fmt, variant=variant, black=black
             )
         file_id = fake.store(data, content_type)
         task.result.append(file_id)
-        width, height = _size(data)
+        width, height = image_size(data)
         files.append(
             {
                 "url": f"{str(request.base_url).rstrip('/')}/_fake/files/{file_id}",
@@ -369,45 +379,6 @@ async def _files(
             }
         )
     return files
-
-
-def _render(person: bytes, garments: list[bytes], *, fmt: str, variant: int, black: bool) -> bytes:
-    data = result_image(person, garments, output_format=fmt, variant=variant)
-    if not black:
-        return data
-    with Image.open(io.BytesIO(data)) as made:
-        size = made.size
-    buffer = io.BytesIO()
-    Image.new("RGB", size).save(buffer, format="PNG" if fmt == "png" else "JPEG")
-    return buffer.getvalue()
-
-
-def _size(data: bytes) -> tuple[int | None, int | None]:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.size
-    except Exception:
-        return None, None
-
-
-def _shape(
-    schema: AppSchema, fields: dict[str, Any], files: list[dict[str, Any]], flagged: bool
-) -> dict[str, Any]:
-    """The app's output JSON."""
-    output: dict[str, Any] = {}
-    if schema.output == "images":
-        output["images"] = files
-    elif files:
-        output["image"] = files[0]
-    if schema.seed_in_output:
-        output["seed"] = fields.get("seed", 42)
-    if schema.nsfw == "list":
-        output["has_nsfw_concepts"] = [flagged] * len(files)
-        output["prompt"] = fields.get("prompt", "")
-        output["timings"] = {}
-    elif schema.nsfw == "bool":
-        output["has_nsfw_concepts"] = flagged
-    return output
 
 
 def _refuse(request: AnyRequest, options: _Options) -> Response[Any] | None:
@@ -454,7 +425,7 @@ async def _hang(request: AnyRequest) -> None:
             wait.cancel()
 
 
-def _resolver(fake: FakeState, request: AnyRequest) -> Any:
+def _resolver(fake: FakeState, request: AnyRequest) -> Resolve:
     prefix = f"{str(request.base_url).rstrip('/')}/_fake/files/"
 
     def resolve(url: str) -> bytes | None:

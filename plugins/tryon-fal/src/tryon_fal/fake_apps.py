@@ -20,7 +20,19 @@ from typing import Any, Literal
 
 from PIL import Image
 
-__all__ = ["APPS", "AppSchema", "Checked", "check_input", "person_and_garments"]
+from tryon_core.testing.fakes import result_image
+
+__all__ = [
+    "APPS",
+    "AppSchema",
+    "Checked",
+    "Resolve",
+    "check_input",
+    "image_size",
+    "output_json",
+    "person_and_garments",
+    "render_image",
+]
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
 _INT_MAX = 2**63 - 1
@@ -295,3 +307,45 @@ def person_and_garments(schema: AppSchema, images: dict[str, list[bytes]]) -> Se
     if schema.garment:
         ordered += images.get(schema.garment, [])
     return ordered
+
+
+def render_image(
+    person: bytes, garments: list[bytes], *, fmt: str, variant: int, black: bool
+) -> bytes:
+    """The fake's try-on (black when it plays a flagged image)."""
+    data = result_image(person, garments, output_format=fmt, variant=variant)
+    if not black:
+        return data
+    with Image.open(io.BytesIO(data)) as made:
+        size = made.size
+    buffer = io.BytesIO()
+    Image.new("RGB", size).save(buffer, format="PNG" if fmt == "png" else "JPEG")
+    return buffer.getvalue()
+
+
+def image_size(data: bytes) -> tuple[int | None, int | None]:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:
+        return None, None
+
+
+def output_json(
+    schema: AppSchema, fields: dict[str, Any], files: list[dict[str, Any]], flagged: bool
+) -> dict[str, Any]:
+    """The app's output JSON."""
+    output: dict[str, Any] = {}
+    if schema.output == "images":
+        output["images"] = files
+    elif files:
+        output["image"] = files[0]
+    if schema.seed_in_output:
+        output["seed"] = fields.get("seed", 42)
+    if schema.nsfw == "list":
+        output["has_nsfw_concepts"] = [flagged] * len(files)
+        output["prompt"] = fields.get("prompt", "")
+        output["timings"] = {}
+    elif schema.nsfw == "bool":
+        output["has_nsfw_concepts"] = flagged
+    return output
