@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import tryon_fal.plugin
 from tryon_fal import DEFAULT_BASE_URL, FalAdapter, FalConfig
@@ -89,3 +91,21 @@ def test_the_section_is_checked_at_start_up(section: str, error: str | None) -> 
 def test_the_fake_loads_from_the_spec_and_renders_every_fault_kind() -> None:
     app = load_fake("tryon_fal.fake:create_app", api_key="other")
     assert app.state.fake.supported == FAULT_KINDS
+
+
+async def test_an_attempt_without_a_key_is_misconfigured(person: Any, garment: Any) -> None:
+    import httpx
+
+    from tryon_core import ProviderContext, ProviderRequest
+    from tryon_core.errors import ProviderMisconfigured
+
+    async def record_task(task_id: str) -> None:
+        raise AssertionError("nothing may be submitted without a key")
+
+    async with httpx.AsyncClient() as http:
+        context = ProviderContext(
+            http=http, config=FalConfig(enabled=True), timeout=5, record_task=record_task
+        )
+        request = ProviderRequest(model="fal/leffa", person=person, garments=(garment,))
+        with pytest.raises(ProviderMisconfigured, match="api_key"):
+            await FalAdapter(context.config).run(request, context)
