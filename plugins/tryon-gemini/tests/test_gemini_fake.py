@@ -310,7 +310,7 @@ async def test_every_request_is_recorded_even_refused_ones(
 def test_both_base64_alphabets_decode_to_the_same_bytes(
     data: bytes, urlsafe: bool, pad: bool
 ) -> None:
-    from tryon_gemini.fake import _Reader
+    from tryon_gemini.fake_checks import Reader as _Reader
 
     text = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode()
     reader = _Reader()

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import io
-import re
 import secrets
 from typing import Any
 
@@ -34,84 +32,17 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from PIL import Image, ImageOps
 
-from tryon_core.imaging import sniff
 from tryon_core.testing.fakes import FakeState, Fault, create_fake_app, result_image
-from tryon_gemini.wire import ASPECT_RATIOS, MAX_REQUEST_BYTES, closest_aspect_ratio
+from tryon_gemini.fake_checks import TROUBLESHOOTING, Invalid, Parsed, Reader
+from tryon_gemini.wire import ASPECT_RATIOS, closest_aspect_ratio
 
 __all__ = ["MODELS", "TEST_API_KEY", "create_app"]
 
 TEST_API_KEY = "test-key"
 MODELS = frozenset({"gemini-2.5-flash-image", "gemini-2.5-flash-image-preview"})
 _VERSIONS = frozenset({"v1", "v1beta"})
-_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
 _JSON = "application/json; charset=UTF-8"
-_TROUBLESHOOTING = (
-    "Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
-)
 _RPC = "type.googleapis.com/google.rpc."
-
-# Field names per message, as camelCase; snake_case spellings are derived.
-_REQUEST = (
-    "contents",
-    "generationConfig",
-    "safetySettings",
-    "systemInstruction",
-    "tools",
-    "toolConfig",
-    "cachedContent",
-)
-_CONTENT = ("role", "parts")
-_PART_DATA = (
-    "text",
-    "inlineData",
-    "fileData",
-    "functionCall",
-    "functionResponse",
-    "executableCode",
-    "codeExecutionResult",
-)
-_PART = (*_PART_DATA, "thought", "thoughtSignature", "videoMetadata")
-_BLOB = ("mimeType", "data")
-_GENERATION = (
-    "stopSequences",
-    "responseMimeType",
-    "responseSchema",
-    "responseJsonSchema",
-    "responseModalities",
-    "candidateCount",
-    "maxOutputTokens",
-    "temperature",
-    "topP",
-    "topK",
-    "seed",
-    "presencePenalty",
-    "frequencyPenalty",
-    "responseLogprobs",
-    "logprobs",
-    "enableEnhancedCivicAnswers",
-    "speechConfig",
-    "thinkingConfig",
-    "imageConfig",
-    "mediaResolution",
-)
-_IMAGE_CONFIG = ("aspectRatio", "imageSize", "personGeneration")
-_SAFETY_SETTING = ("category", "threshold")
-
-
-class _Invalid(Exception):
-    """A request the real service refuses with 400 INVALID_ARGUMENT."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class _Parsed(msgspec.Struct, kw_only=True):
-    images: list[bytes] = msgspec.field(default_factory=list)
-    texts: list[str] = msgspec.field(default_factory=list)
-    aspect_ratio: str | None = None
-    modalities: list[str] | None = None
 
 
 def create_app(*, api_key: str = TEST_API_KEY, state: FakeState | None = None) -> Litestar:
@@ -154,7 +85,7 @@ async def _generate_content(
     header_key = request.headers.get("x-goog-api-key")
     query_key = request.query_params.get("key")
     summary["auth"] = [name for name, v in (("header", header_key), ("query", query_key)) if v]
-    parsed = _Parsed()
+    parsed = Parsed()
     rejection: Response[bytes] | None = None
     if version not in _VERSIONS or method != "generateContent":
         rejection = _html_page(404, "Not Found")
@@ -176,10 +107,10 @@ async def _generate_content(
             "supported methods.",
         )
     else:
-        reader = _Reader()
+        reader = Reader()
         try:
             fields = await asyncio.to_thread(reader.request, request.headers, body)
-        except _Invalid as invalid:
+        except Invalid as invalid:
             fields = {}
             rejection = _invalid(invalid.message, field=invalid.field)
         summary.update(reader.summary(fields))
@@ -195,224 +126,10 @@ async def _generate_content(
     return await asyncio.to_thread(_answer, parsed, model)
 
 
-# -- checking the request ---------------------------------------------------------------------
-
-
-class _Reader:
-    """Reads one request body as the real service would, noting how it was written."""
-
-    def __init__(self) -> None:
-        self.casings: set[str] = set()  # "camel", "snake"
-        self.alphabets: set[str] = set()  # "standard", "urlsafe"
-        self.mime_types: list[str] = []
-        self.sniffed: list[str | None] = []
-        self.sizes: list[tuple[int, int]] = []
-        self.roles: list[str] = []
-        self.parsed = _Parsed()
-
-    def summary(self, fields: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "casing": "mixed" if len(self.casings) > 1 else next(iter(self.casings), "camel"),
-            "base64": sorted(self.alphabets),
-            "mime_types": self.mime_types,
-            "sniffed": self.sniffed,
-            "sizes": self.sizes,
-            "roles": self.roles,
-            "texts": self.parsed.texts,
-            "aspect_ratio": self.parsed.aspect_ratio,
-            "response_modalities": self.parsed.modalities,
-            "fields": sorted(fields),
-        }
-
-    def request(self, headers: Any, body: bytes) -> dict[str, Any]:
-        content_type = str(headers.get("content-type", "")).split(";")[0].strip().lower()
-        if content_type != "application/json":
-            raise _Invalid(
-                f"Invalid JSON payload received. Unexpected content type {content_type!r}."
-            )
-        if len(body) > MAX_REQUEST_BYTES:
-            raise _Invalid(f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes.")
-        try:
-            document = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise _Invalid("Invalid JSON payload received. Unexpected token.") from None
-        fields = self.fields(document, "", _REQUEST)
-        contents = fields.get("contents")
-        if not contents:
-            raise _Invalid("* GenerateContentRequest.contents: contents is not specified\n")
-        for c, content in enumerate(_list(contents, "contents", "Content")):
-            self.content(content, f"contents[{c}]", self.parsed)
-        if (system := fields.get("systemInstruction")) is not None:
-            self.content(system, "system_instruction", _Parsed())
-        settings = _list(fields.get("safetySettings"), "safety_settings", "SafetySetting")
-        for s, setting in enumerate(settings):
-            self.fields(setting, f"safety_settings[{s}]", _SAFETY_SETTING)
-        if (config := fields.get("generationConfig")) is not None:
-            self.generation(self.fields(config, "generation_config", _GENERATION))
-        return fields
-
-    def content(self, content: Any, path: str, parsed: _Parsed) -> None:
-        fields = self.fields(content, path, _CONTENT)
-        role = fields.get("role") or ""
-        if role not in ("", "user", "model"):
-            raise _Invalid("Please use a valid role: user, model.")
-        self.roles.append(role)
-        parts = _list(fields.get("parts"), f"{path}.parts", "Part")
-        if not parts:
-            raise _Invalid(
-                f"* GenerateContentRequest.{path}.parts: contents.parts must not be empty.\n"
-            )
-        for p, part in enumerate(parts):
-            where = f"{path}.parts[{p}]"
-            given = self.fields(part, where, _PART)
-            data = {name: value for name, value in given.items() if name in _PART_DATA}
-            if not data:
-                raise _Invalid(
-                    f"* GenerateContentRequest.{where}.data: required oneof field 'data' must "
-                    "have one initialized field\n"
-                )
-            if len(data) > 1:
-                raise _Invalid(
-                    f"Invalid JSON payload received. Multiple values for oneof 'data' at '{where}'."
-                )
-            name, value = next(iter(data.items()))
-            if name == "text":
-                parsed.texts.append(_string(value, f"{where}.text"))
-            elif name == "inlineData":
-                parsed.images.append(self.blob(value, f"{where}.inline_data"))
-            else:
-                raise _Invalid(f"This fake of the Gemini API does not serve {_snake(name)} parts.")
-
-    def blob(self, value: Any, path: str) -> bytes:
-        fields = self.fields(value, path, _BLOB)
-        mime_type = _string(fields.get("mimeType", ""), f"{path}.mime_type")
-        if not mime_type:
-            raise _Invalid(
-                f"* GenerateContentRequest.{path}.mime_type: mime_type is not specified\n"
-            )
-        if mime_type not in _IMAGE_TYPES:
-            raise _Invalid(f"Unsupported MIME type: {mime_type}")
-        data = self.bytes(fields.get("data", ""), f"{path}.data")
-        if not data:
-            raise _Invalid(f"* GenerateContentRequest.{path}.data: data is not specified\n")
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                size = image.size
-        except Exception:
-            raise _Invalid(f"Unable to process input image. {_TROUBLESHOOTING}") from None
-        self.mime_types.append(mime_type)
-        self.sniffed.append(sniff(data))
-        self.sizes.append(size)
-        return data
-
-    def bytes(self, value: Any, path: str) -> bytes:
-        """proto3 JSON ``bytes``: standard or URL-safe base64, padded or not."""
-        text = _string(value, path)
-        if not _BASE64.match(text) or len(text.rstrip("=")) % 4 == 1:
-            raise _base64_error(path, text)
-        if set(text) & set("+/"):
-            self.alphabets.add("standard")
-        if set(text) & set("-_"):
-            self.alphabets.add("urlsafe")
-        bare = text.rstrip("=").replace("-", "+").replace("_", "/")
-        try:
-            return base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            raise _base64_error(path, text) from None
-
-    def generation(self, fields: dict[str, Any]) -> None:
-        parsed = self.parsed
-        if (modalities := fields.get("responseModalities")) is not None:
-            parsed.modalities = []
-            path = "generation_config.response_modalities"
-            for m, modality in enumerate(_list(modalities, path)):
-                name = _string(modality, f"{path}[{m}]").upper()
-                if name == "AUDIO":
-                    raise _Invalid("Model does not support the requested response modality: AUDIO")
-                if name not in ("TEXT", "IMAGE", "MODALITY_UNSPECIFIED"):
-                    raise _type_error(
-                        f"{path}[{m}]",
-                        "type.googleapis.com/google.ai.generativelanguage.v1beta."
-                        "GenerationConfig.Modality",
-                        modality,
-                    )
-                parsed.modalities.append(name)
-        count = fields.get("candidateCount")
-        if count is not None and (not isinstance(count, int) or count > 1):
-            raise _Invalid("Multiple candidates is not enabled for models/gemini-2.5-flash-image")
-        if (config := fields.get("imageConfig")) is not None:
-            path = "generation_config.image_config"
-            image = self.fields(config, path, _IMAGE_CONFIG)
-            if (ratio := image.get("aspectRatio")) is not None:
-                if _string(ratio, f"{path}.aspect_ratio") not in ASPECT_RATIOS:
-                    raise _Invalid(f"Unsupported aspect ratio: {ratio}.")
-                parsed.aspect_ratio = ratio
-            size = image.get("imageSize")
-            if size is not None and size != "1K":
-                raise _Invalid(f"Unsupported image size: {size}. This model only supports 1K.")
-
-    def fields(self, value: Any, path: str, names: tuple[str, ...]) -> dict[str, Any]:
-        """A JSON object's known fields under their camelCase names; unknown names refused."""
-        if not isinstance(value, dict):
-            raise _type_error(path or "request", "message", value)
-        found: dict[str, Any] = {}
-        for key, item in value.items():
-            name = next((n for n in names if key in (n, _snake(n))), None)
-            if name is None:
-                where = f" at '{path}'" if path else ""
-                raise _Invalid(
-                    f'Invalid JSON payload received. Unknown name "{key}"{where}: '
-                    "Cannot find field.",
-                    field=path or None,
-                )
-            if name in found:
-                raise _Invalid(f'Invalid JSON payload received. Duplicate value for "{key}".')
-            if name != name.lower():  # only names with a capital letter tell casings apart
-                self.casings.add("camel" if key == name else "snake")
-            if item is not None:  # proto3 JSON: null is the default value
-                found[name] = item
-        return found
-
-
-def _list(value: Any, path: str, kind: str = "TYPE_STRING") -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _type_error(path, kind, value)
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise _type_error(path, "TYPE_STRING", value)
-    return value
-
-
-_BASE64 = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
-
-
-def _base64_error(path: str, text: str) -> _Invalid:
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    return _Invalid(
-        f"Invalid value at '{path}' (TYPE_BYTES), Base64 decoding failed for \"{shown}\"",
-        field=path,
-    )
-
-
-def _type_error(path: str, kind: str, value: Any) -> _Invalid:
-    shown = msgspec.json.encode(value).decode()[:60]
-    return _Invalid(f"Invalid value at '{path}' ({kind}), {shown}", field=path)
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 # -- answering ---------------------------------------------------------------------------------
 
 
-def _answer(parsed: _Parsed, model: str) -> Response[bytes]:
+def _answer(parsed: Parsed, model: str) -> Response[bytes]:
     image = _render(parsed.images, parsed.aspect_ratio)
     modalities = parsed.modalities or ["TEXT", "IMAGE"]
     parts: list[dict[str, Any]] = []
@@ -521,7 +238,7 @@ async def _fault(fault: Fault, model: str) -> Response[bytes] | None:
             return _candidate_answer(model, {"finishReason": fault.code, "index": 0})
         return _candidate_answer(model, None, promptFeedback={"blockReason": "PROHIBITED_CONTENT"})
     if kind == "invalid_input":
-        return _invalid(f"Unable to process input image. {_TROUBLESHOOTING}")
+        return _invalid(f"Unable to process input image. {TROUBLESHOOTING}")
     if kind == "auth":
         return _bad_key()
     return None  # task_failed: a synchronous protocol has no task to fail
@@ -572,7 +289,7 @@ def _duration(seconds: float) -> str:
 
 def _server_error(status: int) -> Response[bytes]:
     if status == 500:
-        return _rpc(500, "INTERNAL", f"An internal error has occurred. {_TROUBLESHOOTING}")
+        return _rpc(500, "INTERNAL", f"An internal error has occurred. {TROUBLESHOOTING}")
     if status == 503:
         return _rpc(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
     if status == 504:
