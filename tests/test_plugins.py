@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tryon_core import Capabilities, ModelSpec, ProviderSpec, hookimpl
+from tryon_core.errors import ConfigError
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import ScriptedConfig
@@ -56,7 +57,7 @@ def test_providers_from_several_plugins_are_collected() -> None:
     ],
 )
 def test_the_registrar_refuses_inconsistent_input(plugins: tuple[object, ...], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         collect(*plugins)
 
 

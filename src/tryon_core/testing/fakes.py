@@ -262,8 +262,10 @@ def mount_fakes(apps: dict[str, Any]) -> ASGIApp:
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": b"no such fake"})
             return
+        # ASGI: `path` keeps the mount prefix and `root_path` names it
         prefix = f"{scope.get('root_path', '')}/{name}"
-        child = {**scope, "path": f"/{rest}", "raw_path": f"/{rest}".encode(), "root_path": prefix}
+        child = {**scope, "path": f"{prefix}/{rest}", "root_path": prefix}
+        child["raw_path"] = child["path"].encode()
         await target(child, receive, send)
 
     return app

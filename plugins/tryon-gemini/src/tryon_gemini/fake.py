@@ -32,7 +32,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from PIL import Image, ImageOps
 
-from tryon_core.testing.fakes import FakeState, Fault, create_fake_app, result_image
+from tryon_core.testing.fakes import FAULT_KINDS, FakeState, Fault, create_fake_app, result_image
 from tryon_gemini.fake_checks import TROUBLESHOOTING, Invalid, Parsed, Reader
 from tryon_gemini.wire import ASPECT_RATIOS, closest_aspect_ratio
 
@@ -49,29 +49,11 @@ def create_app(*, api_key: str = TEST_API_KEY, state: FakeState | None = None) -
     """The fake, accepting only ``api_key`` (``"test-key"`` unless told otherwise)."""
     app = create_fake_app(
         [_generate_content],
+        faults=[kind for kind in FAULT_KINDS if kind != "task_failed"],  # a sync call has no task
         state=state,
         exception_handlers={NotFoundException: _html_not_found},
     )
     app.state["gemini_api_key"] = api_key
-    app.asgi_handler = _route_below_prefix(app.asgi_handler)
-    return app
-
-
-def _route_below_prefix(handler: Any) -> Any:
-    """Route on the path below a mount prefix (``tryon fakes serve`` mounts this at /gemini).
-
-    Litestar cuts ``root_path`` from the path at its first occurrence anywhere, and
-    ``/gemini`` occurs inside ``/v1beta/models/gemini-2.5-flash-image:generateContent``. When the
-    path arrives without the prefix (as ``mount_fakes`` sends it), the prefix is handed on as
-    ``app_root_path`` instead, which Litestar uses for the base URL only.
-    """
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        root = scope.get("root_path", "")
-        if root and not scope["path"].startswith(root + "/"):
-            scope = {**scope, "root_path": "", "app_root_path": root}
-        await handler(scope, receive, send)
-
     return app
 
 

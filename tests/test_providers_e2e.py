@@ -1,0 +1,133 @@
+"""Every installed provider, through the gateway's HTTP API, against its fake upstream.
+
+For each model slug a successful try-on, and for each fault its fake can inject the
+documented outcome: upstream failures fall back to the offline engine and only the model that
+served is charged; content refusals and rejected inputs stop with 400 / 422 and cost nothing.
+The gateway reads ``config/tryon.fakes.toml``, the same file a user starts it with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.helpers import ROOT, SAMPLES, auth, data_url, new_key
+from tryon_core.api import create_app
+from tryon_core.config import parse_settings
+from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.testing.fakes import load_fake, mount_fakes
+from tryon_core.testing.server import serve_app_in_thread
+
+FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
+FALLBACK = {
+    "rate_limit",
+    "quota",
+    "server_error",
+    "hang",
+    "malformed",
+    "no_image",
+    "bad_image",
+    "auth",
+    "task_failed",
+}
+STOP = {"content_refused": 400, "invalid_input": 422}
+SUCCEED = {"slow_task"}
+
+
+class Fakes:
+    def __init__(self, url: str, apps: dict[str, Any]) -> None:
+        self.url = url
+        self.apps = apps
+
+    def state(self, provider: str) -> Any:
+        return self.apps[provider].state.fake
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    registry = collect_providers(make_plugin_manager())
+    apps = {n: load_fake(s.fake) for n, s in registry.providers.items() if s.fake}
+    if not apps:
+        pytest.skip("no installed plugin ships a fake upstream")
+    with serve_app_in_thread(mount_fakes(apps)) as url:
+        yield Fakes(url, apps)
+
+
+def gateway(fakes: Fakes, tmp_path: Path, *, timeout: float = 20.0) -> Litestar:
+    settings = parse_settings(FAKES_CONFIG.read_text().replace("http://127.0.0.1:9100", fakes.url))
+    settings.database.url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
+    settings.storage.path = str(tmp_path / "files")
+    settings.routing.failure_threshold = 1000  # every fault below is deliberate
+    settings.routing.fallbacks = {}  # the request's own `models` list decides the fallback
+    for name in fakes.apps:
+        settings.providers[name]["timeout"] = timeout
+    return create_app(settings)
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {
+        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
+        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
+        "category": "tops",
+        **fields,
+    }
+
+
+async def test_every_model_serves_a_tryon_against_its_fake(fakes: Fakes, tmp_path: Path) -> None:
+    app = gateway(fakes, tmp_path)
+    async with AsyncTestClient(app=app) as client:
+        catalog = app.state.gateway.catalog
+        slugs = [e.slug for e in catalog.entries.values() if e.provider.name in fakes.apps]
+        assert slugs, "config/tryon.fakes.toml enables no provider that has a fake"
+        key, _ = await new_key(client, credits=10_000)
+        for slug in slugs:
+            response = await client.post("/api/v1/tryon", json=body(model=slug), headers=auth(key))
+            assert response.status_code == 200, (slug, response.text)
+            result = response.json()
+            assert result["model"] == slug
+            assert result["usage"]["credits"] == catalog.entries[slug].credits
+            assert len(result["images"]) == 1
+
+
+async def test_each_fault_has_its_documented_outcome(fakes: Fakes, tmp_path: Path) -> None:
+    app = gateway(fakes, tmp_path, timeout=2.0)
+    problems: list[str] = []
+    async with AsyncTestClient(app=app) as client:
+        catalog = app.state.gateway.catalog
+        local = catalog.entries["local/overlay"].credits
+        key, _ = await new_key(client, credits=100_000)
+        for provider in sorted(fakes.apps):
+            slug = next(e.slug for e in catalog.entries.values() if e.provider.name == provider)
+            state = fakes.state(provider)
+            for kind in state.supported:
+                state.faults.clear()
+                state.inject(kind)
+                before = (await client.get("/api/v1/credits", headers=auth(key))).json()
+                response = await client.post(
+                    "/api/v1/tryon",
+                    json=body(models=[slug, "local/overlay"]),
+                    headers=auth(key),
+                )
+                after = (await client.get("/api/v1/credits", headers=auth(key))).json()
+                spent = before["balance"] - after["balance"]
+                label = f"{provider}/{kind}"
+                result = response.json()
+                if kind in FALLBACK:
+                    ok = (
+                        response.status_code == 200
+                        and result["model"] == "local/overlay"
+                        and result["attempts"][0]["status"] == "failed"
+                        and spent == local
+                    )
+                elif kind in STOP:
+                    ok = response.status_code == STOP[kind] and spent == 0
+                else:
+                    ok = response.status_code == 200 and result["model"] == slug
+                if not ok or after["reserved"] != 0:
+                    problems.append(f"{label}: {response.status_code} {response.text[:300]}")
+    assert not problems, "\n".join(problems)
