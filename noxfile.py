@@ -27,6 +27,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     _uv(session, "mypy", "src/tryon_core")
+    for plugin in sorted(__import__("pathlib").Path("plugins").glob("*/src")):
+        _uv(session, "mypy", str(plugin))
 
 
 @nox.session

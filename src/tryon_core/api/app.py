@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterable
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 
 from tryon_core import __version__
@@ -74,13 +73,7 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
-        logging_config=LoggingConfig(
-            root={"level": "WARNING", "handlers": ["queue_listener"]},
-            loggers={
-                "tryon": {"level": "INFO", "handlers": ["queue_listener"], "propagate": False}
-            },
-            log_exceptions="never",
-        ),
+        logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
             title="tryon-core", version=__version__, path="/schema", use_handler_docstrings=False
         ),

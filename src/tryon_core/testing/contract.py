@@ -190,7 +190,7 @@ class ProviderContract:
     ) -> tuple[list[Produced] | ProviderError, list[str]]:
         """Run one attempt as the gateway would; returns its images or its error, and task ids."""
         config = self.provider_config(spec, fake, timeout)
-        adapter = spec.adapter_factory(config)
+        adapter = self._adapter(spec, config)
         recorded: list[str] = []
 
         async def go() -> list[Produced] | ProviderError:
@@ -219,6 +219,14 @@ class ProviderContract:
                     await fetcher.aclose()
 
         return asyncio.run(go()), recorded
+
+    def _adapter(self, spec: ProviderSpec, config: ProviderConfig) -> Any:
+        """One adapter per test and config, as the gateway keeps one per process."""
+        cache: dict[bytes, Any] = self.__dict__.setdefault("_adapters", {})
+        key = msgspec.json.encode(config)
+        if key not in cache:
+            cache[key] = spec.adapter_factory(config)
+        return cache[key]
 
     def simple_request(self, model: ModelSpec, **changes: Any) -> ProviderRequest:
         caps = model.capabilities
