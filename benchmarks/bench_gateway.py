@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.db import create_database
 from tryon_core.testing import ScriptedProvider
+from tryon_core.testing.server import serve_app
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
@@ -37,12 +37,11 @@ async def main(requests: int, concurrency: int, database: str | None) -> None:
         "[providers.scripted]\nenabled = true\n"
     )
     app = create_app(settings, extra_plugins=[ScriptedProvider()], load_entry_points=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    async with serve_app(app) as base:
+        await _drive(base, url, requests, concurrency)
 
+
+async def _drive(base: str, url: str, requests: int, concurrency: int) -> None:
     db = create_database(url)
     async with db.transaction() as conn:
         account = await accounts.create_account(conn)
@@ -63,7 +62,7 @@ async def main(requests: int, concurrency: int, database: str | None) -> None:
         queue.put_nowait(i)
 
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
     ) as http:
         await http.post("/api/v1/tryon", json=body)  # warm up
 
@@ -79,8 +78,6 @@ async def main(requests: int, concurrency: int, database: str | None) -> None:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
 
-    server.should_exit = True
-    await serving
     latencies.sort()
     ms = [x * 1000 for x in latencies]
     print(f"gateway, {url.split(':', 1)[0]}, {requests} requests, concurrency {concurrency}")

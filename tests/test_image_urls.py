@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
-
-import httpx
 from urllib.parse import urlsplit
 
+import httpx
 from litestar import Litestar, Response, get
 from litestar.params import FromPath
 
-from tryon_core.testing import ScriptedProvider
 from tests.helpers import SAMPLES, auth, live_server, new_key
+from tryon_core.testing import ScriptedProvider
 
 hits: list[str] = []
 

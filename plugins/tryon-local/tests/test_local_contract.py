@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import tryon_local.plugin
 from PIL import Image
 
-import tryon_local.plugin
 from tryon_core.testing.contract import ProviderContract
 
 SAMPLE_PERSON = Path(__file__).resolve().parents[3] / "samples" / "person.jpg"
