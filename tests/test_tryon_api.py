@@ -248,3 +248,36 @@ async def test_prompt_reaches_only_models_that_use_it(
         assert response.status_code == 200
     assert scripted.calls_to("scripted/gamma")[0].prompt == "tuck it in"
     assert scripted.calls_to("scripted/alpha")[0].prompt is None
+
+
+async def test_secrets_never_reach_the_client_even_if_an_adapter_leaks_them(
+    make_app: Any, scripted: ScriptedProvider, tryon_body: Any
+) -> None:
+    from tryon_core.testing.scripted import ScriptedConfig
+
+    class Keyed(ScriptedConfig, kw_only=True, forbid_unknown_fields=True):
+        secrets = ("api_key",)
+        api_key: str | None = None
+
+    app = make_app()
+    entry = app.state.gateway.catalog.entries["scripted/alpha"]
+    leaky = Keyed(enabled=True, timeout=5.0, api_key="sk-very-secret")
+    app.state.gateway.catalog.entries["scripted/alpha"] = type(entry)(
+        model=entry.model,
+        provider=entry.provider,
+        config=leaky,
+        adapter=entry.adapter,
+        credits=entry.credits,
+    )
+    scripted.script(
+        "scripted/alpha",
+        ProviderUnavailable("key sk-very-secret refused", upstream_message="sk-very-secret"),
+    )
+    async with AsyncTestClient(app=app) as client:
+        key, _ = await new_key(client)
+        response = await client.post(
+            "/api/v1/tryon", json=tryon_body(model="scripted/alpha"), headers=auth(key)
+        )
+        assert response.status_code == 502
+        assert "sk-very-secret" not in response.text
+        assert "[redacted]" in response.text

@@ -12,7 +12,7 @@ import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import msgspec
@@ -167,7 +167,8 @@ async def run_attempt(
     try:
         async with asyncio.timeout(timeout):
             outputs = await adapter.run(request, context)
-    except ProviderError:
+    except ProviderError as error:
+        _redact(error, context.config)
         raise
     except TimeoutError:
         raise ProviderTimeout(f"{slug} did not answer within {timeout:g} s.") from None
@@ -181,6 +182,22 @@ async def run_attempt(
         log.exception("adapter for %s raised an unexpected error", slug)
         raise BadResponse(f"{slug} failed unexpectedly.") from None
     return await asyncio.to_thread(_check_outputs, slug, request, list(outputs), limits)
+
+
+def _redact(error: ProviderError, config: Any) -> None:
+    """Blank the provider's secrets out of an error, whatever the adapter put in it."""
+    secrets = [
+        str(value)
+        for name in getattr(type(config), "secrets", ())
+        if (value := getattr(config, name, None)) and len(str(value)) >= 4
+    ]
+    for secret in secrets:
+        error.message = error.message.replace(secret, "[redacted]")
+        if error.upstream_message:
+            error.upstream_message = error.upstream_message.replace(secret, "[redacted]")
+        if error.provider_code:
+            error.provider_code = error.provider_code.replace(secret, "[redacted]")
+    error.args = (error.message,)
 
 
 def result_download(fetcher: GuardedFetcher, slug: str) -> Callable[[str], Awaitable[bytes]]:
