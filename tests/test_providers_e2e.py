@@ -131,3 +131,41 @@ async def test_each_fault_has_its_documented_outcome(fakes: Fakes, tmp_path: Pat
                 if not ok or after["reserved"] != 0:
                     problems.append(f"{label}: {response.status_code} {response.text[:300]}")
     assert not problems, "\n".join(problems)
+
+
+def test_disabled_providers_are_neither_listed_nor_routable(tmp_path: Path) -> None:
+    import asyncio
+
+    settings = parse_settings(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"\n'
+        f'[storage]\npath = "{tmp_path}/files"\n[providers.local]\nenabled = true\n'
+    )
+    registry = collect_providers(make_plugin_manager())
+    hidden = [slug for slug, (spec, _) in registry.models.items() if spec.name != "local"]
+    assert hidden, "no provider plugin besides the offline engine is installed"
+    app = create_app(settings)
+
+    async def go() -> None:
+        async with AsyncTestClient(app=app) as client:
+            listed = {m["id"] for m in (await client.get("/api/v1/models")).json()["data"]}
+            assert listed.isdisjoint(hidden)
+            key, _ = await new_key(client)
+            for slug in hidden:
+                response = await client.post(
+                    "/api/v1/tryon", json=body(model=slug), headers=auth(key)
+                )
+                assert response.status_code == 404, (slug, response.text)
+                assert response.json()["error"]["type"] == "model_not_found"
+
+    asyncio.run(go())
+
+
+def test_an_enabled_provider_without_its_secret_stops_the_start(tmp_path: Path) -> None:
+    from tryon_core.errors import ConfigError
+
+    registry = collect_providers(make_plugin_manager())
+    keyed = {n: s for n, s in registry.providers.items() if s.config_type.secrets}
+    assert keyed, "no installed provider declares a secret"
+    for name, spec in keyed.items():
+        with pytest.raises(ConfigError, match=rf"providers\.{name}\.{spec.config_type.secrets[0]}"):
+            create_app(parse_settings(f"[providers.{name}]\nenabled = true\n"))
