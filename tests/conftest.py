@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,6 @@ from tryon_core.config import Settings, parse_settings
 from tryon_core.testing import ScriptedProvider
 
 POSTGRES_ENV = "TRYON_TEST_POSTGRES_URL"
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any test that tries to connect beyond loopback."""
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> Any:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            host = address[0]
-            if host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127."):
-                raise RuntimeError(f"test tried to reach the network: {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 def postgres_admin_url() -> str | None:

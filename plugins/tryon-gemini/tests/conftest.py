@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,21 +17,6 @@ from tryon_core.imaging import ImageLimits, load_image
 from tryon_core.provider import InputImage, ProviderContext, ProviderRequest
 from tryon_core.testing.fakes import FakeState
 from tryon_core.testing.server import serve_app
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any test that would connect beyond loopback."""
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> Any:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            host = str(address[0])
-            if host not in ("::1", "localhost") and not host.startswith("127."):
-                raise RuntimeError(f"test tried to reach the network: {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 class Fake(msgspec.Struct):

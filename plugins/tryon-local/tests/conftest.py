@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
@@ -12,21 +10,6 @@ from tryon_local import Engine
 from tryon_local.pose import pose_available
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engine is offline: fail any test that connects beyond loopback."""
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> Any:
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            host = str(address[0])
-            if host not in ("::1", "localhost") and not host.startswith("127."):
-                raise RuntimeError(f"test tried to reach the network: {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 def _open(name: str) -> Image.Image:
