@@ -30,7 +30,7 @@ async def test_urls_are_fetched_only_from_allowed_hosts(
     make_app: Any, scripted: ScriptedProvider
 ) -> None:
     hits.clear()
-    origin_app = Litestar([serve])
+    origin_app = Litestar([serve], logging_config=None)
     async with live_server(origin_app) as origin:
         port = urlsplit(origin).port
         allowed = make_app(extra=f'[fetch]\nallow_hosts = ["127.0.0.1:{port}"]\n')

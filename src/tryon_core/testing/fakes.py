@@ -229,6 +229,7 @@ def create_fake_app(
         state=State({"fake": state or FakeState(faults)}),
         exception_handlers=exception_handlers or {},
         openapi_config=None,
+        logging_config=None,  # a fake must not reconfigure the logging of the process it runs in
         request_max_body_size=64 * 1024 * 1024,
     )
 
