@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from tryon_core import __version__
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
-from tryon_core.api.routes import account, files, health, models, tryon
+from tryon_core.api.routes import account, chat, files, health, models, tryon
 from tryon_core.config import Settings, load_settings
 from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.retention import run_retention
@@ -26,6 +26,7 @@ ROUTES = [
     health.readyz,
     models.list_models,
     tryon.create_tryon,
+    chat.create_chat_completion,
     account.credits,
     account.current_key,
     account.keys,
