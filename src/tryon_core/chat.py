@@ -18,7 +18,7 @@ line, are the prompt; system, developer, assistant and tool messages carry no tr
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -28,6 +28,7 @@ from tryon_core.normalize import MAX_MODELS, NativeOptions, from_native
 from tryon_core.request import ImageSource, TryOnRequest
 
 __all__ = [
+    "ChatChunk",
     "ChatCompletion",
     "ChatImage",
     "ChatRequest",
@@ -35,6 +36,8 @@ __all__ = [
     "ChatTryOnInfo",
     "ChatUsage",
     "Choice",
+    "ChunkChoice",
+    "Delta",
     "content_text",
     "from_chat",
 ]
@@ -240,6 +243,33 @@ class ChatCompletion(msgspec.Struct, kw_only=True):
     tryon: ChatTryOnInfo
     object: Literal["chat.completion"] = "chat.completion"
     system_fingerprint: None = None
+
+
+class Delta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    images: list[ChatImage] | None = None
+
+
+class ChunkChoice(msgspec.Struct, kw_only=True):
+    delta: Delta
+    index: int = 0
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+
+
+class ChatChunk(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One ``data:`` event of a streamed completion, in OpenRouter's order: the image delta,
+    the ``finish_reason`` chunk, the usage chunk (``choices: []``); or one error chunk."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: ChatUsage | None = None
+    tryon: ChatTryOnInfo | None = None
+    error: dict[str, Any] | None = None
 
 
 def content_text(count: int, *, wants_text: bool) -> str | None:

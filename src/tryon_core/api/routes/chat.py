@@ -1,19 +1,36 @@
-"""``POST /api/v1/chat/completions``: the OpenAI/OpenRouter drop-in, on the native pipeline."""
+"""``POST /api/v1/chat/completions``: the OpenAI/OpenRouter drop-in, on the native pipeline.
+
+Streaming (``"stream": true``) runs the same :func:`generate` in a task. Whatever fails within
+``HOLD_SECONDS`` (bad input, unknown model, no credits: all checked before any upstream call)
+is an ordinary HTTP error. After that the 200 and the event stream begin: a comment line
+``: TRYON PROCESSING`` every ``KEEPALIVE_SECONDS`` while the models work, then the result
+chunks, or one error chunk. Fallback happens before any result chunk, so it stays invisible.
+A client that leaves mid-stream has its work cancelled, as on the plain route: every
+reserved credit is released and nothing is charged.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import logging
 import re
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.response import Stream
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
+from tryon_core.api.errors import ErrorBody
 from tryon_core.api.openapi import body_operation
 from tryon_core.chat import (
     AssistantMessage,
+    ChatChunk,
     ChatCompletion,
     ChatImage,
     ChatImageURL,
@@ -21,15 +38,27 @@ from tryon_core.chat import (
     ChatTryOnInfo,
     ChatUsage,
     Choice,
+    ChunkChoice,
+    Delta,
     content_text,
     from_chat,
 )
-from tryon_core.errors import InvalidRequest, NoCapableModel
+from tryon_core.errors import InvalidRequest, NoCapableModel, TryOnError
 from tryon_core.gateway import Gateway
+from tryon_core.ids import new_id
 from tryon_core.normalize import validation_message, validation_param
 from tryon_core.pipeline import Generation, generate
 from tryon_core.request import TryOnRequest
 from tryon_core.routing import plan
+
+log = logging.getLogger("tryon.api")
+
+HOLD_SECONDS = 1.0
+KEEPALIVE_SECONDS = 3.0
+KEEPALIVE = b": TRYON PROCESSING\n\n"
+DONE = b"data: [DONE]\n\n"
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_abandoned: set[asyncio.Future[Generation]] = set()
 
 
 @post(
@@ -49,8 +78,130 @@ async def create_chat_completion(
 ) -> Response[Any]:
     chat = parse(await request.body())
     tryon = from_chat(chat, max_garments=gateway.settings.images.max_garments)
+    if chat.stream:
+        return await stream(request, gateway, principal, chat, tryon)
     generation = await unless_disconnected(request, run(gateway, principal, tryon))
     return Response(completion(gateway, chat, generation), headers=headers(generation))
+
+
+async def stream(
+    request: Request[Any, Any, Any],
+    gateway: Gateway,
+    principal: PrincipalDep,
+    chat: ChatRequest,
+    tryon: TryOnRequest,
+) -> Response[Any]:
+    task = asyncio.ensure_future(run(gateway, principal, tryon))
+    try:
+        await unless_disconnected(request, asyncio.wait({task}, timeout=HOLD_SECONDS))
+    except BaseException:
+        _abandon(task)
+        raise
+    extra = {}
+    if task.done():
+        extra = headers(task.result())  # a failure this early is a plain HTTP error
+    return Stream(
+        events(gateway, chat, task),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS | extra,
+    )
+
+
+async def events(
+    gateway: Gateway, chat: ChatRequest, task: asyncio.Future[Generation]
+) -> AsyncIterator[bytes]:
+    try:
+        while not task.done():
+            yield KEEPALIVE
+            await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+        try:
+            generation = task.result()
+        except TryOnError as exc:
+            yield _sse(_error_chunk(chat, exc))
+        except Exception:
+            log.exception("a streamed chat completion failed")
+            yield _sse(_error_chunk(chat, TryOnError("Internal server error.")))
+        else:
+            for chunk in chunks(gateway, chat, generation):
+                yield _sse(chunk)
+        yield DONE
+    finally:
+        _abandon(task)
+
+
+def _abandon(task: asyncio.Future[Generation]) -> None:
+    """Cancel unfinished work (the pipeline then releases its credits) and let it wind down."""
+    if task.done():
+        return
+    task.cancel()
+    _abandoned.add(task)
+    task.add_done_callback(_reap)
+
+
+def _reap(task: asyncio.Future[Generation]) -> None:
+    _abandoned.discard(task)
+    with contextlib.suppress(BaseException):
+        task.result()
+
+
+def chunks(gateway: Gateway, chat: ChatRequest, generation: Generation) -> list[ChatChunk]:
+    """The image chunk, the finish chunk, the usage chunk: OpenRouter's order."""
+    reply = message(gateway, chat, generation)
+
+    def chunk(choices: list[ChunkChoice], **extra: Any) -> ChatChunk:
+        return ChatChunk(
+            id=generation.id,
+            object="chat.completion.chunk",
+            created=int(generation.created.timestamp()),
+            model=generation.model,
+            choices=choices,
+            **extra,
+        )
+
+    return [
+        chunk(
+            [
+                ChunkChoice(
+                    delta=Delta(role="assistant", content=reply.content or "", images=reply.images)
+                )
+            ]
+        ),
+        chunk(
+            [
+                ChunkChoice(
+                    delta=Delta(role="assistant", content=""),
+                    finish_reason="stop",
+                    native_finish_reason="stop",
+                )
+            ]
+        ),
+        chunk(
+            [],
+            usage=ChatUsage(credits=generation.credits),
+            tryon=ChatTryOnInfo(credits=generation.credits, attempts=generation.attempts),
+        ),
+    ]
+
+
+def _error_chunk(chat: ChatRequest, exc: TryOnError) -> ChatChunk:
+    """OpenRouter's in-band error: the envelope at top level and ``finish_reason: "error"``."""
+    if exc.status >= 500 and exc.status not in (502, 503, 504):
+        log.error("streamed request failed: %s", exc.message)
+    body = ErrorBody(
+        code=exc.status, message=exc.message, type=exc.type, param=exc.param, metadata=exc.metadata
+    )
+    return ChatChunk(
+        id=new_id("gen"),
+        object="chat.completion.chunk",
+        created=int(time.time()),
+        model=chat.model,
+        choices=[ChunkChoice(delta=Delta(content=""), finish_reason="error")],
+        error=msgspec.to_builtins(body),
+    )
+
+
+def _sse(chunk: ChatChunk) -> bytes:
+    return b"data: " + msgspec.json.encode(chunk) + b"\n\n"
 
 
 def parse(body: bytes) -> ChatRequest:
