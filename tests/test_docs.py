@@ -3,13 +3,16 @@
 Each test fails, naming what is missing, when the code grows something the docs do not cover:
 a route (docs/api.md), a configuration key or a changed default (docs/configuration.md and
 config/tryon.example.toml), a CLI command or option (docs/cli.md), a hook (docs/plugins.md),
-an error ``type`` (docs/api.md). It also checks that JSON shown in the docs parses, that code
-blocks marked ``<!-- file: PATH -->`` are exactly that file, and that relative links resolve.
+an error ``type`` (docs/api.md), an installed model, its price and capabilities, a provider's
+config key or default, what a fake's fault becomes (docs/providers.md). It also checks that
+JSON shown in the docs parses, that code blocks marked ``<!-- file: PATH -->`` are exactly that
+file and ``<!-- excerpt: PATH -->`` a part of it, and that relative links resolve.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import inspect
 import json
 import re
@@ -25,10 +28,12 @@ from tryon_core import errors, hookspecs
 from tryon_core.api.app import ROUTES
 from tryon_core.cli import _parser
 from tryon_core.config import Settings
-from tryon_core.provider import ProviderConfig
+from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.provider import CATEGORIES, ProviderConfig
+from tryon_core.testing.fakes import FAULT_KINDS, load_fake
 
 DOCS = ROOT / "docs"
-OWN_DOCS = ["configuration.md", "cli.md", "api.md", "billing.md", "plugins.md"]
+OWN_DOCS = ["configuration.md", "cli.md", "api.md", "billing.md", "plugins.md", "providers.md"]
 
 
 def read(name: str) -> str:
@@ -265,6 +270,157 @@ def test_every_provider_error_is_in_the_plugin_guide() -> None:
             assert f"`{cls.__name__}`" in text, f"docs/plugins.md does not mention {cls.__name__}"
 
 
+# -- providers ----------------------------------------------------------------------------------
+
+INSTALLED = collect_providers(make_plugin_manager())
+
+
+def table_rows(markdown: str, marker: str) -> list[dict[str, str]]:
+    """The body rows of the Markdown table after ``<!-- marker -->``, as header -> cell."""
+    tail = markdown.split(f"<!-- {marker} -->", 1)[1].lstrip("\n")
+    lines = []
+    for line in tail.splitlines():
+        if not line.startswith("|"):
+            break
+        lines.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    header, _, *rows = lines
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def documented_models() -> dict[str, dict[str, str]]:
+    return {
+        row["Model"].strip("`"): row for row in table_rows(read("providers.md"), "models-table")
+    }
+
+
+EN_DASH = "\N{EN DASH}"
+
+
+def span(most: int) -> str:
+    return "1" if most == 1 else f"1{EN_DASH}{most}"
+
+
+@pytest.mark.parametrize("slug", sorted(INSTALLED.models))
+def test_every_installed_model_is_in_the_providers_doc_with_its_price(slug: str) -> None:
+    row = documented_models().get(slug)
+    assert row is not None, f"docs/providers.md: the models table lacks `{slug}`"
+    spec, model = INSTALLED.models[slug]
+    assert row["Credits"] == str(model.credits), (
+        f"docs/providers.md prices {slug} at {row['Credits']} credits, "
+        f"its ModelSpec at {model.credits}"
+    )
+    caps = model.capabilities
+    categories = ", ".join(f"`{c}`" for c in caps.categories)
+    expected = {
+        "Provider": f"`{spec.name}`",
+        "Execution": caps.execution,
+        "Garments": span(caps.max_garments),
+        "`n`": span(caps.max_outputs),
+        "Categories": "all" if set(caps.categories) == set(CATEGORIES) else categories,
+        "Seed": "yes" if caps.supports_seed else "no",
+        "Prompt": "yes" if caps.uses_prompt else "no",
+    }
+    documented = {column: row[column] for column in expected}
+    assert documented == expected, f"docs/providers.md: the row of {slug} is stale"
+
+
+def test_the_providers_doc_lists_no_model_that_is_not_installed() -> None:
+    extra = sorted(set(documented_models()) - set(INSTALLED.models))
+    assert not extra, f"docs/providers.md lists models no installed plugin registers: {extra}"
+
+
+def test_every_installed_provider_is_in_the_providers_doc() -> None:
+    rows = table_rows(read("providers.md"), "providers-table")
+    assert {row["Provider"].strip("`") for row in rows} == set(INSTALLED.providers)
+
+
+@pytest.mark.parametrize("provider", sorted(INSTALLED.providers))
+def test_every_provider_key_is_in_the_providers_doc_with_its_default(provider: str) -> None:
+    body = sections(read("providers.md"), 3).get(f"`[providers.{provider}]`")
+    assert body is not None, f"docs/providers.md has no ### `[providers.{provider}]` section"
+    rows = {
+        key: (default.strip(), meaning)
+        for key, default, meaning in re.findall(r"^\| `(\w+)` \| ([^|]+) \| (.+) \|$", body, re.M)
+    }
+    config_type = INSTALLED.providers[provider].config_type
+    fields = {field.name: field.default for field in msgspec.structs.fields(config_type)}
+    assert set(rows) == set(fields), (
+        f"docs/providers.md: [providers.{provider}] documents {sorted(rows)}, "
+        f"the config has {sorted(fields)}"
+    )
+    for name, default in fields.items():
+        assert toml_value(rows[name][0]) == default, (
+            f"docs/providers.md says [providers.{provider}] {name} defaults to {rows[name][0]}, "
+            f"the code says {default!r}"
+        )
+        if name in config_type.secrets:
+            assert "Secret, required" in rows[name][1], f"{provider}.{name} is a secret"
+
+
+def test_the_provider_error_table_matches_the_error_classes() -> None:
+    rows = {
+        row["Error"].strip("`"): row for row in table_rows(read("providers.md"), "provider-errors")
+    }
+    classes = [
+        cls
+        for cls in error_classes()
+        if issubclass(cls, errors.ProviderError) and cls is not errors.ProviderError
+    ]
+    assert set(rows) == {cls.__name__ for cls in classes}
+    for cls in classes:
+        row = rows[cls.__name__]
+        assert row["Falls back"].strip("*") == ("yes" if cls.fallback else "no"), cls.__name__
+        answer = row["Status and `type` if it is the answer"]
+        assert answer.startswith(f"{cls.status} `{cls.type}`"), cls.__name__
+
+
+def contract_tests() -> dict[str, Any]:
+    """Each plugin's ProviderContract subclass (plugins/*/tests/test_*_contract.py), by provider."""
+    from tryon_core.testing.contract import ProviderContract
+
+    found: dict[str, Any] = {}
+    for path in sorted((ROOT / "plugins").glob("*/tests/test_*_contract.py")):
+        spec = importlib.util.spec_from_file_location(f"_docs_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for value in vars(module).values():
+            is_class = isinstance(value, type) and issubclass(value, ProviderContract)
+            if is_class and value is not ProviderContract:
+                found[value.provider] = value
+    return found
+
+
+def test_the_fault_table_matches_the_fakes_and_the_contract_tests() -> None:
+    """docs/providers.md's fault -> error table says what each plugin's contract test holds."""
+    rows = table_rows(read("providers.md"), "fault-table")
+    with_fakes = {name for name, spec in INSTALLED.providers.items() if spec.fake}
+    columns = {c.strip("`") for c in rows[0]} - {"Fault kind", "What the fake does"}
+    assert columns == with_fakes, "docs/providers.md: one column per provider with a fake"
+    assert {row["Fault kind"].strip("`") for row in rows} == set(FAULT_KINDS)
+    contracts = contract_tests()
+    problems = []
+    for provider in sorted(with_fakes):
+        contract = contracts[provider]
+        fake = load_fake(INSTALLED.providers[provider].fake or "", **contract.fake_options)
+        supported = fake.state.fake.supported
+        for row in rows:
+            kind = row["Fault kind"].strip("`")
+            if kind not in supported:
+                expected = "—"
+            elif kind not in contract.faults:
+                problems.append(f"{provider}: its contract test does not say what {kind} becomes")
+                continue
+            else:
+                error = contract.faults[kind].error
+                expected = "succeeds" if error is None else f"`{error.__name__}`"
+            if row[f"`{provider}`"] != expected:
+                problems.append(
+                    f"{provider} {kind}: the doc says {row[f'`{provider}`']}, not {expected}"
+                )
+    assert not problems, "\n".join(problems)
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -322,6 +478,13 @@ def test_json_blocks_parse(name: str) -> None:
 def test_file_blocks_match_their_files(name: str) -> None:
     for path, block in re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", read(name), re.S):
         assert block == (ROOT / path).read_text(), f"docs/{name}: the block for {path} is stale"
+
+
+@pytest.mark.parametrize("name", OWN_DOCS)
+def test_excerpt_blocks_are_in_their_files(name: str) -> None:
+    """Blocks marked ``<!-- excerpt: PATH -->`` are a verbatim part of that file."""
+    for path, block in re.findall(r"<!-- excerpt: (\S+) -->\n```\w*\n(.*?)```", read(name), re.S):
+        assert block in (ROOT / path).read_text(), f"docs/{name}: the excerpt of {path} is stale"
 
 
 @pytest.mark.parametrize("name", OWN_DOCS)

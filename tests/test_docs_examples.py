@@ -5,7 +5,12 @@
 * ``docs/examples/tryon-json.json`` posted to the gateway, its image URLs served locally and let
   through the egress guard with ``[fetch] allow_hosts``;
 * ``docs/examples/production.toml`` validated the way ``tryon serve`` validates it;
-* the two example plugins (``example_plugin/``, ``upstream_plugin/``) through the HTTP API;
+* the two example plugins (``example_plugin/``, ``upstream_plugin/``): their own tests (the
+  contract kit among them) run with pytest as their authors run them, and their scenarios
+  through the HTTP API, Acme's against its fake, mounted as ``tryon fakes serve`` mounts it;
+* docs/plugins.md's warning that ``AsyncTestClient`` blocks a fake served in the test's loop;
+* README's "Offline against every provider": ``tryon fakes serve`` and ``tryon serve`` as
+  subprocesses, its curl flow with a fault and the fallback, and docs/providers.md's faults;
 * the worked examples inside docs/api.md (routing order) and docs/billing.md (ledger rows,
   the 402 body), read from the Markdown and checked against what the gateway does.
 """
@@ -20,6 +25,7 @@ import io
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -49,6 +55,8 @@ from tryon_core.db.schema import ledger
 from tryon_core.errors import ConfigError, ProviderUnavailable
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing import ScriptedProvider
+from tryon_core.testing.fakes import FAULT_KINDS, FakeState, Fault, load_fake, mount_fakes
+from tryon_core.testing.server import serve_app, serve_app_in_thread
 
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
@@ -57,6 +65,8 @@ JPEG = b"\xff\xd8\xff"
 SERVE = "from tryon_core.cli import main; raise SystemExit(main())"
 
 Client = AsyncTestClient[Litestar]
+
+pytest_plugins = ["pytester"]
 
 
 def example_module(folder: str, name: str) -> ModuleType:
@@ -370,13 +380,49 @@ def test_production_config_is_valid(tmp_path: Path) -> None:
         parse_settings(text, environ={})
 
 
+# -- the example plugins' own tests, as their authors run them ------------------------------------
+
+
+def run_plugin_tests(pytester: pytest.Pytester, folder: str) -> pytest.RunResult:
+    """``uv run pytest`` in docs/examples/FOLDER, with its pyproject.toml's pytest settings."""
+    path = EXAMPLES / folder
+    return pytester.runpytest_inprocess(
+        *("-c", str(path / "pyproject.toml"), "--rootdir", str(path)),
+        *("-p", "no:cacheprovider", "-q", "-rs", str(path)),
+    )
+
+
+def test_example_plugin_tests_pass(pytester: pytest.Pytester) -> None:
+    """test_tryon_example.py: the contract kit (its upstream checks skipped) and the gateway."""
+    result = run_plugin_tests(pytester, "example_plugin")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("skipped"), outcomes.get("failed", 0)) == (
+        4,
+        2,
+        0,
+    ), result.stdout.str()
+    result.stdout.fnmatch_lines(["*no upstream, so no upstream faults*"])
+
+
+def test_upstream_plugin_tests_pass(pytester: pytest.Pytester) -> None:
+    """test_tryon_acme.py: every contract test against Acme's fake, nothing skipped."""
+    result = run_plugin_tests(pytester, "upstream_plugin")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("skipped", 0), outcomes.get("failed", 0)) == (
+        6,
+        0,
+        0,
+    ), result.stdout.str()
+
+
+def test_upstream_plugin_test_covers_every_fault_of_its_fake() -> None:
+    """The contract subclass declares what every fault the fake renders must become."""
+    tests = example_module("upstream_plugin", "test_tryon_acme")
+    fake = example_module("upstream_plugin", "tryon_acme_fake").create_app()
+    assert set(tests.TestAcmeContract.faults) == set(fake.state.fake.supported) == set(FAULT_KINDS)
+
+
 # -- example plugin: example/mirror ---------------------------------------------------------------
-
-
-async def test_example_plugin_authors_test(tmp_path: Path) -> None:
-    """docs/examples/example_plugin/test_tryon_example.py, the test docs/plugins.md shows."""
-    module = example_module("example_plugin", "test_tryon_example")
-    await module.test_mirror_through_the_gateway(tmp_path)
 
 
 def test_example_plugin_package() -> None:
@@ -390,6 +436,7 @@ def test_example_plugin_package() -> None:
         make_plugin_manager(extra_plugins=[plugin], load_entry_points=False)
     )
     assert list(registry.models) == ["example/mirror"]
+    assert registry.providers["example"].fake is None
 
 
 def test_example_plugin_loads_through_its_entry_point(
@@ -468,80 +515,41 @@ async def test_example_plugin_config_keys(tmp_path: Path) -> None:
         assert flipped.getpixel((50, 190)) == (0, 0, 0)
 
 
-# -- example plugin: acme/tryon-v1 against a fake upstream ----------------------------------------
+# -- example plugin: acme/tryon-v1 against its fake -----------------------------------------------
+
+ACME_KEY = "sk-acme-test"  # the fake accepts this key only; it must never reach a client
 
 
-class FakeAcme:
-    """Acme's protocol (see tryon_acme.py) on 127.0.0.1, answering as ``scenario`` says."""
+def acme_plugins() -> list[ModuleType]:
+    return [
+        example_module("upstream_plugin", "tryon_acme"),
+        example_module("example_plugin", "tryon_example"),
+    ]
 
-    def __init__(self) -> None:
-        self.scenario = "ok"
-        self.authorizations: list[str | None] = []
-        self.polls = 0
-        self.downloads = 0
-        self.result = (SAMPLES / "garment.png").read_bytes()
-        fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
+class AcmeFake:
+    def __init__(self, app: Any, url: str) -> None:
+        self.app = app
+        self.url = url
 
-            def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    @property
+    def state(self) -> FakeState:
+        state: FakeState = self.app.state.fake
+        return state
 
-            def do_POST(self) -> None:
-                fake.authorizations.append(self.headers.get("Authorization"))
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if fake.scenario == "rate_limited":
-                    self.reply(429, {"error": {"code": "busy"}}, {"Retry-After": "7"})
-                elif fake.scenario == "bad_key":
-                    self.reply(401, {"error": {"code": "unauthorized"}})
-                else:
-                    self.reply(201, {"id": "task_42", "status": "queued"})
 
-            def do_GET(self) -> None:
-                if self.path == "/v1/files/task_42.png":
-                    fake.downloads += 1
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", str(len(fake.result)))
-                    self.end_headers()
-                    self.wfile.write(fake.result)
-                    return
-                fake.polls += 1
-                if fake.polls == 1:
-                    self.reply(200, {"status": "running"})
-                elif fake.scenario == "refused":
-                    error = {"code": "content_policy", "message": "nope"}
-                    self.reply(200, {"status": "failed", "error": error})
-                else:
-                    # Results are links; "foreign_url" names another (private) host for it.
-                    host = "localhost" if fake.scenario == "foreign_url" else "127.0.0.1"
-                    port = fake.httpd.server_address[1]
-                    url = f"http://{host}:{port}/v1/files/task_42.png"
-                    self.reply(200, {"status": "succeeded", "image_url": url})
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+@pytest.fixture(scope="module")
+def acme_server() -> Iterator[AcmeFake]:
+    app = example_module("upstream_plugin", "tryon_acme_fake").create_app(api_key=ACME_KEY)
+    with serve_app_in_thread(app) as url:
+        yield AcmeFake(app, url)
 
 
 @pytest.fixture
-def acme() -> Iterator[FakeAcme]:
-    fake = FakeAcme()
-    thread = threading.Thread(target=fake.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        fake.httpd.shutdown()
-        fake.httpd.server_close()
+def acme(acme_server: AcmeFake) -> AcmeFake:
+    acme_server.state.reset()
+    acme_server.app.state.acme.public_url = None
+    return acme_server
 
 
 def acme_settings(
@@ -554,8 +562,16 @@ def acme_settings(
         f'{api_key}base_url = "{upstream}"\npoll_interval = 0.01\ntimeout = 10\n'
         "[providers.example]\nenabled = true\n"
         '[routing.fallbacks]\n"acme/tryon-v1" = ["example/mirror"]\n',
-        environ={"ACME_API_KEY": "sk-acme-test"},
+        environ={"ACME_API_KEY": ACME_KEY},
     )
+
+
+def tryon_body(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
+        "garment_images": data_url(SAMPLES / "garment.png", "image/png"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -570,65 +586,328 @@ def acme_settings(
 )
 async def test_upstream_plugin(
     tmp_path: Path,
-    acme: FakeAcme,
+    acme: AcmeFake,
     scenario: str,
     status: int,
     models: list[str],
     charged: int,
 ) -> None:
-    plugins = [
-        example_module("upstream_plugin", "tryon_acme"),
-        example_module("example_plugin", "tryon_example"),
-    ]
-    acme.scenario = scenario
+    """docs/plugins.md: a success, faults that fall back and charge only the model that served,
+    a result link to another private host, a refusal that stops at once and costs nothing."""
+    if scenario == "rate_limited":
+        acme.state.inject(Fault(kind="rate_limit", retry_after=7))
+    elif scenario == "bad_key":
+        acme.state.inject("auth")
+    elif scenario == "refused":
+        acme.state.inject("content_refused")
+    elif scenario == "foreign_url":  # the same fake, under a name the egress guard refuses
+        acme.app.state.acme.public_url = acme.url.replace("127.0.0.1", "localhost")
     app = create_app(
-        acme_settings(tmp_path, acme.url), extra_plugins=plugins, load_entry_points=False
+        acme_settings(tmp_path, acme.url), extra_plugins=acme_plugins(), load_entry_points=False
     )
     async with AsyncTestClient(app=app) as client:
         key, _ = await new_key(client, credits=10)
         response = await client.post(
-            "/api/v1/tryon",
-            json={
-                "model": "acme/tryon-v1",
-                "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
-                "garment_images": data_url(SAMPLES / "garment.png", "image/png"),
-            },
-            headers=auth(key),
+            "/api/v1/tryon", json=tryon_body("acme/tryon-v1"), headers=auth(key)
         )
         assert response.status_code == status, response.text
-        assert "sk-acme-test" not in response.text
+        assert ACME_KEY not in response.text
         body = response.json()
         attempts = body["attempts"] if status == 200 else body["error"]["metadata"]["attempts"]
         assert [a["model"] for a in attempts] == models
         first = attempts[0]
         expected_error = {
             "ok": None,
-            "rate_limited": ("rate_limit_exceeded", "429"),
-            "bad_key": ("provider_misconfigured", "401"),
+            "rate_limited": ("rate_limit_exceeded", "rate_limited"),
+            "bad_key": ("provider_misconfigured", "unauthorized"),
             "refused": ("content_policy_violation", "content_policy"),
             "foreign_url": ("bad_response", None),
         }[scenario]
         if expected_error is None:
-            assert first["status"] == "succeeded" and first["task_id"] == "task_42"
+            assert first["status"] == "succeeded"
+            assert first["task_id"] == next(iter(acme.state.tasks))
         else:
             assert (first["error"]["type"], first["error"]["code"]) == expected_error
-        if status == 400:
+        if scenario == "foreign_url":
+            assert "forbidden_url" in first["error"]["message"]
+        if scenario == "refused":
             assert body["error"]["type"] == "content_policy_violation"
-            assert first["task_id"] == "task_42"
+            assert first["task_id"] == next(iter(acme.state.tasks))
         credits = (await client.get("/api/v1/credits", headers=auth(key))).json()
         assert (credits["balance"], credits["reserved"]) == (10 - charged, 0)
-    assert acme.authorizations == ["Bearer sk-acme-test"]
-    assert acme.downloads == (1 if scenario == "ok" else 0)
+    assert {r.headers["authorization"] for r in acme.state.requests} == {f"Bearer {ACME_KEY}"}
 
 
 def test_upstream_plugin_needs_its_secret(tmp_path: Path) -> None:
-    plugins = [
-        example_module("upstream_plugin", "tryon_acme"),
-        example_module("example_plugin", "tryon_example"),
-    ]
     settings = acme_settings(tmp_path, "http://127.0.0.1:9", api_key="")
     with pytest.raises(ConfigError, match=r"providers\.acme\.api_key is required"):
-        create_app(settings, extra_plugins=plugins, load_entry_points=False)
+        create_app(settings, extra_plugins=acme_plugins(), load_entry_points=False)
+
+
+def test_upstream_plugin_package() -> None:
+    folder = EXAMPLES / "upstream_plugin"
+    project = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["tryon"] == {"acme": "tryon_acme"}
+    modules = project["tool"]["hatch"]["build"]["targets"]["wheel"]["only-include"]
+    assert sorted(modules) == sorted(p.name for p in folder.glob("tryon_*.py"))
+    registry = collect_providers(
+        make_plugin_manager(extra_plugins=acme_plugins()[:1], load_entry_points=False)
+    )
+    spec = registry.providers["acme"]
+    assert list(registry.models) == ["acme/tryon-v1"]
+    assert spec.fake is not None
+    assert isinstance(load_fake(spec.fake), Litestar)
+
+
+def test_acme_operator_config_in_plugin_docs(tmp_path: Path) -> None:
+    """The [providers.acme] section docs/plugins.md gives operators starts a gateway."""
+    config = block_after((DOCS / "plugins.md").read_text(), "acme-operator-config")
+    settings = parse_settings(
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"\n'
+        f'[storage]\npath = "{tmp_path}/files"\n[providers.local]\nenabled = true\n' + config,
+        environ={"ACME_API_KEY": ACME_KEY},
+    )
+    app = create_app(settings, extra_plugins=acme_plugins()[:1])
+    entry = app.state.gateway.catalog.entries["acme/tryon-v1"]
+    assert (entry.credits, entry.config.timeout, entry.config.api_key) == (4, 90.0, ACME_KEY)
+    assert settings.routing.fallbacks == {"acme/tryon-v1": ["local/overlay"]}
+
+
+async def test_acme_behind_fakes_serve(tmp_path: Path) -> None:
+    """docs/plugins.md: Acme's fake mounted under /acme, as `tryon fakes serve` does, and the
+    [providers.acme] section it shows; then a quota fault queued over HTTP."""
+    fake = example_module("upstream_plugin", "tryon_acme_fake").create_app()
+    plugins_md = (DOCS / "plugins.md").read_text()
+    section = block_after(plugins_md, "acme-fakes-config")
+    curl = re.search(r"`curl -X POST (\S+) -d '([^']+)'`", plugins_md)
+    assert curl, "docs/plugins.md: no curl line that queues a fault for Acme's fake"
+    with serve_app_in_thread(mount_fakes({"acme": fake})) as url:
+        settings = parse_settings(
+            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"\n'
+            f'[storage]\npath = "{tmp_path}/files"\n'
+            + section.replace("http://127.0.0.1:9100", url)
+            + '[providers.example]\nenabled = true\n[routing.fallbacks]\n"acme/tryon-v1" = '
+            '["example/mirror"]\n'
+        )
+        app = create_app(settings, extra_plugins=acme_plugins(), load_entry_points=False)
+        async with AsyncTestClient(app=app) as client:
+            key, _ = await new_key(client, credits=10)
+            served = await client.post(
+                "/api/v1/tryon", json=tryon_body("acme/tryon-v1"), headers=auth(key)
+            )
+            assert served.status_code == 200, served.text
+            assert served.json()["model"] == "acme/tryon-v1"
+
+            async with httpx.AsyncClient() as http:
+                target = curl.group(1).replace("http://127.0.0.1:9100", url)
+                queued = await http.post(target, content=curl.group(2))
+            assert queued.json() == {"queued": 1}
+            fallback = await client.post(
+                "/api/v1/tryon", json=tryon_body("acme/tryon-v1"), headers=auth(key)
+            )
+            body = fallback.json()
+            assert body["model"] == "example/mirror", fallback.text
+            assert body["attempts"][0]["error"]["type"] == "provider_misconfigured"
+    paths = [r.path for r in fake.state.fake.requests]
+    assert paths[0] == "/acme/v1/tasks" and all(p.startswith("/acme/v1/tasks") for p in paths)
+
+
+# -- docs/plugins.md's warning: AsyncTestClient blocks the test's event loop ----------------------
+
+
+def acme_gateway(tmp_path: Path, upstream: str, timeout: float = 10) -> Litestar:
+    return create_app(
+        parse_settings(
+            f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"\n'
+            f'[storage]\npath = "{tmp_path}/files"\n'
+            f'[providers.acme]\nenabled = true\napi_key = "test-key"\nbase_url = "{upstream}"\n'
+            f"poll_interval = 0.01\ntimeout = {timeout}\n"
+        ),
+        extra_plugins=acme_plugins()[:1],
+        load_entry_points=False,
+    )
+
+
+async def test_a_fake_in_the_test_loop_cannot_answer_the_async_test_client(tmp_path: Path) -> None:
+    fake = example_module("upstream_plugin", "tryon_acme_fake").create_app()
+    async with serve_app(fake) as url:
+        app = acme_gateway(tmp_path, url, timeout=1)
+        async with AsyncTestClient(app=app) as client:
+            key, _ = await new_key(client, credits=10)
+            response = await client.post(
+                "/api/v1/tryon", json=tryon_body("acme/tryon-v1"), headers=auth(key)
+            )
+    assert response.status_code == 504, response.text
+    assert response.json()["error"]["type"] == "timeout"
+
+
+async def test_a_gateway_served_with_serve_app_shares_the_loop_with_the_fake(
+    tmp_path: Path,
+) -> None:
+    fake = example_module("upstream_plugin", "tryon_acme_fake").create_app()
+    async with serve_app(fake) as upstream:
+        app = acme_gateway(tmp_path, upstream)
+        async with serve_app(app) as gateway, httpx.AsyncClient(base_url=gateway) as http:
+            key, _ = await new_key(app, credits=10)
+            response = await http.post(
+                "/api/v1/tryon", json=tryon_body("acme/tryon-v1"), headers=auth(key)
+            )
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "acme/tryon-v1"
+
+
+# -- README: offline against every provider, with the real commands -------------------------------
+
+
+def readme_offline_blocks() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Offline against every provider\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+def json_documents(text: str) -> list[Any]:
+    """Every JSON document printed one after the other (curl -s adds no newline)."""
+    decoder, documents, position = json.JSONDecoder(), [], 0
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        document, position = decoder.raw_decode(text, position)
+        documents.append(document)
+    return documents
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("w") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{process.args} did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def test_readme_offline_against_every_provider(tmp_path: Path) -> None:
+    """README's two servers, as subprocesses on free ports, then its curl flow run by bash: a
+    try-on on Kling's fake, a rate limit injected, the fallback to fal and what it charged.
+    Then docs/providers.md's fault examples: a 503 that falls back, a refusal that stops."""
+    servers, flow = readme_offline_blocks()
+    commands = [line.split("#")[0].strip() for line in servers.strip().splitlines()]
+    assert commands == [
+        "uv run tryon fakes serve",
+        "uv run tryon serve --config config/tryon.fakes.toml",
+    ]
+    fakes_port, gateway_port = free_port(), free_port()
+    config = tmp_path / "tryon.fakes.toml"
+    text = (ROOT / "config" / "tryon.fakes.toml").read_text()
+    for old, new in [
+        ("http://127.0.0.1:9100", f"http://127.0.0.1:{fakes_port}"),
+        ("sqlite+aiosqlite:///var/tryon-fakes.db", f"sqlite+aiosqlite:///{tmp_path}/tryon.db"),
+        ('path = "var/files-fakes"', f'path = "{tmp_path}/files"'),
+    ]:
+        assert old in text, f"config/tryon.fakes.toml no longer has {old}"
+        text = text.replace(old, new)
+    config.write_text(text)
+
+    def local(command: str) -> str:
+        return (
+            command.replace("uv run tryon", "tryon")
+            .replace("config/tryon.fakes.toml", str(config))
+            .replace("127.0.0.1:9100", f"127.0.0.1:{fakes_port}")
+            .replace("127.0.0.1:8000", f"127.0.0.1:{gateway_port}")
+        )
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("TRYON_CONFIG", None)
+    processes = []
+    try:
+        for command, port, name in zip(
+            commands, (fakes_port, gateway_port), ("fakes", "gateway"), strict=True
+        ):
+            args = shlex.split(local(command))[1:]  # after "tryon"
+            log = tmp_path / f"{name}.log"
+            processes.append(
+                (start([sys.executable, "-c", SERVE, *args, "--port", str(port)], env, log), log)
+            )
+        wait_for(f"http://127.0.0.1:{fakes_port}/kling/_fake/faults", *processes[0])
+        wait_for(f"http://127.0.0.1:{gateway_port}/healthz", *processes[1])
+
+        done = subprocess.run(
+            ["bash", "-e", "-c", local(flow) + '\necho "KEY=$KEY"\n'],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        printed, _, key = done.stdout.rstrip().rpartition("KEY=")
+        first, queued, second, credits = json_documents(printed)
+        registry = collect_providers(make_plugin_manager())
+        price = {slug: model.credits for slug, (_, model) in registry.models.items()}
+        assert first["model"] == "kling/kolors-v1-5", first
+        assert first["usage"] == {"credits": price["kling/kolors-v1-5"]}
+        assert queued == {"queued": 1}
+        assert second["model"] == "fal/kling-kolors-v1-5", second
+        assert [(a["model"], a["status"]) for a in second["attempts"]] == [
+            ("kling/kolors-v1-5", "failed"),
+            ("fal/kling-kolors-v1-5", "succeeded"),
+        ]
+        assert second["attempts"][0]["error"]["type"] == "rate_limit_exceeded"
+        assert second["usage"] == {"credits": price["fal/kling-kolors-v1-5"]}
+        spent = price["kling/kolors-v1-5"] + price["fal/kling-kolors-v1-5"]
+        assert (credits["balance"], credits["reserved"]) == (100 - spent, 0)
+
+        # docs/providers.md: a 503 at Kling falls back to fal, whose refusal stops at once.
+        examples = block_after((DOCS / "providers.md").read_text(), "fault-examples")
+        queued_faults = subprocess.run(
+            ["bash", "-e", "-c", local(examples)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert json_documents(queued_faults.stdout) == [{"queued": 1}, {"queued": 1}]
+        refused = httpx.post(
+            f"http://127.0.0.1:{gateway_port}/api/v1/tryon",
+            headers=auth(key),
+            data={"model": "kling/kolors-v1-5"},
+            files={
+                "person_images": ("person.jpg", (SAMPLES / "person.jpg").read_bytes()),
+                "garment_images": ("garment.png", (SAMPLES / "garment.png").read_bytes()),
+            },
+            timeout=30,
+        )
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["type"] == "content_policy_violation"
+        assert [(a["model"], a["error"]["type"]) for a in error["metadata"]["attempts"]] == [
+            ("kling/kolors-v1-5", "provider_unavailable"),
+            ("fal/kling-kolors-v1-5", "content_policy_violation"),
+        ]
+        after = httpx.get(f"http://127.0.0.1:{gateway_port}/api/v1/credits", headers=auth(key))
+        assert after.json()["balance"] == credits["balance"]  # a refusal costs nothing
+    finally:
+        for process, _ in processes:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 # -- worked examples inside the Markdown ----------------------------------------------------------

@@ -1,7 +1,7 @@
-"""example/mirror through the whole gateway over HTTP, without installing the package.
+"""tryon-example's tests: the plugin contract kit, and example/mirror through the gateway.
 
-Run with ``pytest`` (needs pytest-asyncio in auto mode, or mark the test with
-``@pytest.mark.asyncio``).
+Run with ``uv run pytest`` in the plugin's folder: pyproject.toml puts pytest-asyncio in auto
+mode for the async test.
 """
 
 from __future__ import annotations
@@ -10,14 +10,23 @@ import io
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import tryon_example
 from litestar.testing import AsyncTestClient
 from PIL import Image, ImageOps
+
 from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.db import create_database
+from tryon_core.testing.contract import ProviderContract
 
-import tryon_example
+
+class TestMirrorContract(ProviderContract):
+    """What every provider must do. example/mirror has no upstream (its spec names no fake),
+    so the kit skips the fault and resume checks and runs the others."""
+
+    plugin = tryon_example
+    provider = "example"
 
 
 async def new_key(database_url: str, credits: int) -> str:

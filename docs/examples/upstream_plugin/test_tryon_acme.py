@@ -1,0 +1,117 @@
+"""tryon-acme's tests: the contract kit against the fake, and one fallback through the gateway."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any, ClassVar
+
+import tryon_acme
+import tryon_acme_fake
+from litestar.testing import AsyncTestClient
+
+from tryon_core import accounts, billing
+from tryon_core.api import create_app
+from tryon_core.config import parse_settings
+from tryon_core.errors import (
+    BadResponse,
+    ContentRefused,
+    InputRejected,
+    NoImage,
+    ProviderMisconfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    TaskFailed,
+)
+from tryon_core.testing import ScriptedProvider
+from tryon_core.testing.contract import (
+    FaultExpectation,
+    ProviderContract,
+    synthetic_garment,
+    synthetic_person,
+)
+from tryon_core.testing.fakes import Fault
+from tryon_core.testing.network import no_network  # noqa: F401  (autouse: loopback only)
+from tryon_core.testing.server import serve_app_in_thread
+
+
+class TestAcmeContract(ProviderContract):
+    plugin = tryon_acme
+    provider = "acme"
+    config: ClassVar[dict[str, Any]] = {
+        "api_key": tryon_acme_fake.TEST_API_KEY,
+        "poll_interval": 0.01,  # the fake is quick: do not wait a second between polls
+    }
+    submission = ("POST", "/v1/tasks")  # how the kit counts submissions when it resumes a task
+    faults: ClassVar[dict[str, FaultExpectation]] = {
+        "rate_limit": FaultExpectation(RateLimited, hint=True),  # Retry-After, when Acme sends it
+        "quota": FaultExpectation(ProviderMisconfigured),
+        "auth": FaultExpectation(ProviderMisconfigured),
+        "server_error": FaultExpectation(ProviderUnavailable),
+        "hang": FaultExpectation(ProviderTimeout),
+        "malformed": FaultExpectation(BadResponse),
+        "invalid_input": FaultExpectation(InputRejected),
+        "content_refused": FaultExpectation(ContentRefused),
+        "task_failed": FaultExpectation(TaskFailed),
+        "no_image": FaultExpectation(NoImage),
+        "bad_image": FaultExpectation(BadResponse),
+        "slow_task": FaultExpectation(None),  # slow is not failed
+    }
+
+
+def data_url(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+async def test_a_rate_limit_falls_back_and_only_the_server_is_charged(tmp_path: Path) -> None:
+    fake = tryon_acme_fake.create_app()
+    backup = ScriptedProvider()  # a stand-in model to fall back to: scripted/beta, 2 credits
+    # serve_app_in_thread, not serve_app: AsyncTestClient blocks this test's event loop.
+    with serve_app_in_thread(fake) as url:
+        settings = parse_settings(
+            f"""
+[database]
+url = "sqlite+aiosqlite:///{tmp_path}/test.db"
+[storage]
+path = "{tmp_path}/files"
+[providers.acme]
+enabled = true
+api_key = "{tryon_acme_fake.TEST_API_KEY}"
+base_url = "{url}"
+poll_interval = 0.01
+[providers.scripted]
+enabled = true
+[routing.fallbacks]
+"acme/tryon-v1" = ["scripted/beta"]
+"""
+        )
+        app = create_app(settings, extra_plugins=[tryon_acme, backup], load_entry_points=False)
+        async with AsyncTestClient(app=app) as client:
+            async with app.state.gateway.database.transaction() as conn:
+                account = await accounts.create_account(conn, name="test")
+                _, key = await accounts.create_key(conn, account_id=account, name="test")
+                await billing.grant(conn, account, 10)
+            headers = {"Authorization": f"Bearer {key}"}
+
+            fake.state.fake.inject(Fault(kind="rate_limit", retry_after=3))
+            response = await client.post(
+                "/api/v1/tryon",
+                headers=headers,
+                json={
+                    "model": "acme/tryon-v1",
+                    "person_images": data_url(synthetic_person(480, 640), "image/jpeg"),
+                    "garment_images": data_url(synthetic_garment(400, 400), "image/png"),
+                },
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert [(a["model"], a["status"]) for a in body["attempts"]] == [
+                ("acme/tryon-v1", "failed"),
+                ("scripted/beta", "succeeded"),
+            ]
+            assert body["attempts"][0]["error"]["type"] == "rate_limit_exceeded"
+            assert body["usage"] == {"credits": 2}  # scripted/beta's price, nothing for Acme
+            credits = await client.get("/api/v1/credits", headers=headers)
+            assert credits.json()["balance"] == 8
+    assert [r.path for r in fake.state.fake.requests] == ["/v1/tasks"]
