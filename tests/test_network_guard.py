@@ -8,6 +8,8 @@ import pytest
 
 
 def test_connections_beyond_loopback_are_refused_before_they_start() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        with pytest.raises(RuntimeError, match="reach the network"):
-            sock.connect(("192.0.2.1", 9))  # TEST-NET-1: refused by the guard, never sent
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        pytest.raises(RuntimeError, match="reach the network"),
+    ):
+        sock.connect(("192.0.2.1", 9))  # TEST-NET-1: refused by the guard, never sent

@@ -220,6 +220,7 @@ async def test_no_capable_model_is_422_and_says_why(
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["type"] == "no_capable_model"
+    assert error["param"] == "garment_images"
     assert "scripted/beta" in error["metadata"]["reasons"]
 
 

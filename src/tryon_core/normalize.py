@@ -77,10 +77,11 @@ def url_sources(value: Any, field: str) -> list[ImageSource]:
 def validation_param(error: msgspec.ValidationError) -> str | None:
     """The field msgspec complains about, as a client would name it: ``garment_images[1]``."""
     match = re.search(r" - at `\$\.?(.*)`$", str(error))
-    if match and match.group(1):
-        return match.group(1)
     unknown = re.search(r"unknown field `([^`]+)`", str(error))
-    return unknown.group(1) if unknown else None
+    if unknown:  # msgspec names the object that holds it; name the field itself
+        parent = match.group(1) if match else ""
+        return f"{parent}.{unknown.group(1)}" if parent else unknown.group(1)
+    return match.group(1) if match and match.group(1) else None
 
 
 def validation_message(error: msgspec.ValidationError) -> str:

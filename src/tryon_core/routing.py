@@ -35,32 +35,37 @@ def plan(catalog: Catalog, request: TryOnRequest, health: HealthTracker) -> list
             )
         ordered += [s for s in chain if s in catalog and s not in ordered]
     reasons: dict[str, str] = {}
+    fields: set[str] = set()
     capable: list[Entry] = []
     for slug in ordered:
         entry = catalog.entries[slug]
-        reason = _incapable(entry, request)
-        if reason:
-            reasons[slug] = reason
+        found = _incapable(entry, request)
+        if found:
+            fields.add(found[0])
+            reasons[slug] = found[1]
         else:
             capable.append(entry)
     if not capable:
         raise NoCapableModel(
             "No available model can serve this request: "
             + "; ".join(f"{slug}: {why}" for slug, why in reasons.items()),
+            param=fields.pop() if len(fields) == 1 else None,
             metadata={"reasons": reasons},
         )
     healthy = [e for e in capable if not health.is_cooling(e.slug)]
     return healthy or capable[-1:]
 
 
-def _incapable(entry: Entry, request: TryOnRequest) -> str | None:
+def _incapable(entry: Entry, request: TryOnRequest) -> tuple[str, str] | None:
+    """The request field a model cannot honour, and why; None when it can serve."""
     caps = entry.model.capabilities
     if len(request.garments) > caps.max_garments:
-        return f"takes at most {caps.max_garments} garment image(s), got {len(request.garments)}"
+        got = len(request.garments)
+        return "garment_images", f"takes at most {caps.max_garments} garment image(s), got {got}"
     if request.category not in caps.categories:
-        return f"does not support category {request.category!r}"
+        return "category", f"does not support category {request.category!r}"
     if request.n > caps.max_outputs:
-        return f"returns at most {caps.max_outputs} image(s) per request, n={request.n}"
+        return "n", f"returns at most {caps.max_outputs} image(s) per request, n={request.n}"
     return None
 
 

@@ -75,7 +75,7 @@ def classify_status(
 ) -> ProviderError:
     """The usual meaning of an HTTP error status; adapters refine it with the body's code."""
     status = response.status_code
-    detail = f"{slug} answered HTTP {status}" + (f": {message}" if message else ".")
+    detail = f"{slug} answered HTTP {status}."  # the upstream's own words stay in upstream_message
     kwargs: dict[str, Any] = {"provider_code": code if code is not None else status}
     kwargs["upstream_message"] = message
     if status == 429:

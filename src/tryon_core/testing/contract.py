@@ -423,7 +423,7 @@ class ProviderContract:
             (m for m in contract_spec.models if m.capabilities.execution == "submit-poll"), None
         )
         if model is None or contract_fake.state is None or self.submission is None:
-            pytest.skip("not a submit-poll provider")
+            pytest.skip("no submit-poll model with a fake upstream to resume from")
         request = self.simple_request(model)
         result, tasks = self.run(contract_spec, contract_fake, request)
         assert not isinstance(result, ProviderError), result

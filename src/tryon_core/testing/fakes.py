@@ -37,9 +37,11 @@ from PIL import Image, ImageOps
 __all__ = [
     "FAULT_KINDS",
     "FakeState",
+    "FakeTask",
     "Fault",
     "RecordedRequest",
     "create_fake_app",
+    "file_url",
     "load_fake",
     "mount_fakes",
     "result_image",

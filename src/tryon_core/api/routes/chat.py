@@ -15,7 +15,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,7 +48,6 @@ from tryon_core.ids import new_id
 from tryon_core.normalize import validation_message, validation_param
 from tryon_core.pipeline import Generation, generate
 from tryon_core.request import TryOnRequest
-from tryon_core.routing import plan
 
 log = logging.getLogger("tryon.api")
 
@@ -208,34 +206,21 @@ def parse(body: bytes) -> ChatRequest:
     try:
         return msgspec.json.decode(body, type=ChatRequest)
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(validation_message(exc), param=_param(exc)) from None
+        raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
     except msgspec.DecodeError:
         raise InvalidRequest("The body is not valid JSON.") from None
 
 
-def _param(exc: msgspec.ValidationError) -> str | None:
-    """``validation_param``, with a nested unknown field named in full: ``tryon.surprise``."""
-    param = validation_param(exc)
-    unknown = re.search(r"unknown field `([^`]+)` - at `\$.", str(exc))
-    return f"{param}.{unknown.group(1)}" if unknown and param else param
+_CHAT_PARAMS = {"garment_images": "messages", "category": "tryon.category", "n": "n"}
 
 
 async def run(gateway: Gateway, principal: PrincipalDep, tryon: TryOnRequest) -> Generation:
-    """The native pipeline; a 422 that only ``n`` causes names ``n``."""
+    """The native pipeline; a field the planner names is named as the chat form spells it."""
     try:
         return await generate(gateway, principal, tryon, route="chat")
     except NoCapableModel as exc:
-        if exc.param is None and tryon.n > 1 and _plans(gateway, tryon, n=1):
-            exc.param = "n"
+        exc.param = _CHAT_PARAMS.get(exc.param or "", exc.param)
         raise
-
-
-def _plans(gateway: Gateway, tryon: TryOnRequest, **change: Any) -> bool:
-    try:
-        plan(gateway.catalog, msgspec.structs.replace(tryon, **change), gateway.health)
-    except NoCapableModel:
-        return False
-    return True
 
 
 def completion(gateway: Gateway, chat: ChatRequest, generation: Generation) -> ChatCompletion:
