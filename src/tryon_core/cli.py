@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TryOnError as exc:
         print(f"tryon: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `tryon keys list | head`: the reader left; that is fine
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (silence the flush at exit)
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
