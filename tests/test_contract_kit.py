@@ -71,7 +71,7 @@ async def render(request: Request, state: State) -> Response:
 
 
 def create_app():
-    return create_fake_app([render])
+    return create_fake_app([render], faults=["rate_limit", "server_error", "hang", "no_image"])
 
 
 class Plugin:
@@ -90,20 +90,13 @@ plugin = Plugin()
 
 TESTS = """
 from echo_plugin import plugin
-from tryon_core.errors import NoImage, ProviderTimeout, ProviderUnavailable, RateLimited
-from tryon_core.testing.contract import FaultExpectation, ProviderContract
+from tryon_core.testing.contract import ProviderContract
 
 
 class TestEchoContract(ProviderContract):
     plugin = plugin
     provider = "echo"
     config = {"api_key": "secret-123"}
-    faults = {
-        "rate_limit": FaultExpectation(RateLimited, hint=True),
-        "server_error": FaultExpectation(ProviderUnavailable),
-        "hang": FaultExpectation(ProviderTimeout),
-        "no_image": FaultExpectation(NoImage),
-    }
 """
 
 

@@ -20,23 +20,14 @@ from tests.helpers import ROOT, SAMPLES, auth, data_url, new_key
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.testing.contract import STANDARD_FAULTS
 from tryon_core.testing.fakes import load_fake, mount_fakes
 from tryon_core.testing.server import serve_app_in_thread
 
 FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
-FALLBACK = {
-    "rate_limit",
-    "quota",
-    "server_error",
-    "hang",
-    "malformed",
-    "no_image",
-    "bad_image",
-    "auth",
-    "task_failed",
-}
-STOP = {"content_refused": 400, "invalid_input": 422}
-SUCCEED = {"slow_task"}
+STANDARD = {kind: e.error for kind, e in STANDARD_FAULTS.items()}
+FALLBACK = {kind for kind, error in STANDARD.items() if error is not None and error.fallback}
+STOP = {kind: error.status for kind, error in STANDARD.items() if error and not error.fallback}
 
 
 class Fakes:

@@ -13,20 +13,8 @@ from litestar.testing import AsyncTestClient
 from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
-from tryon_core.errors import (
-    BadResponse,
-    ContentRefused,
-    InputRejected,
-    NoImage,
-    ProviderMisconfigured,
-    ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
-    TaskFailed,
-)
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.contract import (
-    FaultExpectation,
     ProviderContract,
     synthetic_garment,
     synthetic_person,
@@ -44,20 +32,8 @@ class TestAcmeContract(ProviderContract):
         "poll_interval": 0.01,  # the fake is quick: do not wait a second between polls
     }
     submission = ("POST", "/v1/tasks")  # how the kit counts submissions when it resumes a task
-    faults: ClassVar[dict[str, FaultExpectation]] = {
-        "rate_limit": FaultExpectation(RateLimited, hint=True),  # Retry-After, when Acme sends it
-        "quota": FaultExpectation(ProviderMisconfigured),
-        "auth": FaultExpectation(ProviderMisconfigured),
-        "server_error": FaultExpectation(ProviderUnavailable),
-        "hang": FaultExpectation(ProviderTimeout),
-        "malformed": FaultExpectation(BadResponse),
-        "invalid_input": FaultExpectation(InputRejected),
-        "content_refused": FaultExpectation(ContentRefused),
-        "task_failed": FaultExpectation(TaskFailed),
-        "no_image": FaultExpectation(NoImage),
-        "bad_image": FaultExpectation(BadResponse),
-        "slow_task": FaultExpectation(None),  # slow is not failed
-    }
+    # Every fault the fake renders must become what STANDARD_FAULTS says. Where your protocol
+    # differs, say so: faults = {"quota": FaultExpectation(RateLimited)}
 
 
 def data_url(data: bytes, mime: str) -> str:

@@ -6,18 +6,7 @@ from typing import Any, ClassVar
 
 import tryon_fal.plugin
 
-from tryon_core.errors import (
-    BadResponse,
-    ContentRefused,
-    InputRejected,
-    NoImage,
-    ProviderMisconfigured,
-    ProviderTimeout,
-    ProviderUnavailable,
-    RateLimited,
-    TaskFailed,
-)
-from tryon_core.testing.contract import FaultExpectation, ProviderContract
+from tryon_core.testing.contract import ProviderContract
 
 KEY = "fal-key-id:fal-key-secret"  # fal keys are key_id:key_secret
 
@@ -28,17 +17,3 @@ class TestFalContract(ProviderContract):
     config: ClassVar[dict[str, Any]] = {"api_key": KEY, "poll_interval": 0.05}
     fake_options: ClassVar[dict[str, Any]] = {"api_key": KEY}
     submission = ("POST", "/fal-ai/flux-pro/kontext/multi")
-    faults: ClassVar[dict[str, FaultExpectation]] = {
-        "rate_limit": FaultExpectation(RateLimited, hint=True),
-        "quota": FaultExpectation(ProviderMisconfigured),
-        "server_error": FaultExpectation(ProviderUnavailable),
-        "hang": FaultExpectation(ProviderTimeout),
-        "malformed": FaultExpectation(BadResponse),
-        "no_image": FaultExpectation(NoImage),
-        "bad_image": FaultExpectation(BadResponse),
-        "content_refused": FaultExpectation(ContentRefused),
-        "invalid_input": FaultExpectation(InputRejected),
-        "auth": FaultExpectation(ProviderMisconfigured),
-        "task_failed": FaultExpectation(TaskFailed),
-        "slow_task": FaultExpectation(None),
-    }

@@ -45,7 +45,18 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from tryon_core.egress import EgressPolicy, GuardedFetcher
-from tryon_core.errors import ProviderError, ProviderTimeout
+from tryon_core.errors import (
+    BadResponse,
+    ContentRefused,
+    InputRejected,
+    NoImage,
+    ProviderError,
+    ProviderMisconfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    TaskFailed,
+)
 from tryon_core.fallback import Produced, result_download, run_attempt
 from tryon_core.imaging import ImageLimits, load_image
 from tryon_core.plugins import collect_providers, make_plugin_manager
@@ -57,10 +68,16 @@ from tryon_core.provider import (
     ProviderRequest,
     ProviderSpec,
 )
-from tryon_core.testing.fakes import FakeState, Fault, load_fake
+from tryon_core.testing.fakes import FAULT_KINDS, FakeState, Fault, load_fake
 from tryon_core.testing.server import serve_app_in_thread
 
-__all__ = ["FaultExpectation", "ProviderContract", "synthetic_garment", "synthetic_person"]
+__all__ = [
+    "STANDARD_FAULTS",
+    "FaultExpectation",
+    "ProviderContract",
+    "synthetic_garment",
+    "synthetic_person",
+]
 
 _LIMITS = ImageLimits()
 _FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
@@ -78,6 +95,23 @@ class FaultExpectation(msgspec.Struct, frozen=True):
 
     error: type[ProviderError] | None
     hint: bool = False
+
+
+STANDARD_FAULTS: dict[str, FaultExpectation] = {
+    "rate_limit": FaultExpectation(RateLimited, hint=True),
+    "quota": FaultExpectation(ProviderMisconfigured),
+    "server_error": FaultExpectation(ProviderUnavailable),
+    "hang": FaultExpectation(ProviderTimeout),
+    "malformed": FaultExpectation(BadResponse),
+    "no_image": FaultExpectation(NoImage),
+    "bad_image": FaultExpectation(BadResponse),
+    "content_refused": FaultExpectation(ContentRefused),
+    "invalid_input": FaultExpectation(InputRejected),
+    "auth": FaultExpectation(ProviderMisconfigured),
+    "task_failed": FaultExpectation(TaskFailed),
+    "slow_task": FaultExpectation(None),
+}
+"""What each fault kind becomes unless a plugin's ``faults`` says otherwise."""
 
 
 def synthetic_person(width: int, height: int, fmt: str = "JPEG", orientation: int = 1) -> bytes:
@@ -137,7 +171,11 @@ class ProviderContract:
     fake_options: ClassVar[dict[str, Any]] = {}
     """Keyword arguments for the fake's factory."""
     faults: ClassVar[dict[str, FaultExpectation]] = {}
-    """Every fault kind the fake can inject, and what it must become."""
+    """Only where a fault becomes something other than ``STANDARD_FAULTS`` says. Every kind the
+    fake renders is checked."""
+    base_path: ClassVar[str] = ""
+    """Appended to the fake's URL to make ``base_url`` (e.g. ``"/v1"`` for an API whose
+    ``base_url`` includes its version)."""
     submission: ClassVar[tuple[str, str] | None] = None
     """Submit-poll providers: the method and path suffix of the submit call."""
     # -- fixtures ---------------------------------------------------------------------------
@@ -173,8 +211,13 @@ class ProviderContract:
     def provider_config(self, spec: ProviderSpec, fake: _Fake, timeout: float) -> ProviderConfig:
         values = {**self.config, "enabled": True, "timeout": timeout}
         if fake.url:
-            values["base_url"] = fake.url
+            values["base_url"] = fake.url + self.base_path
         return msgspec.convert(values, spec.config_type)
+
+    @classmethod
+    def expectation(cls, kind: str) -> FaultExpectation:
+        """What fault ``kind`` must become for this provider."""
+        return cls.faults.get(kind, STANDARD_FAULTS[kind])
 
     def secrets_of(self, spec: ProviderSpec) -> list[str]:
         return [str(self.config[n]) for n in spec.config_type.secrets if self.config.get(n)]
@@ -254,20 +297,7 @@ class ProviderContract:
             assert caps.max_garments >= 1 and caps.max_outputs >= 1 and caps.categories
             if caps.execution == "submit-poll" and contract_spec.fake is not None:
                 assert self.submission is not None, "submit-poll providers set `submission`"
-        assert set(self.faults) <= {
-            "rate_limit",
-            "quota",
-            "server_error",
-            "hang",
-            "malformed",
-            "no_image",
-            "bad_image",
-            "content_refused",
-            "invalid_input",
-            "auth",
-            "task_failed",
-            "slow_task",
-        }
+        assert set(self.faults) <= set(FAULT_KINDS)
 
     @settings(
         max_examples=8,
@@ -332,7 +362,8 @@ class ProviderContract:
         request = self.simple_request(model)
         secrets = self.secrets_of(contract_spec)
         problems: list[str] = []
-        for kind, expected in self.faults.items():
+        for kind in contract_fake.state.supported:
+            expected = self.expectation(kind)
             variants = [Fault(kind=kind, retry_after=7.0), Fault(kind=kind)]  # type: ignore[arg-type]
             for fault in variants if expected.hint else variants[1:]:
                 if kind == "slow_task":
@@ -373,7 +404,7 @@ class ProviderContract:
         with tempfile.TemporaryDirectory() as folder:
             section = {**self.config, "enabled": True, "timeout": 10}
             if contract_fake.url:
-                section["base_url"] = contract_fake.url
+                section["base_url"] = contract_fake.url + self.base_path
             text = (
                 f'[database]\nurl = "sqlite+aiosqlite:///{folder}/db.sqlite"\n'
                 f'[storage]\npath = "{folder}/files"\n'
