@@ -105,6 +105,28 @@ class ModelOverride(_Section):
     enabled: bool = True
 
 
+class JobsConfig(_Section):
+    workers: Positive = 4
+    """Async jobs this process runs at once; more wait in the queue."""
+    deadline_seconds: Seconds = 3600.0
+    """A job not finished this long after it was submitted fails and is released."""
+    lease_seconds: Seconds = 30.0
+    """A running job's claim; renewed while it runs. After a crash, others take it over."""
+    sweep_interval_seconds: Seconds = 5.0
+    """How often the gateway looks for queued, orphaned and overdue jobs."""
+
+
+class WebhooksConfig(_Section):
+    timeout: Seconds = 10.0
+    """Each delivery must be answered (2xx) within this many seconds."""
+    backoff_seconds: list[Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=lambda: [10.0, 30.0, 120.0, 600.0, 1800.0, 3600.0]
+    )
+    """Waits before each retry; one try plus one per entry, then the delivery is given up."""
+    poll_interval_seconds: Seconds = 2.0
+    """How often the gateway looks for deliveries that are due."""
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -117,6 +139,8 @@ class Settings(_Section):
     fetch: FetchConfig = msgspec.field(default_factory=FetchConfig)
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    LargeBinary,
+    PrimaryKeyConstraint,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -91,7 +94,18 @@ generations = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     Column("completed_at", Timestamp, nullable=True),
+    # async jobs: what the worker needs to run (or resume) the job without the client
+    Column("mode", String(8), nullable=False, server_default="sync"),
+    Column("candidates", JSON, nullable=True),
+    Column("inputs", JSON, nullable=True),
+    Column("deadline_at", Timestamp, nullable=True),
+    Column("lease_owner", String(40), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Column("progress", JSON, nullable=True),
+    Column("webhook_url", Text, nullable=True),
     Index("ix_generations_account_created", "account_id", "created_at"),
+    Index("ix_generations_status", "status"),
 )
 
 attempts = Table(
@@ -126,4 +140,47 @@ files = Table(
     Column("height", Integer, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False, index=True),
+)
+
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), primary_key=True),
+    Column("secret", String(100), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("generation_id", String(40), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp, nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("route", String(16), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("generation_id", String(40), nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+    PrimaryKeyConstraint("account_id", "key"),
 )
