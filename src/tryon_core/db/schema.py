@@ -180,6 +180,7 @@ idempotency_keys = Table(
     Column("generation_id", String(40), nullable=True),
     Column("response_status", Integer, nullable=True),
     Column("response_body", LargeBinary, nullable=True),
+    Column("response_headers", JSON, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False, index=True),
     PrimaryKeyConstraint("account_id", "key"),

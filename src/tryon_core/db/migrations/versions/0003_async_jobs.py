@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("generation_id", sa.String(length=40), nullable=True),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column("response_body", sa.LargeBinary(), nullable=True),
+        sa.Column("response_headers", sa.JSON(), nullable=True),
         sa.Column("created_at", _TS, nullable=False),
         sa.Column("expires_at", _TS, nullable=False),
         sa.ForeignKeyConstraint(
