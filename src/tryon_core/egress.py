@@ -23,6 +23,11 @@ Each hop of a fetch goes through the same steps:
 ``EgressPolicy.allow_hosts`` lifts step 2's address block (only that) for exact
 ``"host:port"`` entries, as written in the URL with the default port filled in (``"[::1]:8080"``
 for IPv6). A bare host is refused at construction: an exemption is always for one port.
+
+``GuardedFetcher.post`` sends a body (webhooks) through steps 1-3 and 6, and follows no
+redirect at all: it answers the status, and reads at most a few bytes of the response.
+``check_url`` is step 1 plus step 2 for IP literals, without any I/O: a quick check of a URL
+when it is handed in, long before anything is sent to it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -39,7 +44,7 @@ import httpx
 
 from tryon_core.errors import InvalidImage, InvalidRequest, PayloadTooLarge
 
-__all__ = ["EgressPolicy", "GuardedFetcher", "Resolver", "system_resolver"]
+__all__ = ["EgressPolicy", "GuardedFetcher", "Resolver", "check_url", "system_resolver"]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,6 +61,8 @@ _HEADERS = {
     "Accept-Encoding": "identity",
     "User-Agent": "tryon-core",
 }
+_POST_HEADERS = {"Accept-Encoding": "identity", "User-Agent": "tryon-core"}
+_POST_READ_BYTES = 4096  # of a POST's response: enough to drain a short answer, never more
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,37 +175,81 @@ class GuardedFetcher:
             seen.add(str(target.url))
         raise _failed(param, f"it redirects more than {self._policy.max_redirects} times")
 
+    async def post(self, url: str, *, body: bytes, headers: Mapping[str, str], param: str) -> int:
+        """POST ``body`` to ``url`` and answer the response's status; redirects are not followed.
+
+        The URL passes the same checks as a fetch (``InvalidRequest`` ``invalid_url`` or
+        ``forbidden_url``). The request goes to the address that was checked. A name that does
+        not resolve or a connection that fails raises ``ConnectionError``; no answer within
+        ``timeout`` raises ``TimeoutError``. At most a few bytes of the response are read.
+        """
+        try:
+            async with asyncio.timeout(self._policy.timeout):
+                target = _parse(url, param)
+                addresses = await self._addresses(target)
+                if not addresses:
+                    raise ConnectionError(f"the host {target.host!r} could not be resolved")
+                self._refuse_inside(target, addresses, param)
+                return await self._post(target, addresses[0], body, headers)
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {self._policy.timeout:g} s") from None
+
+    async def _post(
+        self, target: _Target, address: IPAddress, body: bytes, headers: Mapping[str, str]
+    ) -> int:
+        sent = {**_POST_HEADERS, **headers, "Host": target.url.netloc.decode("ascii")}
+        request = self._client.build_request(
+            "POST",
+            _at_address(target, address),
+            headers=sent,
+            content=body,
+            extensions=_sni(target),
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+            try:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= _POST_READ_BYTES:
+                        break
+                return response.status_code
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException:
+            raise TimeoutError(f"no answer within {self._policy.timeout:g} s") from None
+        except httpx.RemoteProtocolError:
+            raise ConnectionError("the server sent a malformed response") from None
+        except httpx.HTTPError:
+            raise ConnectionError("the connection to the server failed") from None
+
     async def _check(self, target: _Target, param: str) -> IPAddress:
         """The one address to connect to, after every address of the host passed the block."""
-        if target.literal is not None:
-            addresses = [target.literal]
-        else:
-            try:
-                answers = await self._resolve(target.host, target.port)
-                addresses = [ipaddress.ip_address(answer) for answer in answers]
-            except (OSError, UnicodeError, ValueError):
-                addresses = []
-            if not addresses:
-                raise _failed(param, f"the host {target.host!r} could not be resolved")
-        if target.key not in self._policy.allow_hosts and any(map(_forbidden, addresses)):
-            raise InvalidRequest(
-                f"{param} points to a private, local or reserved address; "
-                "only public http(s) URLs can be fetched.",
-                type="forbidden_url",
-                param=param,
-            )
+        addresses = await self._addresses(target)
+        if not addresses:
+            raise _failed(param, f"the host {target.host!r} could not be resolved")
+        self._refuse_inside(target, addresses, param)
         return addresses[0]
+
+    async def _addresses(self, target: _Target) -> list[IPAddress]:
+        """Every address of the host (the literal itself), or none when it does not resolve."""
+        if target.literal is not None:
+            return [target.literal]
+        try:
+            answers = await self._resolve(target.host, target.port)
+            return [ipaddress.ip_address(answer) for answer in answers]
+        except (OSError, UnicodeError, ValueError):
+            return []
+
+    def _refuse_inside(self, target: _Target, addresses: list[IPAddress], param: str) -> None:
+        if target.key not in self._policy.allow_hosts and any(map(_forbidden, addresses)):
+            raise _forbidden_url(param)
 
     async def _get(self, target: _Target, address: IPAddress, param: str) -> bytes | str:
         """One request to ``address``: the body, or the ``Location`` of a redirect."""
         headers = {**_HEADERS, "Host": target.url.netloc.decode("ascii")}
-        extensions: dict[str, str] = {}
-        if target.url.scheme == "https" and target.literal is None:
-            extensions["sni_hostname"] = target.host
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         request = self._client.build_request(
-            "GET", target.url.copy_with(host=str(address)), headers=headers, extensions=extensions
+            "GET", _at_address(target, address), headers=headers, extensions=_sni(target)
         )
         try:
             response = await self._client.send(request, stream=True)
@@ -242,7 +293,35 @@ class GuardedFetcher:
         return bytes(body)
 
 
+def _at_address(target: _Target, address: IPAddress) -> httpx.URL:
+    """The target's URL with the checked address in place of its host name."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return target.url.copy_with(host=str(address))
+
+
+def _sni(target: _Target) -> dict[str, str]:
+    """TLS verifies the original name, not the address the request goes to."""
+    if target.url.scheme == "https" and target.literal is None:
+        return {"sni_hostname": target.host}
+    return {}
+
+
 # -- parsing and address checks ---------------------------------------------------------------
+
+
+def check_url(url: str, *, param: str, allow_hosts: Iterable[str] = ()) -> str:
+    """``url`` normalized, after the checks a fetch makes before any I/O.
+
+    Raises ``InvalidRequest`` ``invalid_url`` (not an http(s) URL, user info, malformed) or
+    ``forbidden_url`` (an IP literal inside, unless its ``"host:port"`` is in ``allow_hosts``).
+    A host name is not resolved here: the guard checks what it resolves to when it connects.
+    """
+    target = _parse(url, param)
+    allowed = {entry.strip().lower() for entry in allow_hosts}
+    if target.literal is not None and target.key not in allowed and _forbidden(target.literal):
+        raise _forbidden_url(param)
+    return str(target.url)
 
 
 def _parse(url: str, param: str, *, redirected: bool = False) -> _Target:
@@ -340,6 +419,15 @@ def _forbidden(address: IPAddress) -> bool:
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
+    )
+
+
+def _forbidden_url(param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{param} points to a private, local or reserved address; "
+        "only public http(s) URLs can be fetched.",
+        type="forbidden_url",
+        param=param,
     )
 
 

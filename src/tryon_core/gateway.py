@@ -46,6 +46,7 @@ class Gateway:
     limits: ImageLimits
     output_limits: ImageLimits
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
+    _webhook_sender: GuardedFetcher | None = None
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog) -> Gateway:
@@ -103,6 +104,8 @@ class Gateway:
         await self.fetcher.aclose()
         for fetcher in self._result_fetchers.values():
             await fetcher.aclose()
+        if self._webhook_sender is not None:
+            await self._webhook_sender.aclose()
         await self.database.dispose()
 
     def result_fetcher(self, provider: str, base_url: str | None) -> GuardedFetcher:
@@ -126,6 +129,19 @@ class Gateway:
             )
             self._result_fetchers[provider] = fetcher
         return fetcher
+
+    @property
+    def webhook_sender(self) -> GuardedFetcher:
+        """The client that POSTs webhooks: ``[fetch] allow_hosts``, ``[webhooks] timeout``."""
+        if self._webhook_sender is None:
+            self._webhook_sender = GuardedFetcher(
+                EgressPolicy(
+                    allow_hosts=frozenset(h.lower() for h in self.settings.fetch.allow_hosts),
+                    timeout=self.settings.webhooks.timeout,
+                    max_redirects=0,
+                )
+            )
+        return self._webhook_sender
 
     def file_url(self, file_id: str) -> str:
         expires, signature = self.signer.sign(file_id)

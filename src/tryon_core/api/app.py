@@ -14,10 +14,11 @@ from litestar.openapi import OpenAPIConfig
 from tryon_core import __version__
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
-from tryon_core.api.routes import account, chat, files, health, models, tryon
+from tryon_core.api.routes import account, chat, files, health, models, tryon, webhooks
 from tryon_core.config import Settings, load_settings
 from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.retention import run_retention
+from tryon_core.webhooks import run_webhooks
 
 __all__ = ["create_app"]
 
@@ -33,6 +34,9 @@ ROUTES = [
     account.new_key,
     account.remove_key,
     files.download,
+    webhooks.webhook_secret,
+    webhooks.rotate_webhook_secret,
+    webhooks.webhook_deliveries,
 ]
 
 
@@ -57,12 +61,14 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await gateway.start()
         retention = asyncio.create_task(run_retention(gateway))
+        sender = asyncio.create_task(run_webhooks(gateway))
         try:
             yield
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for task in (retention, sender):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await gateway.close()
 
     return Litestar(

@@ -157,6 +157,7 @@ webhook_deliveries = Table(
     Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
     Column("generation_id", String(40), nullable=False, index=True),
     Column("url", Text, nullable=False),
+    Column("event", String(32), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),

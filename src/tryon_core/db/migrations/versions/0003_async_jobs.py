@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=40), nullable=False),
         sa.Column("generation_id", sa.String(length=40), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),

@@ -1,0 +1,102 @@
+"""The account's webhook signing secret, and what happened to its deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import get, post
+from litestar.params import FromQuery, QueryParameter
+
+from tryon_core.api.deps import GatewayDep, PrincipalDep
+from tryon_core.webhooks import Delivery, WebhookSecret, get_secret, list_deliveries, rotate_secret
+
+
+class SecretOut(msgspec.Struct, kw_only=True):
+    secret: str
+    created_at: str
+    object: Literal["webhook_secret"] = "webhook_secret"
+
+
+class DeliveryOut(msgspec.Struct, kw_only=True):
+    id: str
+    job_id: str
+    url: str
+    event: str
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+
+
+class DeliveryList(msgspec.Struct, kw_only=True):
+    data: list[DeliveryOut]
+    object: Literal["list"] = "list"
+
+
+@get(
+    "/api/v1/webhooks/secret",
+    summary="The secret that signs this account's webhooks (created on first read).",
+    tags=["webhooks"],
+)
+async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
+    async with gateway.database.transaction() as conn:
+        return _secret(await get_secret(conn, principal.account_id))
+
+
+@post(
+    "/api/v1/webhooks/secret/rotate",
+    summary="Replace the webhook secret; the old one signs nothing from now on.",
+    tags=["webhooks"],
+    status_code=200,
+)
+async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
+    async with gateway.database.transaction() as conn:
+        return _secret(await rotate_secret(conn, principal.account_id))
+
+
+@get(
+    "/api/v1/webhooks/deliveries",
+    summary="This account's webhook deliveries, newest first.",
+    tags=["webhooks"],
+)
+async def webhook_deliveries(
+    gateway: GatewayDep,
+    principal: PrincipalDep,
+    job_id: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 100,
+) -> DeliveryList:
+    async with gateway.database.reading() as conn:
+        found = await list_deliveries(
+            conn, account_id=principal.account_id, job_id=job_id, limit=limit
+        )
+    return DeliveryList(data=[_delivery(d) for d in found])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _secret(secret: WebhookSecret) -> SecretOut:
+    return SecretOut(secret=secret.secret, created_at=secret.created_at.isoformat())
+
+
+def _delivery(delivery: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=delivery.id,
+        job_id=delivery.job_id,
+        url=delivery.url,
+        event=delivery.event,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_status=delivery.last_status,
+        last_error=delivery.last_error,
+        next_attempt_at=_iso(delivery.next_attempt_at),
+        created_at=delivery.created_at.isoformat(),
+        delivered_at=_iso(delivery.delivered_at),
+    )
