@@ -73,7 +73,7 @@ class AttemptRecorder(Protocol):
     """Persists attempts as they happen (the pipeline writes them to the database)."""
 
     async def started(self, position: int, attempt: Attempt) -> None: ...
-    async def task(self, position: int, task_id: str) -> None: ...
+    async def task(self, position: int, task_id: str, attempt: Attempt) -> None: ...
     async def finished(
         self, position: int, attempt: Attempt, upstream_message: str | None
     ) -> None: ...
@@ -88,12 +88,20 @@ async def run_candidates(
     recorder: AttemptRecorder,
     limits: ImageLimits,
     result_fetcher: Callable[[Entry], GuardedFetcher],
+    first_position: int = 0,
+    resume_task: str | None = None,
 ) -> tuple[Entry, list[Produced], list[Attempt]]:
-    """The first candidate that produces images, its images, and every attempt made."""
+    """The first candidate that produces images, its images, and every attempt made.
+
+    Attempts are numbered from ``first_position``. ``resume_task`` is an upstream task the
+    first candidate already accepted (a resumed job): its adapter polls it instead of
+    submitting again.
+    """
     attempts: list[Attempt] = []
     errors: list[ProviderError] = []
-    for position, entry in enumerate(candidates):
-        attempt = Attempt(model=entry.slug, provider=entry.provider.name)
+    for position, entry in enumerate(candidates, start=first_position):
+        task_id = resume_task if position == first_position else None
+        attempt = Attempt(model=entry.slug, provider=entry.provider.name, task_id=task_id)
         attempts.append(attempt)
         await recorder.started(position, attempt)
         started = time.monotonic()
@@ -105,6 +113,7 @@ async def run_candidates(
                 timeout=entry.config.timeout,
                 record_task=_task_hook(recorder, position, attempt),
                 fetch=result_download(result_fetcher(entry), entry.slug),
+                task_id=task_id,
             )
             produced = await run_attempt(
                 entry.adapter, build(entry), context, slug=entry.slug, limits=limits
@@ -145,7 +154,7 @@ def _task_hook(
 ) -> Callable[[str], Awaitable[None]]:
     async def record_task(task_id: str) -> None:
         attempt.task_id = task_id
-        await recorder.task(position, task_id)
+        await recorder.task(position, task_id, attempt)
 
     return record_task
 

@@ -13,7 +13,10 @@ from tryon_core.config import Settings, resolve_providers
 from tryon_core.db import Database, create_database
 from tryon_core.egress import EgressPolicy, GuardedFetcher
 from tryon_core.health import HealthTracker
+from tryon_core.ids import new_id
 from tryon_core.imaging import ImageLimits
+from tryon_core.jobs.dispatch import Dispatcher
+from tryon_core.jobs.events import JobEvents
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.storage import FileStore, LocalFileStore, UrlSigner, load_or_create_secret
 
@@ -45,6 +48,12 @@ class Gateway:
     health: HealthTracker
     limits: ImageLimits
     output_limits: ImageLimits
+    events: JobEvents = field(default_factory=JobEvents)
+    jobs: Dispatcher | None = None
+    """Hands async jobs to workers; set while the app runs (None: the sweeper of a process
+    that runs jobs picks them up)."""
+    instance_id: str = field(default_factory=lambda: new_id("gw"))
+    """Names this process in job leases."""
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
     _webhook_sender: GuardedFetcher | None = None
 

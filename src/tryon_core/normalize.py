@@ -34,6 +34,8 @@ class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] | None = None
     output_format: Literal["png", "jpeg", "webp"] = "png"
     mode: Literal["sync", "async"] = "sync"
+    webhook_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    """Async jobs only: where to POST the job's final status."""
 
 
 def from_native(

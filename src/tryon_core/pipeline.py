@@ -15,19 +15,15 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import billing
 from tryon_core.accounts import Principal
 from tryon_core.catalog import Entry
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
-from tryon_core.errors import (
-    InvalidRequest,
-    NoCapableModel,
-    ServiceUnavailable,
-    TryOnError,
-)
-from tryon_core.fallback import Attempt, Produced, run_candidates
+from tryon_core.errors import NoCapableModel, ServiceUnavailable, TryOnError
+from tryon_core.fallback import Attempt, AttemptRecorder, Produced, run_candidates
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id, utcnow
 from tryon_core.intake import ingest_all
@@ -35,7 +31,22 @@ from tryon_core.provider import InputImage, ProviderRequest
 from tryon_core.request import TryOnRequest
 from tryon_core.routing import check_inputs, plan
 
-__all__ = ["Generation", "StoredImage", "generate"]
+__all__ = [
+    "AttemptLog",
+    "Generation",
+    "Outcome",
+    "Planned",
+    "StoredImage",
+    "Work",
+    "discard",
+    "error_record",
+    "execute",
+    "generate",
+    "open_generation",
+    "prepare",
+    "record_failure",
+    "record_success",
+]
 
 log = logging.getLogger("tryon.pipeline")
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -58,52 +69,115 @@ class Generation(msgspec.Struct, frozen=True, kw_only=True):
     created: datetime
 
 
+class Planned(msgspec.Struct, frozen=True, kw_only=True):
+    """A request checked against the catalog, its images ingested: ready to reserve and run."""
+
+    candidates: list[Entry]
+    person: InputImage
+    garments: tuple[InputImage, ...]
+
+    def reservation(self, n: int) -> int:
+        """Credits to hold: the dearest candidate's price for every image asked for."""
+        return max(entry.credits for entry in self.candidates) * n
+
+
+class Work(msgspec.Struct, frozen=True, kw_only=True):
+    """What one run of the candidates needs; a resumed job starts part-way through."""
+
+    generation_id: str
+    request: TryOnRequest
+    candidates: list[Entry]
+    person: InputImage
+    garments: tuple[InputImage, ...]
+    first_position: int = 0
+    resume_task: str | None = None
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    served: Entry
+    stored: list[tuple[StoredImage, str]]
+    attempts: list[Attempt]
+
+    @property
+    def charge(self) -> int:
+        return self.served.credits * len(self.stored)
+
+
 async def generate(
     gateway: Gateway, principal: Principal, request: TryOnRequest, *, route: str
 ) -> Generation:
-    if request.mode == "async":
-        raise InvalidRequest(
-            'mode "async" is not available yet on this gateway; use "sync".',
-            param="mode",
-            status=422,
-            type="unsupported_mode",
-        )
-    candidates = plan(gateway.catalog, request, gateway.health)
-    images = await ingest_all(
-        [request.person, *request.garments], fetcher=gateway.fetcher, limits=gateway.limits
-    )
-    person, garments = images[0], tuple(images[1:])
-    candidates = _fit_inputs(candidates, request, images)
+    """A synchronous generation: everything happens while the caller waits."""
+    planned = await prepare(gateway, request)
     generation_id = new_id("gen")
-    reserved = max(entry.credits for entry in candidates) * request.n
     created = utcnow()
-    await _open(gateway, principal, request, generation_id, reserved, route, created)
-    try:
-        served, produced, attempts = await run_candidates(
-            candidates,
-            lambda entry: _provider_request(entry, request, person, garments),
-            http=gateway.http,
-            health=gateway.health,
-            recorder=_Recorder(gateway, generation_id),
-            limits=gateway.output_limits,
-            result_fetcher=lambda entry: gateway.result_fetcher(
-                entry.provider.name, entry.config.base_url
-            ),
+    async with gateway.database.transaction() as conn:
+        await open_generation(
+            conn,
+            principal,
+            request,
+            generation_id=generation_id,
+            reserved=planned.reservation(request.n),
+            route=route,
+            created=created,
         )
-        stored = await _store(gateway, principal, generation_id, produced)
-        charge = served.credits * len(stored)
-        await _close(gateway, generation_id, charge=charge, model=served.slug, stored=stored)
+    work = Work(
+        generation_id=generation_id,
+        request=request,
+        candidates=planned.candidates,
+        person=planned.person,
+        garments=planned.garments,
+    )
+    try:
+        outcome = await execute(gateway, work, AttemptLog(gateway, generation_id))
+        async with gateway.database.transaction() as conn:
+            kept = await record_success(conn, gateway, generation_id, outcome, principal.account_id)
+        if not kept:  # settled meanwhile by someone else: keep nothing
+            await discard(gateway, outcome)
+            raise ServiceUnavailable("The generation was settled elsewhere; nothing was charged.")
     except BaseException as exc:
         await asyncio.shield(_fail(gateway, generation_id, exc))
         raise
     return Generation(
         id=generation_id,
-        model=served.slug,
-        images=[image for image, _ in stored],
-        credits=charge,
-        attempts=attempts,
+        model=outcome.served.slug,
+        images=[image for image, _ in outcome.stored],
+        credits=outcome.charge,
+        attempts=outcome.attempts,
         created=created,
     )
+
+
+async def prepare(gateway: Gateway, request: TryOnRequest) -> Planned:
+    """Everything that can refuse a request before credits are held: plan, intake, fit."""
+    candidates = plan(gateway.catalog, request, gateway.health)
+    images = await ingest_all(
+        [request.person, *request.garments], fetcher=gateway.fetcher, limits=gateway.limits
+    )
+    return Planned(
+        candidates=_fit_inputs(candidates, request, images),
+        person=images[0],
+        garments=tuple(images[1:]),
+    )
+
+
+async def execute(gateway: Gateway, work: Work, recorder: AttemptRecorder) -> Outcome:
+    """Run the candidates and keep the images in the file store (not yet in the database)."""
+    request = work.request
+    served, produced, attempts = await run_candidates(
+        work.candidates,
+        lambda entry: _provider_request(entry, request, work.person, work.garments),
+        http=gateway.http,
+        health=gateway.health,
+        recorder=recorder,
+        limits=gateway.output_limits,
+        result_fetcher=lambda entry: gateway.result_fetcher(
+            entry.provider.name, entry.config.base_url
+        ),
+        first_position=work.first_position,
+        resume_task=work.resume_task,
+    )
+    stored = await _store(gateway, work.generation_id, produced)
+    return Outcome(served=served, stored=stored, attempts=attempts)
 
 
 def _fit_inputs(
@@ -137,36 +211,41 @@ def _provider_request(
     )
 
 
-async def _open(
-    gateway: Gateway,
+async def open_generation(
+    conn: AsyncConnection,
     principal: Principal,
     request: TryOnRequest,
+    *,
     generation_id: str,
     reserved: int,
     route: str,
     created: datetime,
+    status: str = "processing",
+    **job: Any,
 ) -> None:
-    async with gateway.database.transaction() as conn:
-        await conn.execute(
-            insert(generations).values(
-                id=generation_id,
-                account_id=principal.account_id,
-                key_id=principal.key_id,
-                status="processing",
-                route=route,
-                request=request.summary(),
-                credits_reserved=0,
-                credits_charged=0,
-                settled=False,
-                created_at=created,
-                updated_at=created,
-            )
+    """Insert the generation and hold its credits (402 and nothing written if they are short)."""
+    await conn.execute(
+        insert(generations).values(
+            id=generation_id,
+            account_id=principal.account_id,
+            key_id=principal.key_id,
+            status=status,
+            route=route,
+            mode=request.mode,
+            request=request.summary(),
+            credits_reserved=0,
+            credits_charged=0,
+            settled=False,
+            created_at=created,
+            updated_at=created,
+            **job,
         )
-        await billing.reserve(conn, principal.account_id, reserved, generation_id)
+    )
+    await billing.reserve(conn, principal.account_id, reserved, generation_id)
 
 
 async def _store(
-    gateway: Gateway, principal: Principal, generation_id: str, produced: list[Produced]
+    gateway: Gateway, generation_id: str, produced: list[Produced]
 ) -> list[tuple[StoredImage, str]]:
     stored: list[tuple[StoredImage, str]] = []
     now = utcnow()
@@ -197,98 +276,144 @@ async def _store(
     return stored
 
 
-async def _close(
+async def record_success(
+    conn: AsyncConnection,
     gateway: Gateway,
     generation_id: str,
-    *,
-    charge: int,
-    model: str,
-    stored: list[tuple[StoredImage, str]],
-) -> None:
+    outcome: Outcome,
+    account_id: str,
+) -> bool:
+    """Capture the charge, keep the files and mark the generation completed, in the caller's
+    transaction. False (and nothing written) if the generation was already settled, e.g. a
+    job cancelled or past its deadline meanwhile: then the caller deletes the stored files."""
+    if not await billing.settle(conn, generation_id, outcome.charge):
+        return False
     now = utcnow()
     expires = now + timedelta(hours=gateway.settings.storage.retention_hours)
-    async with gateway.database.transaction() as conn:
-        account_id = await conn.scalar(
-            generations.select()
-            .with_only_columns(generations.c.account_id)
-            .where(generations.c.id == generation_id)
-        )
-        for image, key in stored:
-            await conn.execute(
-                insert(files).values(
-                    id=image.file_id,
-                    account_id=account_id,
-                    generation_id=generation_id,
-                    kind="output",
-                    storage_key=key,
-                    content_type=image.content_type,
-                    size=len(image.data),
-                    width=image.width,
-                    height=image.height,
-                    created_at=now,
-                    expires_at=expires,
-                )
-            )
-        await billing.settle(conn, generation_id, charge)
+    for image, key in outcome.stored:
         await conn.execute(
-            update(generations)
-            .where(generations.c.id == generation_id)
-            .values(status="completed", model=model, updated_at=now, completed_at=now)
+            insert(files).values(
+                id=image.file_id,
+                account_id=account_id,
+                generation_id=generation_id,
+                kind="output",
+                storage_key=key,
+                content_type=image.content_type,
+                size=len(image.data),
+                width=image.width,
+                height=image.height,
+                created_at=now,
+                expires_at=expires,
+            )
         )
+    await conn.execute(
+        update(generations)
+        .where(generations.c.id == generation_id)
+        .values(
+            status="completed",
+            model=outcome.served.slug,
+            progress=None,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+            completed_at=now,
+        )
+    )
+    return True
+
+
+async def record_failure(conn: AsyncConnection, generation_id: str, error: dict[str, Any]) -> bool:
+    """Release everything held and mark the generation failed, exactly once (see above)."""
+    if not await billing.settle(conn, generation_id, 0):
+        return False
+    now = utcnow()
+    await conn.execute(
+        update(generations)
+        .where(generations.c.id == generation_id)
+        .values(
+            status="failed",
+            error=error,
+            progress=None,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+            completed_at=now,
+        )
+    )
+    return True
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """How a failure is kept with its generation (and shown in job bodies)."""
+    if isinstance(exc, TryOnError):
+        return {"type": exc.type, "message": exc.message, "code": exc.status}
+    if isinstance(exc, asyncio.CancelledError):
+        return {"type": "cancelled", "message": "The client went away.", "code": 499}
+    return {"type": "server", "message": "Internal error.", "code": 500}
+
+
+async def discard(gateway: Gateway, outcome: Outcome) -> None:
+    """Delete result files that were stored but will not be kept."""
+    for _, key in outcome.stored:
+        await gateway.store.delete(key)
 
 
 async def _fail(gateway: Gateway, generation_id: str, exc: BaseException) -> None:
-    error: dict[str, Any]
-    if isinstance(exc, TryOnError):
-        error = {"type": exc.type, "message": exc.message, "code": exc.status}
-    elif isinstance(exc, asyncio.CancelledError):
-        error = {"type": "cancelled", "message": "The client went away.", "code": 499}
-    else:
-        error = {"type": "server", "message": "Internal error.", "code": 500}
-    now = utcnow()
     try:
         async with gateway.database.transaction() as conn:
-            await billing.settle(conn, generation_id, 0)
-            await conn.execute(
-                update(generations)
-                .where(generations.c.id == generation_id, generations.c.status == "processing")
-                .values(status="failed", error=error, updated_at=now, completed_at=now)
-            )
+            await record_failure(conn, generation_id, error_record(exc))
     except Exception:
         log.exception("could not release generation %s; it stays reserved", generation_id)
 
 
-class _Recorder:
-    """Writes every attempt to the database as it starts, learns a task id, and ends."""
+class AttemptLog:
+    """Writes every attempt to the database as it starts, learns a task id, and ends.
 
-    def __init__(self, gateway: Gateway, generation_id: str) -> None:
+    ``adopt`` maps positions to attempt rows that already exist (a resumed attempt keeps its
+    row). Subclasses add to each step's transaction through :meth:`_also`.
+    """
+
+    def __init__(
+        self, gateway: Gateway, generation_id: str, *, adopt: dict[int, int] | None = None
+    ) -> None:
         self._gateway = gateway
         self._generation_id = generation_id
-        self._ids: dict[int, int] = {}
+        self._ids: dict[int, int] = dict(adopt or {})
 
     async def started(self, position: int, attempt: Attempt) -> None:
         async with self._gateway.database.transaction() as conn:
-            result = await conn.execute(
-                insert(attempts_table)
-                .values(
-                    generation_id=self._generation_id,
-                    position=position,
-                    model=attempt.model,
-                    provider=attempt.provider,
-                    status=attempt.status,
-                    started_at=utcnow(),
+            await self._before_start(conn, position, attempt)
+            if position in self._ids:
+                await conn.execute(
+                    update(attempts_table)
+                    .where(attempts_table.c.id == self._ids[position])
+                    .values(status=attempt.status)
                 )
-                .returning(attempts_table.c.id)
-            )
-            self._ids[position] = int(result.scalar_one())
+            else:
+                result = await conn.execute(
+                    insert(attempts_table)
+                    .values(
+                        generation_id=self._generation_id,
+                        position=position,
+                        model=attempt.model,
+                        provider=attempt.provider,
+                        status=attempt.status,
+                        started_at=utcnow(),
+                    )
+                    .returning(attempts_table.c.id)
+                )
+                self._ids[position] = int(result.scalar_one())
+            await self._also(conn, "started", position, attempt)
 
-    async def task(self, position: int, task_id: str) -> None:
-        await self._update(position, task_id=task_id)
+    async def task(self, position: int, task_id: str, attempt: Attempt) -> None:
+        await self._update(position, attempt, "submitted", task_id=task_id)
 
     async def finished(self, position: int, attempt: Attempt, upstream_message: str | None) -> None:
         error = attempt.error or {}
         await self._update(
             position,
+            attempt,
+            attempt.status,
             status=attempt.status,
             error_type=error.get("type"),
             error_message=error.get("message"),
@@ -297,10 +422,17 @@ class _Recorder:
             finished_at=utcnow(),
         )
 
-    async def _update(self, position: int, **values: Any) -> None:
+    async def _before_start(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
+        """A hook run first in the transaction that starts an attempt (it may refuse it)."""
+
+    async def _also(self, conn: AsyncConnection, step: str, position: int, attempt: Attempt) -> None:
+        """A hook run inside each step's transaction."""
+
+    async def _update(self, position: int, attempt: Attempt, step: str, **values: Any) -> None:
         async with self._gateway.database.transaction() as conn:
             await conn.execute(
                 update(attempts_table)
                 .where(attempts_table.c.id == self._ids[position])
                 .values(**values)
             )
+            await self._also(conn, step, position, attempt)

@@ -70,8 +70,11 @@ class UrlSigner:
         message = f"{file_id}:{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def sign(self, file_id: str, *, now: float | None = None) -> tuple[int, str]:
-        expires = int((now if now is not None else time.time()) + self.ttl_seconds)
+    def sign(
+        self, file_id: str, *, now: float | None = None, ttl_seconds: float | None = None
+    ) -> tuple[int, str]:
+        ttl = self.ttl_seconds if ttl_seconds is None else ttl_seconds
+        expires = int((now if now is not None else time.time()) + ttl)
         return expires, self._signature(file_id, expires)
 
     def verify(

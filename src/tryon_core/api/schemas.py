@@ -12,6 +12,7 @@ __all__ = [
     "Architecture",
     "CreditsResponse",
     "ImageOut",
+    "JobAccepted",
     "KeyCreated",
     "KeyData",
     "KeyList",
@@ -104,6 +105,15 @@ class TryOnResponse(msgspec.Struct, kw_only=True):
     attempts: list[Attempt]
     status: Literal["completed"] = "completed"
     object: Literal["tryon"] = "tryon"
+
+
+class JobAccepted(msgspec.Struct, kw_only=True):
+    """The ``202`` answer to an async submission (camelCase, as the API has always said)."""
+
+    jobId: str  # noqa: N815
+    status: Literal["queued"]
+    statusUrl: str  # noqa: N815
+    wsUrl: str  # noqa: N815
 
 
 class CreditsResponse(msgspec.Struct, kw_only=True):

@@ -39,9 +39,10 @@ class ScriptedConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
 
 
 class Sleep(msgspec.Struct, frozen=True):
-    """Wait this long, then answer with images."""
+    """Wait this long, then answer with images (or take the step ``then``)."""
 
     seconds: float
+    then: Any = "ok"
 
 
 class Hang(msgspec.Struct, frozen=True):
@@ -118,6 +119,9 @@ class ScriptedProvider:
             await asyncio.Event().wait()
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
+            step = step.then
+            if isinstance(step, BaseException):
+                raise step
         if isinstance(step, Garbage):
             return [OutputImage(data=b"<html>not an image</html>")]
         if step == "empty":

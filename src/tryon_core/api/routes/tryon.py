@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, post
+from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
+from litestar.openapi import ResponseSpec
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.openapi import body_operation
-from tryon_core.api.schemas import ImageOut, TryOnResponse, Usage
+from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
 from tryon_core.normalize import (
     NativeOptions,
@@ -20,7 +21,10 @@ from tryon_core.normalize import (
     validation_message,
     validation_param,
 )
-from tryon_core.pipeline import generate
+from tryon_core.jobs.links import status_url, ws_url
+from tryon_core.jobs.submit import submit_job
+from tryon_core.pipeline import Generation, generate
+from tryon_core.webhooks import validate_webhook_url
 from tryon_core.request import ImageSource, TryOnRequest
 
 _IMAGE_FIELDS = ("person_images", "garment_images")
@@ -45,9 +49,11 @@ class NativeForm(NativeOptions, kw_only=True):
     summary="Dress the person in the garment(s): JSON or multipart.",
     description="Send application/json (images as http(s) URLs or data URLs) or "
     "multipart/form-data (images as file parts or URL strings) with the fields person_images, "
-    "garment_images, model, models, category, prompt, n, seed, output_format, mode.",
+    "garment_images, model, models, category, prompt, n, seed, output_format, mode, "
+    'webhook_url. With "mode": "async" the answer is 202 with the job\'s id and URLs.',
     tags=["tryon"],
     status_code=200,
+    responses={202: ResponseSpec(data_container=JobAccepted, description="Async job accepted.")},
     operation_class=body_operation(
         {"application/json": NativeJSON, "multipart/form-data": NativeForm}
     ),
@@ -56,11 +62,41 @@ async def create_tryon(
     request: Request[Any, Any, Any],
     gateway: GatewayDep,
     principal: PrincipalDep,
-) -> TryOnResponse:
-    tryon = await _parse(request, gateway)
+) -> Response[TryOnResponse]:
+    tryon, webhook = await _parse(request, gateway)
+    if tryon.mode == "async":
+        return await _submit(request, gateway, principal, tryon, webhook)
+    if webhook is not None:
+        raise InvalidRequest('webhook_url is for "mode": "async" only.', param="webhook_url")
     generation = await unless_disconnected(
         request, generate(gateway, principal, tryon, route="native")
     )
+    return Response(_rendered(gateway, generation))
+
+
+async def _submit(
+    request: Request[Any, Any, Any],
+    gateway: GatewayDep,
+    principal: PrincipalDep,
+    tryon: TryOnRequest,
+    webhook: str | None,
+) -> Response[Any]:
+    if webhook is not None:
+        webhook = validate_webhook_url(webhook, allow_hosts=gateway.settings.fetch.allow_hosts)
+    submitted = await unless_disconnected(
+        request, submit_job(gateway, principal, tryon, route="native", webhook_url=webhook)
+    )
+    job_id = submitted.job_id
+    accepted = JobAccepted(
+        jobId=job_id,
+        status="queued",
+        statusUrl=status_url(gateway, job_id),
+        wsUrl=ws_url(gateway, job_id, submitted.deadline),
+    )
+    return Response(accepted, status_code=202, headers={"Location": accepted.statusUrl})
+
+
+def _rendered(gateway: GatewayDep, generation: Generation) -> TryOnResponse:
     return TryOnResponse(
         id=generation.id,
         model=generation.model,
@@ -79,7 +115,10 @@ async def create_tryon(
     )
 
 
-async def _parse(request: Request[Any, Any, Any], gateway: GatewayDep) -> TryOnRequest:
+async def _parse(
+    request: Request[Any, Any, Any], gateway: GatewayDep
+) -> tuple[TryOnRequest, str | None]:
+    """The canonical request and the webhook URL, from JSON or multipart."""
     media_type = request.content_type[0]
     max_garments = gateway.settings.images.max_garments
     if media_type == "application/json":
@@ -90,12 +129,13 @@ async def _parse(request: Request[Any, Any, Any], gateway: GatewayDep) -> TryOnR
             raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
         except msgspec.DecodeError:
             raise InvalidRequest("The body is not valid JSON.") from None
-        return from_native(
+        tryon = from_native(
             parsed,
             url_sources(parsed.person_images, "person_images"),
             url_sources(parsed.garment_images, "garment_images"),
             max_garments=max_garments,
         )
+        return tryon, parsed.webhook_url
     if media_type == "multipart/form-data":
         return await _parse_form(request, max_garments)
     raise UnsupportedMediaType(
@@ -104,7 +144,9 @@ async def _parse(request: Request[Any, Any, Any], gateway: GatewayDep) -> TryOnR
     )
 
 
-async def _parse_form(request: Request[Any, Any, Any], max_garments: int) -> TryOnRequest:
+async def _parse_form(
+    request: Request[Any, Any, Any], max_garments: int
+) -> tuple[TryOnRequest, str | None]:
     form = await request.form()
     images: dict[str, list[ImageSource]] = {field: [] for field in _IMAGE_FIELDS}
     options: dict[str, Any] = {}
@@ -130,6 +172,7 @@ async def _parse_form(request: Request[Any, Any, Any], max_garments: int) -> Try
         parsed = msgspec.convert(options, NativeOptions, strict=False)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
-    return from_native(
+    tryon = from_native(
         parsed, images["person_images"], images["garment_images"], max_garments=max_garments
     )
+    return tryon, parsed.webhook_url

@@ -1,0 +1,167 @@
+"""Jobs: look one up, list them, cancel one, or watch one on a WebSocket.
+
+``/api/v1/tryon/{id}/ws`` is for browsers too, which cannot set an Authorization header: it
+takes the job token from the ``wsUrl`` of the 202 answer (``?token=``), or the API key as a
+subprotocol (``Sec-WebSocket-Protocol: tryon, tryon-key.<KEY>``; the server answers
+``tryon``). On connect it sends the job at once, then each change, then the final status,
+and closes with 1000. Refusals are sent as an error message and a close code of 4000 plus
+the HTTP status (4401, 4404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import WebSocket, delete, get, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from tryon_core.accounts import authenticate
+from tryon_core.api.deps import GatewayDep, PrincipalDep
+from tryon_core.api.errors import ErrorBody
+from tryon_core.errors import AuthenticationFailed, NotFound, TryOnError
+from tryon_core.gateway import Gateway
+from tryon_core.jobs.cancel import cancel_job
+from tryon_core.jobs.links import verify_job_token
+from tryon_core.jobs.view import TERMINAL, JobBody, JobList, list_jobs, load_job
+
+__all__ = ["cancel", "job", "job_socket", "jobs"]
+
+POLL_SECONDS = 2.0
+"""A subscriber re-reads the job at least this often (changes made by another process)."""
+KEY_PROTOCOL = "tryon-key."
+
+
+@get(
+    "/api/v1/tryon/{job_id:str}",
+    summary="A job (async or sync): its status, images, usage, error and attempts.",
+    tags=["jobs"],
+)
+async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
+    async with gateway.database.reading() as conn:
+        body = await load_job(conn, gateway, job_id, account_id=principal.account_id)
+    if body is None:
+        raise NotFound("No such job.", param="id")
+    return body
+
+
+@get(
+    "/api/v1/tryon",
+    summary="This account's jobs, newest first (cursor pagination).",
+    tags=["jobs"],
+)
+async def jobs(
+    gateway: GatewayDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    cursor: FromQuery[str | None] = None,
+    status: FromQuery[Literal["queued", "processing", "completed", "failed"] | None] = None,
+) -> JobList:
+    async with gateway.database.reading() as conn:
+        return await list_jobs(
+            conn,
+            gateway,
+            account_id=principal.account_id,
+            limit=limit,
+            cursor=cursor,
+            status=status,
+        )
+
+
+@delete(
+    "/api/v1/tryon/{job_id:str}",
+    summary="Cancel a job: a queued one at once; a processing one after its current attempt.",
+    tags=["jobs"],
+    status_code=200,
+)
+async def cancel(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
+    return await cancel_job(gateway, principal, job_id)
+
+
+class _Message(msgspec.Struct, kw_only=True):
+    type: str
+    job: JobBody | None = None
+    error: ErrorBody | None = None
+
+
+@websocket("/api/v1/tryon/{job_id:str}/ws", tags=["jobs"])
+async def job_socket(socket: WebSocket[Any, Any, Any], job_id: FromPath[str]) -> None:
+    gateway: Gateway = socket.app.state.gateway
+    offered = [p.strip() for p in socket.scope.get("subprotocols", [])]
+    await socket.accept(subprotocols="tryon" if "tryon" in offered else None)
+    try:
+        account_id = await _authorize(gateway, socket, job_id, offered)
+        await _follow(gateway, socket, job_id, account_id)
+    except TryOnError as exc:
+        error = ErrorBody(
+            code=exc.status, message=exc.message, type=exc.type, param=exc.param, metadata={}
+        )
+        await _send(socket, _Message(type="error", error=error))
+        await socket.close(code=4000 + exc.status, reason=exc.message[:120])
+    except WebSocketDisconnect:
+        return
+
+
+async def _authorize(
+    gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, offered: list[str]
+) -> str | None:
+    """None: the job token opened this socket (no account needed); else the key's account."""
+    token = socket.query_params.get("token")
+    if token is not None:
+        if not verify_job_token(gateway, job_id, token):
+            raise AuthenticationFailed("This job link is invalid or has expired.")
+        return None
+    keys = [p[len(KEY_PROTOCOL) :] for p in offered if p.startswith(KEY_PROTOCOL)]
+    authorization = socket.headers.get("authorization") or (
+        f"Bearer {keys[0]}" if keys else None
+    )
+    async with gateway.database.transaction() as conn:
+        principal = await authenticate(conn, authorization)
+    return principal.account_id
+
+
+async def _follow(
+    gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, account_id: str | None
+) -> None:
+    receiver = asyncio.ensure_future(_until_closed(socket))
+    try:
+        async with gateway.events.subscribe(job_id) as changed:
+            sent: tuple[str, str] | None = None
+            while True:
+                changed.clear()
+                async with gateway.database.reading() as conn:
+                    body = await load_job(conn, gateway, job_id, account_id=account_id)
+                if body is None:
+                    raise NotFound("No such job.", param="id")
+                if (body.status, body.updated_at) != sent:
+                    sent = (body.status, body.updated_at)
+                    await _send(socket, _Message(type="status", job=body))
+                if body.status in TERMINAL:
+                    await socket.close(code=1000)
+                    return
+                waiter = asyncio.ensure_future(changed.wait())
+                done, _ = await asyncio.wait(
+                    {waiter, receiver}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                if receiver in done:
+                    return
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
+
+
+async def _until_closed(socket: WebSocket[Any, Any, Any]) -> None:
+    """Read (and ignore) what the client sends, until it goes away."""
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _send(socket: WebSocket[Any, Any, Any], message: _Message) -> None:
+    await socket.send_text(msgspec.json.encode(message).decode())

@@ -1,0 +1,52 @@
+"""``DELETE /api/v1/tryon/{id}``: cancel a job.
+
+A queued job is cancelled at once: it ends ``failed`` with error type ``cancelled`` and
+everything held for it is released. A job already processing is flagged: it starts no
+further attempt (no fallback), and the attempt under way finishes at the upstream, which
+cannot be called back, and the job is reported as it ends: completed and charged if that
+attempt succeeds, else failed and released with error type ``cancelled``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from tryon_core.accounts import Principal
+from tryon_core.db.schema import generations
+from tryon_core.errors import NotFound
+from tryon_core.gateway import Gateway
+from tryon_core.jobs.finish import notify
+from tryon_core.jobs.view import JobBody, load_job
+from tryon_core.jobs.worker import Cancelled
+from tryon_core.pipeline import error_record, record_failure
+
+__all__ = ["cancel_job"]
+
+
+async def cancel_job(gateway: Gateway, principal: Principal, job_id: str) -> JobBody:
+    async with gateway.database.transaction() as conn:
+        flagged = await conn.execute(
+            update(generations)
+            .where(
+                generations.c.id == job_id,
+                generations.c.account_id == principal.account_id,
+                generations.c.status.in_(("queued", "processing")),
+            )
+            .values(cancel_requested=True)
+        )
+        if flagged.rowcount == 1:
+            queued = await conn.execute(
+                update(generations)
+                .where(generations.c.id == job_id, generations.c.status == "queued")
+                .values(status="failed")  # out of the queue at once; the failure is recorded below
+            )
+            if queued.rowcount == 1:
+                error = error_record(Cancelled("The job was cancelled; nothing was charged."))
+                if await record_failure(conn, job_id, error):
+                    await notify(conn, gateway, job_id)
+    gateway.events.publish(job_id)
+    async with gateway.database.reading() as conn:
+        body = await load_job(conn, gateway, job_id, account_id=principal.account_id)
+    if body is None:
+        raise NotFound("No such job.", param="id")
+    return body

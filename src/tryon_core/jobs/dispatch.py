@@ -1,0 +1,91 @@
+"""The dispatch seam: how a job id reaches a worker.
+
+The durable state is the database; a dispatcher only says "run this job now". The embedded
+implementation is a bounded pool of asyncio workers in the gateway process. A distributed
+queue can stand behind the same :class:`Dispatcher` interface: jobs claim themselves with a
+lease (see :mod:`tryon_core.jobs.worker`), so a duplicate delivery runs nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+__all__ = ["Dispatcher", "LocalDispatcher"]
+
+log = logging.getLogger("tryon.jobs")
+
+
+class Dispatcher(Protocol):
+    def submit(self, job_id: str) -> None:
+        """Ask for the job to run soon. Duplicates of a queued or running job are ignored."""
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop the job if it runs in this process; True if it did."""
+
+    def is_busy(self, job_id: str) -> bool:
+        """Whether the job is waiting or running here."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalDispatcher:
+    """``workers`` asyncio tasks taking job ids from an in-memory queue, in order."""
+
+    def __init__(self, run: Callable[[str], Awaitable[None]], *, workers: int) -> None:
+        self._run = run
+        self._workers = workers
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._waiting: set[str] = set()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def submit(self, job_id: str) -> None:
+        if job_id in self._waiting or job_id in self._running:
+            return
+        self._waiting.add(job_id)
+        self._queue.put_nowait(job_id)
+
+    def cancel(self, job_id: str) -> bool:
+        task = self._running.get(job_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    def is_busy(self, job_id: str) -> bool:
+        return job_id in self._waiting or job_id in self._running
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            job_id = await self._queue.get()
+            self._waiting.discard(job_id)
+            task = asyncio.ensure_future(self._run(job_id))
+            self._running[job_id] = task
+            try:
+                await asyncio.wait({task})
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("job %s: worker failed", job_id, exc_info=task.exception())
+            except asyncio.CancelledError:  # the dispatcher is closing: stop the job too
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                raise
+            finally:
+                self._running.pop(job_id, None)

@@ -1,0 +1,68 @@
+"""The end of a job: settle it, keep or drop its results, queue its webhook, wake subscribers.
+
+Each runs in one transaction with the settlement, so a job that ends has its webhook
+delivery recorded too, or neither happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tryon_core.db.schema import generations
+from tryon_core.gateway import Gateway
+from tryon_core.jobs.view import load_job
+from tryon_core.pipeline import Outcome, discard, record_failure, record_success
+from tryon_core.webhooks import enqueue
+
+__all__ = ["finish_failure", "finish_success", "notify"]
+
+log = logging.getLogger("tryon.jobs")
+
+
+async def finish_success(gateway: Gateway, job_id: str, outcome: Outcome, account_id: str) -> bool:
+    async with gateway.database.transaction() as conn:
+        kept = await record_success(conn, gateway, job_id, outcome, account_id)
+        if kept:
+            await notify(conn, gateway, job_id)
+    if not kept:
+        log.info("job %s ended elsewhere first; its results are dropped", job_id)
+        await discard(gateway, outcome)
+    gateway.events.publish(job_id)
+    return kept
+
+
+async def finish_failure(gateway: Gateway, job_id: str, error: dict[str, Any]) -> bool:
+    async with gateway.database.transaction() as conn:
+        ended = await record_failure(conn, job_id, error)
+        if ended:
+            await notify(conn, gateway, job_id)
+    gateway.events.publish(job_id)
+    return ended
+
+
+async def notify(conn: AsyncConnection, gateway: Gateway, job_id: str) -> None:
+    """Record the webhook delivery of the final status, if the job asked for one."""
+    row = (
+        await conn.execute(
+            select(generations.c.webhook_url, generations.c.account_id).where(
+                generations.c.id == job_id
+            )
+        )
+    ).first()
+    if row is None or not row.webhook_url:
+        return
+    body = await load_job(conn, gateway, job_id, account_id=None)
+    assert body is not None
+    await enqueue(
+        conn,
+        account_id=row.account_id,
+        generation_id=job_id,
+        url=row.webhook_url,
+        payload=msgspec.json.encode(body),
+        event=f"job.{body.status}",
+    )

@@ -1,0 +1,109 @@
+"""Accept an async job: everything that can refuse it happens here, before the ``202``.
+
+The request is planned and its images ingested exactly as for a sync request; the images
+are kept in the file store and the job, its input files and its reservation are written in
+one transaction. Only then is the job handed to the dispatcher. A crash at any point before
+the commit leaves nothing behind but unreferenced files; after it, the job will run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+import msgspec
+
+from sqlalchemy import insert
+
+from tryon_core.accounts import Principal
+from tryon_core.db.schema import files
+from tryon_core.errors import ServiceUnavailable
+from tryon_core.gateway import Gateway
+from tryon_core.ids import new_id, utcnow
+from tryon_core.pipeline import open_generation, prepare
+from tryon_core.request import TryOnRequest
+
+__all__ = ["Submitted", "submit_job"]
+
+log = logging.getLogger("tryon.jobs")
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+class Submitted(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: str
+    deadline: datetime
+
+
+async def submit_job(
+    gateway: Gateway,
+    principal: Principal,
+    request: TryOnRequest,
+    *,
+    route: str,
+    webhook_url: str | None = None,
+) -> Submitted:
+    """Persist the job and queue it."""
+    planned = await prepare(gateway, request)
+    job_id = new_id("gen")
+    created = utcnow()
+    deadline = created + timedelta(seconds=gateway.settings.jobs.deadline_seconds)
+    keep = max(
+        timedelta(hours=gateway.settings.storage.retention_hours),
+        deadline - created + timedelta(hours=1),
+    )
+    inputs = [planned.person, *planned.garments]
+    stored: list[tuple[str, str]] = []
+    try:
+        for image in inputs:
+            file_id = new_id("file")
+            key = f"inputs/{created:%Y/%m/%d}/{file_id}.{_EXTENSIONS[image.content_type]}"
+            try:
+                await gateway.store.put(key, image.data)
+            except OSError as exc:
+                log.error("file store failed: %s", exc)
+                raise ServiceUnavailable(
+                    "The file store could not keep the job's images; nothing was charged."
+                ) from None
+            stored.append((file_id, key))
+        async with gateway.database.transaction() as conn:
+            await open_generation(
+                conn,
+                principal,
+                request,
+                generation_id=job_id,
+                reserved=planned.reservation(request.n),
+                route=route,
+                created=created,
+                status="queued",
+                candidates=[entry.slug for entry in planned.candidates],
+                inputs=[file_id for file_id, _ in stored],
+                deadline_at=deadline,
+                webhook_url=webhook_url,
+            )
+            for (file_id, key), image in zip(stored, inputs, strict=True):
+                await conn.execute(
+                    insert(files).values(
+                        id=file_id,
+                        account_id=principal.account_id,
+                        generation_id=job_id,
+                        kind="input",
+                        storage_key=key,
+                        content_type=image.content_type,
+                        size=len(image.data),
+                        width=image.width,
+                        height=image.height,
+                        created_at=created,
+                        expires_at=created + keep,
+                    )
+                )
+    except BaseException:
+        await asyncio.shield(_remove(gateway, [key for _, key in stored]))
+        raise
+    gateway.jobs.submit(job_id)
+    return Submitted(job_id=job_id, deadline=deadline)
+
+
+async def _remove(gateway: Gateway, keys: list[str]) -> None:
+    for key in keys:
+        await gateway.store.delete(key)

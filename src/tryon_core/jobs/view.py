@@ -1,0 +1,221 @@
+"""A job as clients see it (``GET /api/v1/tryon/{id}``, WebSocket messages, webhook bodies).
+
+Every generation is a job: async ones are submitted and polled; sync ones (native or chat)
+can be looked up afterwards the same way. Reads are scoped to one account: another
+account's job is exactly as absent as a job that never existed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tryon_core.db.schema import attempts, files, generations
+from tryon_core.errors import InvalidRequest
+from tryon_core.fallback import Attempt
+from tryon_core.gateway import Gateway
+from tryon_core.ids import as_utc
+
+__all__ = [
+    "TERMINAL",
+    "JobBody",
+    "JobError",
+    "JobImage",
+    "JobList",
+    "JobProgress",
+    "JobUsage",
+    "list_jobs",
+    "load_job",
+    "render_jobs",
+]
+
+TERMINAL = frozenset({"completed", "failed"})
+Status = Literal["queued", "processing", "completed", "failed"]
+
+
+class JobImage(msgspec.Struct, kw_only=True):
+    url: str
+    content_type: str
+    width: int
+    height: int
+
+
+class JobUsage(msgspec.Struct, kw_only=True):
+    credits: int
+    """Charged: 0 until the job completes (a failed job is never charged)."""
+    reserved: int
+    """Held for the job while it runs (the dearest candidate's price for each image)."""
+
+
+class JobError(msgspec.Struct, kw_only=True):
+    code: int
+    type: str
+    message: str
+
+
+class JobProgress(msgspec.Struct, kw_only=True):
+    attempt: int
+    """1 for the first model tried, 2 for the first fallback, ..."""
+    model: str
+    provider: str
+    state: str
+    """``started``, ``submitted`` (the upstream accepted the task) or the upstream's own
+    state when its adapter reports one (e.g. ``processing``)."""
+
+
+class JobBody(msgspec.Struct, kw_only=True, omit_defaults=False):
+    id: str
+    status: Status
+    mode: str
+    model: str | None
+    images: list[JobImage]
+    usage: JobUsage
+    error: JobError | None
+    attempts: list[Attempt]
+    progress: JobProgress | None
+    cancel_requested: bool
+    created_at: str
+    updated_at: str
+    completed_at: str | None
+    object: Literal["tryon.job"] = "tryon.job"
+
+
+class JobList(msgspec.Struct, kw_only=True):
+    data: list[JobBody]
+    has_more: bool
+    next_cursor: str | None
+    object: Literal["list"] = "list"
+
+
+async def load_job(
+    conn: AsyncConnection, gateway: Gateway, job_id: str, *, account_id: str | None
+) -> JobBody | None:
+    """The job, or None if it does not exist or (``account_id`` given) is not that account's."""
+    query = select(generations).where(generations.c.id == job_id)
+    if account_id is not None:
+        query = query.where(generations.c.account_id == account_id)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return (await render_jobs(conn, gateway, [row]))[0]
+
+
+async def list_jobs(
+    conn: AsyncConnection,
+    gateway: Gateway,
+    *,
+    account_id: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+) -> JobList:
+    """The account's jobs, newest first; ``cursor`` continues after a previous page."""
+    query = select(generations).where(generations.c.account_id == account_id)
+    if status is not None:
+        query = query.where(generations.c.status == status)
+    if cursor is not None:
+        created, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                generations.c.created_at < created,
+                and_(generations.c.created_at == created, generations.c.id < last_id),
+            )
+        )
+    query = query.order_by(generations.c.created_at.desc(), generations.c.id.desc())
+    rows = (await conn.execute(query.limit(limit + 1))).all()
+    page, more = rows[:limit], len(rows) > limit
+    return JobList(
+        data=await render_jobs(conn, gateway, page),
+        has_more=more,
+        next_cursor=_encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+    )
+
+
+async def render_jobs(conn: AsyncConnection, gateway: Gateway, rows: list[Any]) -> list[JobBody]:
+    """Bodies for generation rows, with their attempts and images in two queries."""
+    ids = [row.id for row in rows]
+    tried: dict[str, list[Attempt]] = defaultdict(list)
+    images: dict[str, list[JobImage]] = defaultdict(list)
+    if ids:
+        for attempt in await conn.execute(
+            select(attempts)
+            .where(attempts.c.generation_id.in_(ids))
+            .order_by(attempts.c.generation_id, attempts.c.position)
+        ):
+            tried[attempt.generation_id].append(_attempt(attempt))
+        for image in await conn.execute(
+            select(files)
+            .where(files.c.generation_id.in_(ids), files.c.kind == "output")
+            .order_by(files.c.generation_id, files.c.created_at, files.c.id)
+        ):
+            images[image.generation_id].append(
+                JobImage(
+                    url=gateway.file_url(image.id),
+                    content_type=image.content_type,
+                    width=image.width,
+                    height=image.height,
+                )
+            )
+    return [_body(row, tried[row.id], images[row.id]) for row in rows]
+
+
+def _body(row: Any, tried: list[Attempt], images: list[JobImage]) -> JobBody:
+    held = 0 if row.settled else int(row.credits_reserved)
+    return JobBody(
+        id=row.id,
+        status=row.status,
+        mode=row.mode,
+        model=row.model,
+        images=images,
+        usage=JobUsage(credits=int(row.credits_charged), reserved=held),
+        error=msgspec.convert(row.error, JobError) if row.error else None,
+        attempts=tried,
+        progress=msgspec.convert(row.progress, JobProgress) if row.progress else None,
+        cancel_requested=bool(row.cancel_requested),
+        created_at=_iso(row.created_at),
+        updated_at=_iso(row.updated_at),
+        completed_at=_iso(row.completed_at) if row.completed_at else None,
+    )
+
+
+def _attempt(row: Any) -> Attempt:
+    finished = row.finished_at
+    duration = (
+        int((as_utc(finished) - as_utc(row.started_at)).total_seconds() * 1000) if finished else 0
+    )
+    error = None
+    if row.error_type:
+        error = {"type": row.error_type, "message": row.error_message, "code": row.provider_code}
+    return Attempt(
+        model=row.model,
+        provider=row.provider,
+        status=row.status,
+        duration_ms=duration,
+        task_id=row.task_id,
+        error=error,
+    )
+
+
+def _iso(value: datetime) -> str:
+    return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _encode_cursor(created: datetime, job_id: str) -> str:
+    raw = f"{as_utc(created).isoformat()}|{job_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("This cursor is not one the API returned.", param="cursor") from None
