@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Iterable
 
 from litestar import Litestar
@@ -14,9 +15,12 @@ from litestar.openapi import OpenAPIConfig
 from tryon_core import __version__
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
-from tryon_core.api.routes import account, chat, files, health, models, tryon, webhooks
+from tryon_core.api.routes import account, chat, files, health, jobs, models, tryon, webhooks
 from tryon_core.config import Settings, load_settings
 from tryon_core.gateway import Gateway, build_catalog
+from tryon_core.jobs.dispatch import LocalDispatcher
+from tryon_core.jobs.sweeper import run_sweeper
+from tryon_core.jobs.worker import run_job
 from tryon_core.retention import run_retention
 from tryon_core.webhooks import run_webhooks
 
@@ -27,6 +31,10 @@ ROUTES = [
     health.readyz,
     models.list_models,
     tryon.create_tryon,
+    jobs.jobs,
+    jobs.job,
+    jobs.cancel,
+    jobs.job_socket,
     chat.create_chat_completion,
     account.credits,
     account.current_key,
@@ -60,15 +68,26 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await gateway.start()
-        retention = asyncio.create_task(run_retention(gateway))
-        sender = asyncio.create_task(run_webhooks(gateway))
+        dispatcher = LocalDispatcher(
+            functools.partial(run_job, gateway), workers=settings.jobs.workers
+        )
+        gateway.jobs = dispatcher
+        await dispatcher.start()
+        background = [
+            asyncio.create_task(run_retention(gateway)),
+            asyncio.create_task(run_sweeper(gateway)),
+            asyncio.create_task(run_webhooks(gateway)),
+        ]
         try:
             yield
         finally:
-            for task in (retention, sender):
+            for task in background:
                 task.cancel()
+            for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await dispatcher.close()
+            gateway.jobs = None
             await gateway.close()
 
     return Litestar(
