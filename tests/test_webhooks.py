@@ -13,7 +13,15 @@ from litestar.testing import AsyncTestClient
 
 from tests.helpers import auth, new_key, own_database
 from tryon_core.errors import InvalidRequest
-from tryon_core.webhooks import get_secret, sign, signature_header, validate_webhook_url, verify
+from tryon_core.webhooks import (
+    EVENTS,
+    event_for_status,
+    get_secret,
+    sign,
+    signature_header,
+    validate_webhook_url,
+    verify,
+)
 
 # -- signatures -------------------------------------------------------------------------------
 
@@ -64,6 +72,15 @@ def test_any_v1_of_several_may_match() -> None:
     assert verify("whsec_a", f"t={now},v1={'0' * 64},v1={good},v0=zzz", body)
     assert not verify("whsec_a", f"t={now}", body)
     assert not verify("whsec_a", f"v1={good}", body)
+
+
+@pytest.mark.parametrize(
+    ("status", "event"),
+    [("completed", "job.completed"), ("failed", "job.failed"), ("cancelled", "job.failed")],
+)
+def test_every_final_status_has_an_event(status: str, event: str) -> None:
+    assert event_for_status(status) == event
+    assert event in EVENTS
 
 
 # -- webhook_url ------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ __all__ = [
     "Delivery",
     "deliver_due",
     "enqueue",
+    "event_for_status",
     "list_deliveries",
     "run_webhooks",
     "validate_webhook_url",
@@ -82,6 +83,15 @@ class _Claim:
     payload: bytes
     attempt: int  # this try's number, from 1
     secret: str
+
+
+def event_for_status(status: str) -> str:
+    """The ``Tryon-Event`` of a job's final status: ``job.completed``, else ``job.failed``.
+
+    ``failed`` and ``cancelled`` (and any other final status) are ``job.failed``; the body's
+    ``status`` says which.
+    """
+    return "job.completed" if status == "completed" else "job.failed"
 
 
 def validate_webhook_url(url: str, *, allow_hosts: frozenset[str] | Iterable[str]) -> str:
