@@ -7,6 +7,9 @@ is an ordinary HTTP error. After that the 200 and the event stream begin: a comm
 chunks, or one error chunk. Fallback happens before any result chunk, so it stays invisible.
 A client that leaves mid-stream has its work cancelled, as on the plain route: every
 reserved credit is released and nothing is charged.
+
+A plain request may carry ``Idempotency-Key`` (:mod:`tryon_core.idempotency`); a streamed one
+is refused with it, since a stream cannot be replayed.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import MediaType, Request, Response, post
 from litestar.response import Stream
 
+from tryon_core import idempotency
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.errors import ErrorBody
@@ -76,10 +80,46 @@ async def create_chat_completion(
 ) -> Response[Any]:
     chat = parse(await request.body())
     tryon = from_chat(chat, max_garments=gateway.settings.images.max_garments)
+    key = request.headers.get(idempotency.HEADER)
     if chat.stream:
+        if key is not None:
+            raise InvalidRequest(
+                f"{idempotency.HEADER} is not supported on streamed completions (a stream "
+                'cannot be replayed): drop the header or send "stream": false.',
+                param=idempotency.HEADER,
+            )
         return await stream(request, gateway, principal, chat, tryon)
-    generation = await unless_disconnected(request, run(gateway, principal, tryon))
-    return Response(completion(gateway, chat, generation), headers=headers(generation))
+
+    async def respond() -> Response[Any]:
+        generation = await run(gateway, principal, tryon)
+        return Response(
+            completion(gateway, chat, generation),
+            status_code=200,
+            media_type=MediaType.JSON,
+            headers=headers(generation),
+        )
+
+    return await unless_disconnected(
+        request,
+        idempotency.idempotent(
+            gateway,
+            principal,
+            key,
+            route="chat",
+            fingerprint=_fingerprint(chat, tryon) if key is not None else "",
+            run=respond,
+        ),
+    )
+
+
+def _fingerprint(chat: ChatRequest, tryon: TryOnRequest) -> str:
+    """What makes two chat requests one: the try-on, plus what shapes the reply."""
+    return idempotency.fingerprint(
+        "chat",
+        tryon,
+        image_delivery=chat.options.image_delivery,
+        wants_text=chat.wants_text,
+    )
 
 
 async def stream(
