@@ -61,7 +61,8 @@ def documented_routes() -> list[str]:
     for handler in ROUTES:
         for path in sorted(handler.paths):
             plain = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
-            routes += [f"{method} {plain}" for method in sorted(handler.http_methods)]
+            methods = getattr(handler, "http_methods", None) or {"WEBSOCKET"}
+            routes += [f"{method} {plain}" for method in sorted(methods)]
     return routes
 
 

@@ -1,0 +1,247 @@
+"""A real gateway process killed with SIGKILL mid-job loses no job and no credit.
+
+The Kling fake (submit-poll) runs in this process and holds every task "processing" until
+the test lets it finish. The gateway runs as ``tryon serve`` in a subprocess, with two
+workers: two jobs are processing (their Kling task ids recorded), two are queued. The test
+kills the process, moves one queued job's deadline into the past (as if the gateway had been
+down that long), starts the gateway again and shows: the processing jobs resume polling
+their tasks (no second submission), the queued one runs, the overdue one fails and is
+released, and the account's balance and ledger are exactly right.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from tests.helpers import ROOT, SAMPLES, auth, data_url
+from tryon_core import accounts, billing
+from tryon_core.db import create_database
+from tryon_core.db.schema import generations
+from tryon_core.ids import utcnow
+from tryon_core.testing.server import serve_app_in_thread
+from tryon_kling.fake import PATH, TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tryon_kling.fake import create_app as kling_fake
+
+SERVE = "from tryon_core.cli import main; raise SystemExit(main())"
+MODEL = "kling/kolors-v1-5"
+PRICE = 7
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Gateway:
+    """``tryon serve`` in a subprocess, started and killed by the test."""
+
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.config, self.port, self.log = config, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        bin_dir = Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env.pop("TRYON_CONFIG", None)
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SERVE, "serve", "--config", str(self.config)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, f"tryon serve exited: {self.tail()}"
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"tryon serve did not start: {self.tail()}"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def tail(self) -> str:
+        return self.log.read_text()[-3000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[str, Any]]:
+    app = kling_fake(processing_polls=10**9)  # tasks stay "processing" until the test says
+    with serve_app_in_thread(app) as url:
+        yield url, app
+
+
+async def _account(database_url: str, credits: int) -> tuple[str, str]:
+    database = create_database(database_url)
+    try:
+        await database.upgrade()
+        async with database.transaction() as conn:
+            account_id = await accounts.create_account(conn, name="restart")
+            _, key = await accounts.create_key(conn, account_id=account_id, name="restart")
+            await billing.grant(conn, account_id, credits)
+    finally:
+        await database.dispose()
+    return key, account_id
+
+
+async def _overdue(database_url: str, job_id: str) -> None:
+    database = create_database(database_url)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute(
+                update(generations)
+                .where(generations.c.id == job_id)
+                .values(deadline_at=utcnow())
+            )
+    finally:
+        await database.dispose()
+
+
+async def _money(database_url: str, account_id: str) -> tuple[int, int, int, int]:
+    database = create_database(database_url)
+    try:
+        async with database.reading() as conn:
+            account = await accounts.get_account(conn, account_id)
+            totals = await billing.ledger_totals(conn, account_id)
+    finally:
+        await database.dispose()
+    return account.balance, account.reserved, totals.balance, totals.reserved
+
+
+def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+async def test_sigkill_loses_no_job_and_no_credit(
+    fake: tuple[str, Any], database_url: str, tmp_path: Path
+) -> None:
+    fake_url, fake_app = fake
+    port = free_port()
+    config = tmp_path / "tryon.toml"
+    config.write_text(
+        f"""
+[server]
+port = {port}
+[database]
+url = "{database_url}"
+[storage]
+path = "{tmp_path}/files"
+[jobs]
+workers = 2
+lease_seconds = 2.0
+sweep_interval_seconds = 0.5
+[providers.kling]
+enabled = true
+base_url = "{fake_url}"
+access_key = "{TEST_ACCESS_KEY}"
+secret_key = "{TEST_SECRET_KEY}"
+poll_interval = 0.1
+timeout = 120.0
+"""
+    )
+    key, account_id = await _account(database_url, credits=100)
+    gateway = Gateway(config, port, tmp_path / "serve.log")
+    body = {
+        "model": MODEL,
+        "mode": "async",
+        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
+        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
+    }
+    gateway.start()
+    try:
+        with httpx.Client(base_url=gateway.url, headers=auth(key), timeout=30) as client:
+            ids = []
+            for _ in range(4):
+                response = client.post("/api/v1/tryon", json=body)
+                assert response.status_code == 202, response.text
+                ids.append(response.json()["jobId"])
+
+            def jobs() -> list[dict[str, Any]]:
+                return [client.get(f"/api/v1/tryon/{i}").json() for i in ids]
+
+            def two_submitted_two_queued() -> bool:
+                states = jobs()
+                running = [
+                    j for j in states if j["attempts"] and j["attempts"][0]["task_id"] is not None
+                ]
+                return len(running) == 2 and sum(j["status"] == "queued" for j in states) == 2
+
+            _wait(two_submitted_two_queued, "two jobs at Kling and two queued")
+            before = jobs()
+            gateway.kill()
+
+        submissions = [
+            r for r in fake_app.state.fake.requests if r.method == "POST" and "task_id" in r.summary
+        ]
+        assert len(submissions) == 2
+        running = [j["id"] for j in before if j["status"] == "processing"]
+        queued = [j["id"] for j in before if j["status"] == "queued"]
+        overdue = queued[1]
+        await _overdue(database_url, overdue)
+        fake_app.state.kling.processing_polls = 0  # Kling finishes the tasks meanwhile
+
+        gateway.start()
+        with httpx.Client(base_url=gateway.url, headers=auth(key), timeout=30) as client:
+            def ended() -> list[dict[str, Any]] | None:
+                states = [client.get(f"/api/v1/tryon/{i}").json() for i in ids]
+                return states if all(j["status"] in ("completed", "failed") for j in states) else None
+
+            final = {j["id"]: j for j in _wait(ended, "every job to end")}
+    finally:
+        gateway.stop()
+
+    for job_id in [*running, queued[0]]:
+        assert final[job_id]["status"] == "completed", final[job_id]
+        assert final[job_id]["usage"] == {"credits": PRICE, "reserved": 0}
+        assert [a["status"] for a in final[job_id]["attempts"]] == ["succeeded"]
+    assert final[overdue]["status"] == "failed"
+    assert final[overdue]["error"]["type"] == "deadline_exceeded"
+    assert final[overdue]["attempts"] == []
+    for job_id in running:  # resumed: the task recorded before the kill, not a new one
+        before_task = next(j for j in before if j["id"] == job_id)["attempts"][0]["task_id"]
+        assert final[job_id]["attempts"][0]["task_id"] == before_task
+    submissions = [
+        r for r in fake_app.state.fake.requests if r.method == "POST" and "task_id" in r.summary
+    ]
+    assert len(submissions) == 3  # exactly one per job that ran
+    assert len({r.summary["task_id"] for r in submissions}) == 3
+    assert not [r for r in fake_app.state.fake.requests if r.path == PATH and "rejected" in r.summary]
+    assert await _money(database_url, account_id) == (100 - 3 * PRICE, 0, 100 - 3 * PRICE, 0)
