@@ -238,6 +238,42 @@ def test_python_client(server: Server, tmp_path: Path, capsys: pytest.CaptureFix
     assert refused.stderr.startswith("402 payment_required: Insufficient credits")
 
 
+def test_async_job_example(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/examples/async_job.py: submit, follow the WebSocket, download; and a refusal."""
+    code, out, err = server.cli(capsys, "keys", "create", "--name", "jobs", "--credits", "2", "--json")
+    assert code == 0, err
+    key = json.loads(out)["key"]
+    result = tmp_path / "job.png"
+    command = [sys.executable, str(EXAMPLES / "async_job.py"), "samples/person.jpg"]
+    env = {**server.env, "TRYON_URL": server.url, "TRYON_KEY": key}
+    done = subprocess.run(
+        [*command, "samples/garment.png", str(result)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("submitted gen_")
+    assert lines[-2] == "completed"
+    assert lines[-1] == f"saved {result}; charged 1 credits"
+    assert all(line.split()[0] in ("queued", "processing") for line in lines[1:-2])
+    assert result.read_bytes().startswith(PNG)
+
+    _, broke, _ = server.cli(capsys, "keys", "create", "--name", "jobs-broke", "--json")
+    refused = subprocess.run(
+        [*command, "samples/garment.png", str(result)],
+        cwd=ROOT,
+        env={**env, "TRYON_KEY": json.loads(broke)["key"]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("Insufficient credits")
+
+
 def test_cli_json_outputs_match_docs(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
     """The fields docs/cli.md lists for every --json output, and its exit statuses."""
 

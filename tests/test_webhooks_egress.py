@@ -50,6 +50,7 @@ class OneShot:
         )
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
 
 
 @pytest.fixture

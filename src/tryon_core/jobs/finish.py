@@ -17,7 +17,7 @@ from tryon_core.db.schema import generations
 from tryon_core.gateway import Gateway
 from tryon_core.jobs.view import load_job
 from tryon_core.pipeline import Outcome, discard, record_failure, record_success
-from tryon_core.webhooks import enqueue
+from tryon_core.webhooks import enqueue, event_for_status
 
 __all__ = ["finish_failure", "finish_success", "notify"]
 
@@ -64,5 +64,5 @@ async def notify(conn: AsyncConnection, gateway: Gateway, job_id: str) -> None:
         generation_id=job_id,
         url=row.webhook_url,
         payload=msgspec.json.encode(body),
-        event=f"job.{body.status}",
+        event=event_for_status(body.status),
     )

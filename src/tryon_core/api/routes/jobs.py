@@ -81,8 +81,8 @@ async def cancel(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[
     return await cancel_job(gateway, principal, job_id)
 
 
-class _Message(msgspec.Struct, kw_only=True):
-    type: str
+class _Message(msgspec.Struct, kw_only=True, rename={"kind": "type"}):
+    kind: Literal["status", "error"]
     job: JobBody | None = None
     error: ErrorBody | None = None
 
@@ -99,7 +99,7 @@ async def job_socket(socket: WebSocket[Any, Any, Any], job_id: FromPath[str]) ->
         error = ErrorBody(
             code=exc.status, message=exc.message, type=exc.type, param=exc.param, metadata={}
         )
-        await _send(socket, _Message(type="error", error=error))
+        await _send(socket, _Message(kind="error", error=error))
         await socket.close(code=4000 + exc.status, reason=exc.message[:120])
     except WebSocketDisconnect:
         return
@@ -138,7 +138,7 @@ async def _follow(
                     raise NotFound("No such job.", param="id")
                 if (body.status, body.updated_at) != sent:
                     sent = (body.status, body.updated_at)
-                    await _send(socket, _Message(type="status", job=body))
+                    await _send(socket, _Message(kind="status", job=body))
                 if body.status in TERMINAL:
                     await socket.close(code=1000)
                     return
