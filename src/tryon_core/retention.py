@@ -1,4 +1,4 @@
-"""Delete result files whose retention has passed: their rows and their bytes."""
+"""Delete what has outlived its retention: result files (rows and bytes) and idempotency keys."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 
 from tryon_core.db.schema import files
 from tryon_core.gateway import Gateway
+from tryon_core.idempotency import purge_expired_keys
 from tryon_core.ids import utcnow
 
 __all__ = ["purge_expired", "run_retention"]
@@ -39,6 +40,8 @@ async def run_retention(gateway: Gateway, *, interval: float = 600.0) -> None:
     while True:
         try:
             while await purge_expired(gateway) > 0:
+                pass
+            while await purge_expired_keys(gateway) > 0:
                 pass
         except Exception:
             log.exception("retention pass failed")

@@ -9,6 +9,7 @@ from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.openapi import ResponseSpec
 
+from tryon_core import idempotency
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.openapi import body_operation
@@ -64,18 +65,32 @@ async def create_tryon(
     principal: PrincipalDep,
 ) -> Response[TryOnResponse]:
     tryon, webhook = await _parse(request, gateway)
-    if tryon.mode == "async":
-        return await _submit(request, gateway, principal, tryon, webhook)
-    if webhook is not None:
+    if tryon.mode == "sync" and webhook is not None:
         raise InvalidRequest('webhook_url is for "mode": "async" only.', param="webhook_url")
-    generation = await unless_disconnected(
-        request, generate(gateway, principal, tryon, route="native")
+
+    async def respond() -> Response[Any]:
+        if tryon.mode == "async":
+            return await _submit(gateway, principal, tryon, webhook)
+        generation = await generate(gateway, principal, tryon, route="native")
+        return Response(_rendered(gateway, generation), status_code=200)
+
+    key = request.headers.get(idempotency.HEADER)
+    return await unless_disconnected(
+        request,
+        idempotency.idempotent(
+            gateway,
+            principal,
+            key,
+            route="native",
+            fingerprint=idempotency.fingerprint("native", tryon, webhook_url=webhook)
+            if key is not None
+            else "",
+            run=respond,
+        ),
     )
-    return Response(_rendered(gateway, generation))
 
 
 async def _submit(
-    request: Request[Any, Any, Any],
     gateway: GatewayDep,
     principal: PrincipalDep,
     tryon: TryOnRequest,
@@ -83,9 +98,7 @@ async def _submit(
 ) -> Response[Any]:
     if webhook is not None:
         webhook = validate_webhook_url(webhook, allow_hosts=gateway.settings.fetch.allow_hosts)
-    submitted = await unless_disconnected(
-        request, submit_job(gateway, principal, tryon, route="native", webhook_url=webhook)
-    )
+    submitted = await submit_job(gateway, principal, tryon, route="native", webhook_url=webhook)
     job_id = submitted.job_id
     accepted = JobAccepted(
         jobId=job_id,
