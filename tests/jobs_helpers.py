@@ -31,11 +31,11 @@ async def job(client: Client, key: str, job_id: str) -> dict[str, Any]:
 
 
 async def wait_for(
-    client: Client, key: str, job_id: str, *statuses: str, timeout: float = 20.0
+    client: Client, key: str, job_id: str, *statuses: str, within: float = 20.0
 ) -> dict[str, Any]:
     """Poll until the job's status is one of ``statuses`` (default: an end)."""
     wanted = statuses or ("completed", "failed")
-    end = time.monotonic() + timeout
+    end = time.monotonic() + within
     while True:
         body = await job(client, key, job_id)
         if body["status"] in wanted:

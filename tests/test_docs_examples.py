@@ -242,7 +242,9 @@ def test_async_job_example(
     server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """docs/examples/async_job.py: submit, follow the WebSocket, download; and a refusal."""
-    code, out, err = server.cli(capsys, "keys", "create", "--name", "jobs", "--credits", "2", "--json")
+    code, out, err = server.cli(
+        capsys, "keys", "create", "--name", "jobs", "--credits", "2", "--json"
+    )
     assert code == 0, err
     key = json.loads(out)["key"]
     result = tmp_path / "job.png"
@@ -250,7 +252,12 @@ def test_async_job_example(
     env = {**server.env, "TRYON_URL": server.url, "TRYON_KEY": key}
     done = subprocess.run(
         [*command, "samples/garment.png", str(result)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

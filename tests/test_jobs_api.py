@@ -89,9 +89,7 @@ async def test_everything_rejectable_is_rejected_before_the_202(
     assert scripted.calls == []
 
 
-async def test_insufficient_credits_is_402_before_the_202(
-    client: Client, tryon_body: Any
-) -> None:
+async def test_insufficient_credits_is_402_before_the_202(client: Client, tryon_body: Any) -> None:
     key, account = await new_key(client, credits=2)
     response = await client.post(
         "/api/v1/tryon", json=tryon_body(model="scripted/alpha", mode="async"), headers=auth(key)
@@ -173,9 +171,7 @@ async def test_another_accounts_job_is_exactly_as_absent_as_a_missing_one(
     assert listed.json()["data"] == []
 
 
-async def test_list_is_newest_first_with_a_cursor(
-    client: Client, tryon_body: Any
-) -> None:
+async def test_list_is_newest_first_with_a_cursor(client: Client, tryon_body: Any) -> None:
     key, _ = await new_key(client, credits=100)
     ids = []
     for _ in range(5):
@@ -305,7 +301,7 @@ async def test_many_jobs_at_once_each_charged_once(
         accepted = await asyncio.gather(
             *(submit(client, key, tryon_body(model="scripted/beta")) for _ in range(30))
         )
-        bodies = [await wait_for(client, key, a["jobId"], timeout=60) for a in accepted]
+        bodies = [await wait_for(client, key, a["jobId"], within=60) for a in accepted]
         assert {b["status"] for b in bodies} == {"completed"}
         assert len(scripted.calls) == 30
         assert await money(client, account) == (940, 0, 940, 0)

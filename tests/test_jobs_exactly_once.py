@@ -17,7 +17,6 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from sqlalchemy import select
 
@@ -73,7 +72,11 @@ async def test_every_job_is_settled_exactly_once(
     scripted = ScriptedProvider()
     for _ in range(JOBS * 2):
         seconds = rng.uniform(0.0, 1.6)
-        step = Sleep(seconds, then=ProviderUnavailable("down")) if rng.random() < 0.2 else Sleep(seconds)
+        step = (
+            Sleep(seconds, then=ProviderUnavailable("down"))
+            if rng.random() < 0.2
+            else Sleep(seconds)
+        )
         scripted.script("scripted/alpha", step)
         scripted.script("scripted/beta", Sleep(rng.uniform(0.0, 0.4)))
     async with process(settings, scripted) as first, process(settings, scripted) as second:
@@ -90,7 +93,8 @@ async def test_every_job_is_settled_exactly_once(
             mode="async",
         )
         submitted = [
-            await submit_job(rng.choice([first, second]), principal, request, route="native") for _ in range(JOBS)
+            await submit_job(rng.choice([first, second]), principal, request, route="native")
+            for _ in range(JOBS)
         ]
         ids = [s.job_id for s in submitted]
 
@@ -145,6 +149,6 @@ async def test_every_job_is_settled_exactly_once(
     assert account.reserved == 0
     assert account.balance == 10_000 - sum(row.credits_charged for row in rows)
     # the races really happened: some of each ending
-    assert statuses["completed"] and statuses["cancelled"] and statuses["deadline_exceeded"], statuses
-
-
+    assert statuses["completed"] and statuses["cancelled"] and statuses["deadline_exceeded"], (
+        statuses
+    )

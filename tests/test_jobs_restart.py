@@ -11,6 +11,7 @@ released, and the account's balance and ledger are exactly right.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from tryon_kling.fake import PATH, TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import ROOT, SAMPLES, auth, data_url
 from tryon_core import accounts, billing
@@ -30,8 +33,6 @@ from tryon_core.db import create_database
 from tryon_core.db.schema import generations
 from tryon_core.ids import utcnow
 from tryon_core.testing.server import serve_app_in_thread
-from tryon_kling.fake import PATH, TEST_ACCESS_KEY, TEST_SECRET_KEY
-from tryon_kling.fake import create_app as kling_fake
 
 SERVE = "from tryon_core.cli import main; raise SystemExit(main())"
 MODEL = "kling/kolors-v1-5"
@@ -121,9 +122,7 @@ async def _overdue(database_url: str, job_id: str) -> None:
     try:
         async with database.transaction() as conn:
             await conn.execute(
-                update(generations)
-                .where(generations.c.id == job_id)
-                .values(deadline_at=utcnow())
+                update(generations).where(generations.c.id == job_id).values(deadline_at=utcnow())
             )
     finally:
         await database.dispose()
@@ -150,7 +149,7 @@ def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
         time.sleep(0.1)
 
 
-async def test_sigkill_loses_no_job_and_no_credit(
+def test_sigkill_loses_no_job_and_no_credit(
     fake: tuple[str, Any], database_url: str, tmp_path: Path
 ) -> None:
     fake_url, fake_app = fake
@@ -177,7 +176,7 @@ poll_interval = 0.1
 timeout = 120.0
 """
     )
-    key, account_id = await _account(database_url, credits=100)
+    key, account_id = asyncio.run(_account(database_url, credits=100))
     gateway = Gateway(config, port, tmp_path / "serve.log")
     body = {
         "model": MODEL,
@@ -215,14 +214,17 @@ timeout = 120.0
         running = [j["id"] for j in before if j["status"] == "processing"]
         queued = [j["id"] for j in before if j["status"] == "queued"]
         overdue = queued[1]
-        await _overdue(database_url, overdue)
+        asyncio.run(_overdue(database_url, overdue))
         fake_app.state.kling.processing_polls = 0  # Kling finishes the tasks meanwhile
 
         gateway.start()
         with httpx.Client(base_url=gateway.url, headers=auth(key), timeout=30) as client:
+
             def ended() -> list[dict[str, Any]] | None:
                 states = [client.get(f"/api/v1/tryon/{i}").json() for i in ids]
-                return states if all(j["status"] in ("completed", "failed") for j in states) else None
+                return (
+                    states if all(j["status"] in ("completed", "failed") for j in states) else None
+                )
 
             final = {j["id"]: j for j in _wait(ended, "every job to end")}
     finally:
@@ -243,5 +245,7 @@ timeout = 120.0
     ]
     assert len(submissions) == 3  # exactly one per job that ran
     assert len({r.summary["task_id"] for r in submissions}) == 3
-    assert not [r for r in fake_app.state.fake.requests if r.path == PATH and "rejected" in r.summary]
-    assert await _money(database_url, account_id) == (100 - 3 * PRICE, 0, 100 - 3 * PRICE, 0)
+    assert not [
+        r for r in fake_app.state.fake.requests if r.path == PATH and "rejected" in r.summary
+    ]
+    assert asyncio.run(_money(database_url, account_id)) == (100 - 3 * PRICE, 0, 100 - 3 * PRICE, 0)

@@ -425,7 +425,9 @@ class AttemptLog:
     async def _before_start(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
         """A hook run first in the transaction that starts an attempt (it may refuse it)."""
 
-    async def _also(self, conn: AsyncConnection, step: str, position: int, attempt: Attempt) -> None:
+    async def _also(
+        self, conn: AsyncConnection, step: str, position: int, attempt: Attempt
+    ) -> None:
         """A hook run inside each step's transaction."""
 
     async def _update(self, position: int, attempt: Attempt, step: str, **values: Any) -> None:

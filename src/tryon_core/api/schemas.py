@@ -110,10 +110,10 @@ class TryOnResponse(msgspec.Struct, kw_only=True):
 class JobAccepted(msgspec.Struct, kw_only=True):
     """The ``202`` answer to an async submission (camelCase, as the API has always said)."""
 
-    jobId: str  # noqa: N815
+    jobId: str
     status: Literal["queued"]
-    statusUrl: str  # noqa: N815
-    wsUrl: str  # noqa: N815
+    statusUrl: str
+    wsUrl: str
 
 
 class CreditsResponse(msgspec.Struct, kw_only=True):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    LargeBinary,
-    PrimaryKeyConstraint,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -19,7 +17,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,

@@ -26,7 +26,8 @@ def ws_url(gateway: Gateway, job_id: str, deadline: datetime) -> str:
     base = gateway.settings.server.base_url
     scheme, _, rest = base.partition("://")
     ws_scheme = "wss" if scheme == "https" else "ws"
-    return f"{ws_scheme}://{rest}/api/v1/tryon/{job_id}/ws?token={job_token(gateway, job_id, deadline)}"
+    token = job_token(gateway, job_id, deadline)
+    return f"{ws_scheme}://{rest}/api/v1/tryon/{job_id}/ws?token={token}"
 
 
 def job_token(gateway: Gateway, job_id: str, deadline: datetime) -> str:

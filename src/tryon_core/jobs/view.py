@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -138,7 +139,9 @@ async def list_jobs(
     )
 
 
-async def render_jobs(conn: AsyncConnection, gateway: Gateway, rows: list[Any]) -> list[JobBody]:
+async def render_jobs(
+    conn: AsyncConnection, gateway: Gateway, rows: Sequence[Any]
+) -> list[JobBody]:
     """Bodies for generation rows, with their attempts and images in two queries."""
     ids = [row.id for row in rows]
     tried: dict[str, list[Attempt]] = defaultdict(list)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -102,9 +102,9 @@ def _cancelled() -> Cancelled:
     return Cancelled("The job was cancelled; nothing was charged.")
 
 
-def _loop_time(moment: Any) -> float:
-    loop = asyncio.get_running_loop()
-    return loop.time() + (moment - utcnow()).total_seconds()
+def _loop_time(moment: datetime) -> float:
+    """The event loop's clock reading at wall-clock ``moment``."""
+    return asyncio.get_running_loop().time() + (moment - utcnow()).total_seconds()
 
 
 async def _claim(gateway: Gateway, job_id: str) -> Any:
@@ -263,8 +263,7 @@ async def _interrupted(gateway: Gateway, attempt_id: int) -> None:
 
 async def _inputs(gateway: Gateway, conn: AsyncConnection, ids: list[str]) -> list[InputImage]:
     rows = {
-        row.id: row
-        for row in (await conn.execute(select(files).where(files.c.id.in_(ids)))).all()
+        row.id: row for row in (await conn.execute(select(files).where(files.c.id.in_(ids)))).all()
     }
     images: list[InputImage] = []
     for file_id in ids:
@@ -276,9 +275,7 @@ async def _inputs(gateway: Gateway, conn: AsyncConnection, ids: list[str]) -> li
         except OSError:
             raise _CannotRun("The job's input images are no longer in the file store.") from None
         images.append(
-            InputImage(
-                data=data, content_type=row.content_type, width=row.width, height=row.height
-            )
+            InputImage(data=data, content_type=row.content_type, width=row.width, height=row.height)
         )
     return images
 
@@ -301,14 +298,14 @@ class JobAttemptLog(AttemptLog):
 
     async def _before_start(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
         flag = await conn.scalar(
-            select(generations.c.cancel_requested).where(
-                generations.c.id == self._generation_id
-            )
+            select(generations.c.cancel_requested).where(generations.c.id == self._generation_id)
         )
         if flag:
             raise _cancelled()
 
-    async def _also(self, conn: AsyncConnection, step: str, position: int, attempt: Attempt) -> None:
+    async def _also(
+        self, conn: AsyncConnection, step: str, position: int, attempt: Attempt
+    ) -> None:
         await conn.execute(
             update(generations)
             .where(generations.c.id == self._generation_id)

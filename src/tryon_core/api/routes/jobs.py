@@ -115,9 +115,7 @@ async def _authorize(
             raise AuthenticationFailed("This job link is invalid or has expired.")
         return None
     keys = [p[len(KEY_PROTOCOL) :] for p in offered if p.startswith(KEY_PROTOCOL)]
-    authorization = socket.headers.get("authorization") or (
-        f"Bearer {keys[0]}" if keys else None
-    )
+    authorization = socket.headers.get("authorization") or (f"Bearer {keys[0]}" if keys else None)
     async with gateway.database.transaction() as conn:
         principal = await authenticate(conn, authorization)
     return principal.account_id

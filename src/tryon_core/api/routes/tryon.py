@@ -15,6 +15,8 @@ from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.openapi import body_operation
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
+from tryon_core.jobs.links import status_url, ws_url
+from tryon_core.jobs.submit import submit_job
 from tryon_core.normalize import (
     NativeOptions,
     from_native,
@@ -22,11 +24,9 @@ from tryon_core.normalize import (
     validation_message,
     validation_param,
 )
-from tryon_core.jobs.links import status_url, ws_url
-from tryon_core.jobs.submit import submit_job
 from tryon_core.pipeline import Generation, generate
-from tryon_core.webhooks import validate_webhook_url
 from tryon_core.request import ImageSource, TryOnRequest
+from tryon_core.webhooks import validate_webhook_url
 
 _IMAGE_FIELDS = ("person_images", "garment_images")
 

@@ -26,9 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("lease_owner", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("lease_until", _TS, nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("progress", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("webhook_url", sa.Text(), nullable=True))
@@ -64,9 +62,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
     )
-    op.create_index(
-        op.f("ix_webhook_deliveries_account_id"), "webhook_deliveries", ["account_id"]
-    )
+    op.create_index(op.f("ix_webhook_deliveries_account_id"), "webhook_deliveries", ["account_id"])
     op.create_index(
         op.f("ix_webhook_deliveries_generation_id"), "webhook_deliveries", ["generation_id"]
     )
@@ -91,9 +87,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id", "key", name=op.f("pk_idempotency_keys")),
     )
-    op.create_index(
-        op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"]
-    )
+    op.create_index(op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"])
 
 
 def downgrade() -> None:
