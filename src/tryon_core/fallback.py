@@ -74,6 +74,7 @@ class AttemptRecorder(Protocol):
 
     async def started(self, position: int, attempt: Attempt) -> None: ...
     async def task(self, position: int, task_id: str, attempt: Attempt) -> None: ...
+    async def state(self, position: int, state: str, attempt: Attempt) -> None: ...
     async def finished(
         self, position: int, attempt: Attempt, upstream_message: str | None
     ) -> None: ...
@@ -114,6 +115,7 @@ async def run_candidates(
                 record_task=_task_hook(recorder, position, attempt),
                 fetch=result_download(result_fetcher(entry), entry.slug),
                 task_id=task_id,
+                report_state=_state_hook(recorder, position, attempt),
             )
             produced = await run_attempt(
                 entry.adapter, build(entry), context, slug=entry.slug, limits=limits
@@ -157,6 +159,21 @@ def _task_hook(
         await recorder.task(position, task_id, attempt)
 
     return record_task
+
+
+def _state_hook(
+    recorder: AttemptRecorder, position: int, attempt: Attempt
+) -> Callable[[str], Awaitable[None]]:
+    last: list[str] = []
+
+    async def report_state(state: str) -> None:
+        state = str(state)[:64]
+        if last and last[-1] == state:
+            return
+        last[:] = [state]
+        await recorder.state(position, state, attempt)
+
+    return report_state
 
 
 async def run_attempt(

@@ -408,6 +408,9 @@ class AttemptLog:
     async def task(self, position: int, task_id: str, attempt: Attempt) -> None:
         await self._update(position, attempt, "submitted", task_id=task_id)
 
+    async def state(self, position: int, state: str, attempt: Attempt) -> None:
+        """The upstream's own state of the attempt: kept only where someone watches (jobs)."""
+
     async def finished(self, position: int, attempt: Attempt, upstream_message: str | None) -> None:
         error = attempt.error or {}
         await self._update(

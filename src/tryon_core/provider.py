@@ -114,7 +114,9 @@ class ProviderContext(msgspec.Struct, kw_only=True):
     URL the upstream returned: bounded in bytes and time, behind the egress guard (the
     provider's own ``base_url`` origin is allowed); a failure raises ``BadResponse``.
     ``record_task`` commits the upstream's task id before polling; ``task_id`` is set when the
-    core resumes an attempt that an upstream already accepted.
+    core resumes an attempt that an upstream already accepted. ``report_state`` tells the core
+    the upstream's own state of the task as it polls (``"processing"``); async jobs show it as
+    their progress. Calling it with an unchanged state costs nothing.
     """
 
     http: httpx.AsyncClient
@@ -123,6 +125,13 @@ class ProviderContext(msgspec.Struct, kw_only=True):
     record_task: Callable[[str], Awaitable[None]]
     fetch: Callable[[str], Awaitable[bytes]] = msgspec.field(default_factory=lambda: _no_fetch)
     task_id: str | None = None
+    report_state: Callable[[str], Awaitable[None]] = msgspec.field(
+        default_factory=lambda: _no_report
+    )
+
+
+async def _no_report(state: str) -> None:
+    return None
 
 
 async def _no_fetch(url: str) -> bytes:

@@ -292,6 +292,11 @@ class JobAttemptLog(AttemptLog):
         await super().task(position, task_id, attempt)
         self._gateway.events.publish(self._generation_id)
 
+    async def state(self, position: int, state: str, attempt: Attempt) -> None:
+        async with self._gateway.database.transaction() as conn:
+            await self._also(conn, state, position, attempt)
+        self._gateway.events.publish(self._generation_id)
+
     async def finished(self, position: int, attempt: Attempt, upstream_message: str | None) -> None:
         await super().finished(position, attempt, upstream_message)
         self._gateway.events.publish(self._generation_id)

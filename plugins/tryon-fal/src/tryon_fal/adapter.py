@@ -55,7 +55,7 @@ class FalAdapter:
             body = await asyncio.to_thread(_input_json, endpoint, request, config)
             handle = await queue.submit(body)
             await context.record_task(handle.request_id)
-        await queue.wait(handle)
+        await queue.wait(handle, context.report_state)
         urls = image_urls(endpoint, await queue.result(handle), request.model)
         images = await asyncio.gather(*(_download(url, context) for url in urls[: request.n]))
         return [OutputImage(data=data) for data in images]

@@ -17,6 +17,7 @@ another origin than ``base_url`` (the key is never sent anywhere else).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -94,8 +95,12 @@ class Queue:
             response_url=self._own(submitted.response_url, rebuilt.response_url),
         )
 
-    async def wait(self, handle: Handle) -> None:
-        """Poll the status until the request is ``COMPLETED``; raise if it failed there."""
+    async def wait(
+        self, handle: Handle, report: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
+        """Poll the status until the request is ``COMPLETED``; raise if it failed there.
+
+        ``report`` hears each status fal gives (``IN_QUEUE``, ``IN_PROGRESS``, ...)."""
 
         async def check() -> bool | None:
             response = await self.http.get(
@@ -103,6 +108,8 @@ class Queue:
             )
             body = answer(response, self.slug, secret=self.secret, stage="status")
             status = self._convert(body, _Status, "status")
+            if report is not None:
+                await report(str(status.status))
             if status.status in ("IN_QUEUE", "IN_PROGRESS"):
                 return None
             if status.status != "COMPLETED":

@@ -105,6 +105,7 @@ class _Calls:
         self._config = config
         self._base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._slug = slug
+        self._report = context.report_state
         self._used: set[str] = set()
 
     @property
@@ -154,6 +155,7 @@ class _Calls:
                     ) from None
                 raise
             failures = 0
+            await self._report(str(task.get("task_status")))
             return self._outcome(task_id, task)
 
         interval = self._config.poll_interval
