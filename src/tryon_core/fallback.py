@@ -120,6 +120,9 @@ async def run_candidates(
             produced = await run_attempt(
                 entry.adapter, build(entry), context, slug=entry.slug, limits=limits
             )
+        except asyncio.CancelledError:
+            attempt.status = "cancelled"
+            raise
         except ProviderError as error:
             attempt.status = "failed"
             attempt.error = {

@@ -20,6 +20,7 @@ __all__ = [
     "CATEGORIES",
     "IMAGE_TYPES",
     "Adapter",
+    "CancellableAdapter",
     "Capabilities",
     "Category",
     "InputImage",
@@ -144,6 +145,17 @@ class Adapter(Protocol):
     async def run(
         self, request: ProviderRequest, context: ProviderContext
     ) -> Sequence[OutputImage]: ...
+
+
+class CancellableAdapter(Adapter, Protocol):
+    """An adapter whose upstream can drop a task it accepted (optional).
+
+    ``cancel`` asks it to; True means the upstream will not finish (nor charge) the task,
+    False that it is too late. The core calls it when a client cancels an async job whose
+    current attempt has a recorded task id; without it, that attempt runs to its end.
+    """
+
+    async def cancel(self, model: str, task_id: str, context: ProviderContext) -> bool: ...
 
 
 class ProviderSpec(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,9 +2,11 @@
 
 A queued job is cancelled at once: it ends ``failed`` with error type ``cancelled`` and
 everything held for it is released. A job already processing is flagged: it starts no
-further attempt (no fallback), and the attempt under way finishes at the upstream, which
-cannot be called back, and the job is reported as it ends: completed and charged if that
-attempt succeeds, else failed and released with error type ``cancelled``.
+further attempt (no fallback), and its worker (:func:`tryon_core.jobs.worker._watch`, in
+whichever process runs it) asks the current attempt's upstream to drop the task where the
+adapter can (:class:`~tryon_core.provider.CancellableAdapter`); if the upstream confirms, the
+job ends cancelled and released. Otherwise the attempt runs to its end and the job is
+reported as it ends.
 """
 
 from __future__ import annotations

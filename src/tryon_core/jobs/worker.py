@@ -33,7 +33,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.jobs.finish import finish_failure, finish_success
 from tryon_core.pipeline import AttemptLog, Work, error_record, execute
-from tryon_core.provider import InputImage
+from tryon_core.provider import InputImage, ProviderContext
 from tryon_core.request import ImageSource, TryOnRequest
 
 __all__ = ["Cancelled", "DeadlineExceeded", "run_job"]
@@ -71,10 +71,11 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
     except TryOnError as exc:
         await finish_failure(gateway, job_id, error_record(exc))
         return
-    keeper = asyncio.create_task(_keep_lease(gateway, job_id, asyncio.current_task()))
+    attempts = JobAttemptLog(gateway, job_id, adopt=adopt)
+    watcher = asyncio.create_task(_watch(gateway, job_id, asyncio.current_task(), attempts))
     try:
         async with asyncio.timeout_at(_loop_time(deadline)):
-            outcome = await execute(gateway, work, JobAttemptLog(gateway, job_id, adopt=adopt))
+            outcome = await execute(gateway, work, attempts)
     except TimeoutError:
         await finish_failure(gateway, job_id, error_record(_deadline()))
     except asyncio.CancelledError:
@@ -91,7 +92,7 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
     else:
         await finish_success(gateway, job_id, outcome, row.account_id)
     finally:
-        keeper.cancel()
+        watcher.cancel()
 
 
 def _deadline() -> DeadlineExceeded:
@@ -134,29 +135,79 @@ async def _claim(gateway: Gateway, job_id: str) -> Any:
         return result.first()
 
 
-async def _keep_lease(gateway: Gateway, job_id: str, runner: asyncio.Task[Any] | None) -> None:
-    """Renew the claim every third of its length; if it was lost, stop the runner."""
+async def _watch(
+    gateway: Gateway, job_id: str, runner: asyncio.Task[Any] | None, attempts: JobAttemptLog
+) -> None:
+    """While the job runs: renew its claim every third of its length (stop the runner if it
+    was lost), and on a cancel request ask the upstream to drop the current attempt's task
+    where its adapter can (stop the runner if it did)."""
     seconds = gateway.settings.jobs.lease_seconds
-    while True:
-        await asyncio.sleep(seconds / 3)
-        try:
-            async with gateway.database.transaction() as conn:
-                result = await conn.execute(
-                    update(generations)
-                    .where(
-                        generations.c.id == job_id,
-                        generations.c.lease_owner == gateway.instance_id,
-                        generations.c.status == "processing",
-                    )
-                    .values(lease_until=utcnow() + timedelta(seconds=seconds))
+    loop = asyncio.get_running_loop()
+    renew_at = loop.time() + seconds / 3
+    asked = False
+    async with gateway.events.subscribe(job_id) as changed:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, renew_at - loop.time())):
+                    await changed.wait()
+            changed.clear()
+            if loop.time() >= renew_at:
+                renew_at = loop.time() + seconds / 3
+                if not await _renew(gateway, job_id, seconds):
+                    log.warning("job %s: lease lost; stopping here", job_id)
+                    _stop(runner)
+                    return
+            if not asked and await _cancel_requested(gateway, job_id):
+                current = attempts.current
+                if current is not None and current.task_id is not None:
+                    asked = True
+                    if await _cancel_upstream(gateway, current):
+                        _stop(runner)
+                        return
+
+
+def _stop(runner: asyncio.Task[Any] | None) -> None:
+    if runner is not None:
+        runner.cancel()
+
+
+async def _renew(gateway: Gateway, job_id: str, seconds: float) -> bool:
+    """Extend this process's lease; False if the job is no longer this process's to run."""
+    try:
+        async with gateway.database.transaction() as conn:
+            result = await conn.execute(
+                update(generations)
+                .where(
+                    generations.c.id == job_id,
+                    generations.c.lease_owner == gateway.instance_id,
+                    generations.c.status == "processing",
                 )
-        except TryOnError:
-            continue  # the database is briefly away: try again; the lease has slack
-        if result.rowcount != 1:
-            log.warning("job %s: lease lost; stopping here", job_id)
-            if runner is not None:
-                runner.cancel()
-            return
+                .values(lease_until=utcnow() + timedelta(seconds=seconds))
+            )
+    except TryOnError:
+        return True  # the database is briefly away: try again; the lease has slack
+    return result.rowcount == 1
+
+
+async def _cancel_upstream(gateway: Gateway, attempt: Attempt) -> bool:
+    """Ask the attempt's upstream to drop its task; True if it will not finish it."""
+    entry = gateway.catalog.entries.get(attempt.model)
+    cancel = getattr(entry.adapter, "cancel", None) if entry is not None else None
+    if entry is None or cancel is None or attempt.task_id is None:
+        return False
+
+    async def no_record(_: str) -> None:
+        return None
+
+    context = ProviderContext(
+        http=gateway.http, config=entry.config, timeout=15.0, record_task=no_record
+    )
+    try:
+        async with asyncio.timeout(15.0):
+            return bool(await cancel(attempt.model, attempt.task_id, context))
+    except Exception:
+        log.warning("could not cancel %s task %s upstream", attempt.model, attempt.task_id)
+        return False
 
 
 async def _hand_back(gateway: Gateway, job_id: str) -> None:
@@ -284,8 +335,12 @@ class JobAttemptLog(AttemptLog):
     """Also keeps the job's progress, refuses a new attempt of a cancelled job, and wakes
     the job's subscribers after each step."""
 
+    current: Attempt | None = None
+    """The attempt under way, if any (its task id once the upstream accepted it)."""
+
     async def started(self, position: int, attempt: Attempt) -> None:
         await super().started(position, attempt)
+        self.current = attempt
         self._gateway.events.publish(self._generation_id)
 
     async def task(self, position: int, task_id: str, attempt: Attempt) -> None:
@@ -298,6 +353,7 @@ class JobAttemptLog(AttemptLog):
         self._gateway.events.publish(self._generation_id)
 
     async def finished(self, position: int, attempt: Attempt, upstream_message: str | None) -> None:
+        self.current = None
         await super().finished(position, attempt, upstream_message)
         self._gateway.events.publish(self._generation_id)
 

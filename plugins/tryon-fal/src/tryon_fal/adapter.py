@@ -44,9 +44,7 @@ class FalAdapter:
         del config  # each attempt reads context.config
 
     async def run(self, request: ProviderRequest, context: ProviderContext) -> list[OutputImage]:
-        endpoint = ENDPOINTS.get(request.model)
-        if endpoint is None:
-            raise ProviderMisconfigured(f"{request.model} is not a fal model.")
+        endpoint = _endpoint(request.model)
         config: FalConfig = context.config
         queue = Queue(context.http, config, endpoint_id=endpoint.endpoint_id, slug=request.model)
         if context.task_id:
@@ -59,6 +57,19 @@ class FalAdapter:
         urls = image_urls(endpoint, await queue.result(handle), request.model)
         images = await asyncio.gather(*(_download(url, context) for url in urls[: request.n]))
         return [OutputImage(data=data) for data in images]
+
+    async def cancel(self, model: str, task_id: str, context: ProviderContext) -> bool:
+        """fal's queue can drop a request it has not finished (``PUT …/requests/{id}/cancel``)."""
+        endpoint = _endpoint(model)
+        queue = Queue(context.http, context.config, endpoint_id=endpoint.endpoint_id, slug=model)
+        return await queue.cancel(queue.handle(task_id))
+
+
+def _endpoint(model: str) -> Endpoint:
+    endpoint = ENDPOINTS.get(model)
+    if endpoint is None:
+        raise ProviderMisconfigured(f"{model} is not a fal model.")
+    return endpoint
 
 
 def _input_json(endpoint: Endpoint, request: ProviderRequest, config: FalConfig) -> bytes:

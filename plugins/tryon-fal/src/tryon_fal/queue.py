@@ -41,6 +41,10 @@ class Handle(msgspec.Struct, frozen=True, kw_only=True):
     status_url: str
     response_url: str
 
+    @property
+    def cancel_url(self) -> str:
+        return f"{self.response_url}/cancel"
+
 
 class _Submitted(msgspec.Struct):
     request_id: str
@@ -123,6 +127,15 @@ class Queue:
 
         ceiling = max(self.interval, _MAX_POLL_INTERVAL)
         await poll(check, interval=self.interval, max_interval=ceiling)
+
+    async def cancel(self, handle: Handle) -> bool:
+        """Ask fal to drop the request: True if it will not run (or finish), False if too late."""
+        response = await self.http.put(handle.cancel_url, headers=self.headers)
+        try:
+            said = response.json().get("status")
+        except (ValueError, AttributeError):
+            said = None
+        return response.status_code == 202 and said in ("CANCELLATION_REQUESTED", "OK")
 
     async def result(self, handle: Handle) -> dict[str, Any]:
         """The completed request's output JSON."""
