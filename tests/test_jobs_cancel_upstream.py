@@ -13,6 +13,10 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from tryon_fal.fake import TEST_KEY
+from tryon_fal.fake import create_app as fal_fake
+from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import SAMPLES, auth, data_url, new_key
 from tests.jobs_helpers import money, submit, wait_for
@@ -21,10 +25,6 @@ from tryon_core.config import parse_settings
 from tryon_core.provider import ProviderContext
 from tryon_core.testing.fakes import Fault
 from tryon_core.testing.server import serve_app_in_thread
-from tryon_fal.fake import TEST_KEY
-from tryon_fal.fake import create_app as fal_fake
-from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from tryon_kling.fake import create_app as kling_fake
 
 
 class Upstreams:

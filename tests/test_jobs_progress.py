@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
+from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import SAMPLES, auth, data_url, new_key
 from tests.jobs_helpers import job, submit
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.testing.server import serve_app_in_thread
-from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from tryon_kling.fake import create_app as kling_fake
 
 
 @pytest.fixture
