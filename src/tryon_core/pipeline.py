@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from sqlalchemy import insert, update
@@ -42,6 +42,7 @@ __all__ = [
     "error_record",
     "execute",
     "generate",
+    "keep_file",
     "open_generation",
     "prepare",
     "record_failure",
@@ -291,34 +292,18 @@ async def record_success(
     now = utcnow()
     expires = now + timedelta(hours=gateway.settings.storage.retention_hours)
     for image, key in outcome.stored:
-        await conn.execute(
-            insert(files).values(
-                id=image.file_id,
-                account_id=account_id,
-                generation_id=generation_id,
-                kind="output",
-                storage_key=key,
-                content_type=image.content_type,
-                size=len(image.data),
-                width=image.width,
-                height=image.height,
-                created_at=now,
-                expires_at=expires,
-            )
+        await keep_file(
+            conn,
+            image,
+            file_id=image.file_id,
+            key=key,
+            kind="output",
+            account_id=account_id,
+            generation_id=generation_id,
+            created=now,
+            expires=expires,
         )
-    await conn.execute(
-        update(generations)
-        .where(generations.c.id == generation_id)
-        .values(
-            status="completed",
-            model=outcome.served.slug,
-            progress=None,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-            completed_at=now,
-        )
-    )
+    await _end(conn, generation_id, status="completed", model=outcome.served.slug)
     return True
 
 
@@ -326,21 +311,66 @@ async def record_failure(conn: AsyncConnection, generation_id: str, error: dict[
     """Release everything held and mark the generation failed, exactly once (see above)."""
     if not await billing.settle(conn, generation_id, 0):
         return False
+    await _end(conn, generation_id, status="failed", error=error)
+    return True
+
+
+async def _end(conn: AsyncConnection, generation_id: str, **values: Any) -> None:
+    """The generation's final status: its progress and any lease are over."""
     now = utcnow()
     await conn.execute(
         update(generations)
         .where(generations.c.id == generation_id)
         .values(
-            status="failed",
-            error=error,
             progress=None,
             lease_owner=None,
             lease_until=None,
             updated_at=now,
             completed_at=now,
+            **values,
         )
     )
-    return True
+
+
+class _Image(Protocol):
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+
+
+async def keep_file(
+    conn: AsyncConnection,
+    image: _Image,
+    *,
+    file_id: str,
+    key: str,
+    kind: str,
+    account_id: str,
+    generation_id: str,
+    created: datetime,
+    expires: datetime,
+) -> None:
+    """Record an image saved in the file store under ``key`` (an input or an output)."""
+    await conn.execute(
+        insert(files).values(
+            id=file_id,
+            account_id=account_id,
+            generation_id=generation_id,
+            kind=kind,
+            storage_key=key,
+            content_type=image.content_type,
+            size=len(image.data),
+            width=image.width,
+            height=image.height,
+            created_at=created,
+            expires_at=expires,
+        )
+    )
 
 
 def error_record(exc: BaseException) -> dict[str, Any]:

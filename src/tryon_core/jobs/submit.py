@@ -13,14 +13,12 @@ import logging
 from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import insert
 
 from tryon_core.accounts import Principal
-from tryon_core.db.schema import files
 from tryon_core.errors import ServiceUnavailable
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id, utcnow
-from tryon_core.pipeline import open_generation, prepare
+from tryon_core.pipeline import keep_file, open_generation, prepare
 from tryon_core.request import TryOnRequest
 
 __all__ = ["Submitted", "submit_job"]
@@ -81,20 +79,16 @@ async def submit_job(
                 webhook_url=webhook_url,
             )
             for (file_id, key), image in zip(stored, inputs, strict=True):
-                await conn.execute(
-                    insert(files).values(
-                        id=file_id,
-                        account_id=principal.account_id,
-                        generation_id=job_id,
-                        kind="input",
-                        storage_key=key,
-                        content_type=image.content_type,
-                        size=len(image.data),
-                        width=image.width,
-                        height=image.height,
-                        created_at=created,
-                        expires_at=created + keep,
-                    )
+                await keep_file(
+                    conn,
+                    image,
+                    file_id=file_id,
+                    key=key,
+                    kind="input",
+                    account_id=principal.account_id,
+                    generation_id=job_id,
+                    created=created,
+                    expires=created + keep,
                 )
     except BaseException:
         await asyncio.shield(_remove(gateway, [key for _, key in stored]))

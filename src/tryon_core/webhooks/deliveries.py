@@ -17,8 +17,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+import msgspec
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,8 +59,7 @@ _BATCH = 50
 _LEASE_MARGIN = 5.0  # seconds a claim outlives the send's own timeout
 
 
-@dataclass(frozen=True, kw_only=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     """One delivery as its account sees it (the payload is the job body, not repeated)."""
 
     id: str
@@ -73,6 +73,7 @@ class Delivery:
     next_attempt_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
+    object: Literal["webhook_delivery"] = "webhook_delivery"
 
 
 @dataclass(frozen=True, kw_only=True)

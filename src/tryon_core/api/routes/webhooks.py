@@ -10,32 +10,18 @@ from litestar import get, post
 from litestar.params import FromQuery, QueryParameter
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
+from tryon_core.ids import as_utc
 from tryon_core.webhooks import Delivery, WebhookSecret, get_secret, list_deliveries, rotate_secret
 
 
 class SecretOut(msgspec.Struct, kw_only=True):
     secret: str
-    created_at: str
+    created_at: datetime
     object: Literal["webhook_secret"] = "webhook_secret"
 
 
-class DeliveryOut(msgspec.Struct, kw_only=True):
-    id: str
-    job_id: str
-    url: str
-    event: str
-    status: str
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    next_attempt_at: str | None
-    created_at: str
-    delivered_at: str | None
-    object: Literal["webhook_delivery"] = "webhook_delivery"
-
-
 class DeliveryList(msgspec.Struct, kw_only=True):
-    data: list[DeliveryOut]
+    data: list[Delivery]
     object: Literal["list"] = "list"
 
 
@@ -75,28 +61,8 @@ async def webhook_deliveries(
         found = await list_deliveries(
             conn, account_id=principal.account_id, job_id=job_id, limit=limit
         )
-    return DeliveryList(data=[_delivery(d) for d in found])
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return DeliveryList(data=found)
 
 
 def _secret(secret: WebhookSecret) -> SecretOut:
-    return SecretOut(secret=secret.secret, created_at=secret.created_at.isoformat())
-
-
-def _delivery(delivery: Delivery) -> DeliveryOut:
-    return DeliveryOut(
-        id=delivery.id,
-        job_id=delivery.job_id,
-        url=delivery.url,
-        event=delivery.event,
-        status=delivery.status,
-        attempts=delivery.attempts,
-        last_status=delivery.last_status,
-        last_error=delivery.last_error,
-        next_attempt_at=_iso(delivery.next_attempt_at),
-        created_at=delivery.created_at.isoformat(),
-        delivered_at=_iso(delivery.delivered_at),
-    )
+    return SecretOut(secret=secret.secret, created_at=as_utc(secret.created_at))
