@@ -5,28 +5,24 @@ is exactly what the jobs cost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from litestar import Litestar
+from tryon_fal.fake import TEST_KEY
+from tryon_fal.fake import create_app as fal_fake
 
 from tests.helpers import SAMPLES, auth, data_url, live_server, new_key
 from tests.jobs_helpers import money
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.testing.server import serve_app_in_thread
-from tryon_fal.fake import TEST_KEY
-from tryon_fal.fake import create_app as fal_fake
 
 JOBS = 24
 PRICE = 7  # fal/kling-kolors-v1-5
 
 
-async def test_many_jobs_against_a_slow_upstream(
-    database_url: str, tmp_path: Path, make_settings: Callable[..., Any]
-) -> None:
+async def test_many_jobs_against_a_slow_upstream(database_url: str, tmp_path: Path) -> None:
     fake = fal_fake(queue_seconds=0.3, run_seconds=0.4)
     with serve_app_in_thread(fake) as upstream:
         settings = parse_settings(
