@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
-from tests.helpers import auth, new_key
+from tests.helpers import auth, new_key, own_database
 from tests.jobs_helpers import job, money, submit, wait_for
+from tryon_core.db.schema import files
 from tryon_core.errors import ContentRefused, ProviderUnavailable
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import Hang, Sleep
@@ -43,6 +46,27 @@ async def test_async_job_is_accepted_then_completes_and_is_charged_once(
     assert download.status_code == 200
     assert download.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert await money(client, account) == (7, 0, 7, 0)
+    assert await stored_inputs(client, job_id) == []  # the photos go when the job ends
+    root = Path(client.app.state.gateway.settings.storage.path)
+    assert list((root / "inputs").rglob("*.*")) == []
+
+
+async def stored_inputs(client: Client, job_id: str) -> list[str]:
+    """The storage keys of the job's input images still recorded in the database."""
+    async with own_database(client) as database, database.reading() as conn:
+        keys = (
+            await conn.execute(
+                select(files.c.storage_key).where(
+                    files.c.generation_id == job_id, files.c.kind == "input"
+                )
+            )
+        ).all()
+    return [k.storage_key for k in keys]
+
+
+def on_disk(client: Client, keys: list[str]) -> list[str]:
+    root = Path(client.app.state.gateway.settings.storage.path)
+    return [key for key in keys if (root / key).exists()]
 
 
 async def test_credits_are_held_from_the_202_until_the_job_ends(
@@ -220,6 +244,8 @@ async def test_cancelling_a_queued_job_releases_it_at_once(
         await wait_for(client, key, first["jobId"], "processing")
         second = await submit(client, key, tryon_body(model="scripted/alpha"))
         assert (await job(client, key, second["jobId"]))["status"] == "queued"
+        inputs = await stored_inputs(client, second["jobId"])
+        assert len(inputs) == 2 and on_disk(client, inputs) == inputs
         cancelled = await client.delete(f"/api/v1/tryon/{second['jobId']}", headers=auth(key))
         assert cancelled.status_code == 200
         body = cancelled.json()
@@ -227,6 +253,8 @@ async def test_cancelling_a_queued_job_releases_it_at_once(
         assert body["error"]["type"] == "cancelled"
         assert body["usage"] == {"credits": 0, "reserved": 0}
         assert await money(client, account) == (17, 3, 17, 3)
+        assert await stored_inputs(client, second["jobId"]) == []
+        assert on_disk(client, inputs) == []
         await wait_for(client, key, first["jobId"])
         assert len(scripted.calls) == 1
         again = await client.delete(f"/api/v1/tryon/{second['jobId']}", headers=auth(key))

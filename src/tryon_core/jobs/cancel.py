@@ -17,7 +17,7 @@ from tryon_core.accounts import Principal
 from tryon_core.db.schema import generations
 from tryon_core.errors import NotFound
 from tryon_core.gateway import Gateway
-from tryon_core.jobs.finish import notify
+from tryon_core.jobs.finish import drop_inputs, notify
 from tryon_core.jobs.view import JobBody, load_job
 from tryon_core.jobs.worker import Cancelled
 from tryon_core.pipeline import error_record, record_failure
@@ -26,6 +26,7 @@ __all__ = ["cancel_job"]
 
 
 async def cancel_job(gateway: Gateway, principal: Principal, job_id: str) -> JobBody:
+    ended = False
     async with gateway.database.transaction() as conn:
         flagged = await conn.execute(
             update(generations)
@@ -44,8 +45,11 @@ async def cancel_job(gateway: Gateway, principal: Principal, job_id: str) -> Job
             )
             if queued.rowcount == 1:
                 error = error_record(Cancelled("The job was cancelled; nothing was charged."))
-                if await record_failure(conn, job_id, error):
+                ended = await record_failure(conn, job_id, error)
+                if ended:
                     await notify(conn, gateway, job_id)
+    if ended:
+        await drop_inputs(gateway, job_id)
     gateway.events.publish(job_id)
     async with gateway.database.reading() as conn:
         body = await load_job(conn, gateway, job_id, account_id=principal.account_id)

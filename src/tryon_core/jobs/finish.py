@@ -10,16 +10,16 @@ import logging
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.db.schema import generations
+from tryon_core.db.schema import files, generations
 from tryon_core.gateway import Gateway
 from tryon_core.jobs.view import load_job
 from tryon_core.pipeline import Outcome, discard, record_failure, record_success
 from tryon_core.webhooks import enqueue, event_for_status
 
-__all__ = ["finish_failure", "finish_success", "notify"]
+__all__ = ["drop_inputs", "finish_failure", "finish_success", "notify"]
 
 log = logging.getLogger("tryon.jobs")
 
@@ -29,7 +29,9 @@ async def finish_success(gateway: Gateway, job_id: str, outcome: Outcome, accoun
         kept = await record_success(conn, gateway, job_id, outcome, account_id)
         if kept:
             await notify(conn, gateway, job_id)
-    if not kept:
+    if kept:
+        await drop_inputs(gateway, job_id)
+    else:
         log.info("job %s ended elsewhere first; its results are dropped", job_id)
         await discard(gateway, outcome)
     gateway.events.publish(job_id)
@@ -41,8 +43,30 @@ async def finish_failure(gateway: Gateway, job_id: str, error: dict[str, Any]) -
         ended = await record_failure(conn, job_id, error)
         if ended:
             await notify(conn, gateway, job_id)
+    if ended:
+        await drop_inputs(gateway, job_id)
     gateway.events.publish(job_id)
     return ended
+
+
+async def drop_inputs(gateway: Gateway, job_id: str) -> None:
+    """A job that ended needs its input photos no more: delete them (rows, then bytes).
+
+    Best effort: what a failure here leaves behind, the retention pass removes later.
+    """
+    try:
+        async with gateway.database.transaction() as conn:
+            rows = (
+                await conn.execute(
+                    delete(files)
+                    .where(files.c.generation_id == job_id, files.c.kind == "input")
+                    .returning(files.c.storage_key)
+                )
+            ).all()
+        for row in rows:
+            await gateway.store.delete(row.storage_key)
+    except Exception:
+        log.exception("job %s: its input images could not be deleted yet", job_id)
 
 
 async def notify(conn: AsyncConnection, gateway: Gateway, job_id: str) -> None:
