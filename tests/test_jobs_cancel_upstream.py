@@ -40,10 +40,12 @@ def upstreams() -> Iterator[Upstreams]:
         yield Upstreams((fal_url, fal), (kling_url, kling))
 
 
-def gateway(upstreams: Upstreams, tmp_path: Path) -> Litestar:
+def gateway(upstreams: Upstreams, tmp_path: Path, *, deadline: float = 3600.0) -> Litestar:
     return create_app(
         parse_settings(
             f"""
+[jobs]
+deadline_seconds = {deadline}
 [database]
 url = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"
 [storage]
@@ -136,3 +138,18 @@ async def test_fal_cancel_after_the_end_is_too_late(upstreams: Upstreams, tmp_pa
             context = ProviderContext(http=http, config=config, timeout=10.0, record_task=record)
             assert await adapter.cancel(attempt["model"], attempt["task_id"], context) is False
             assert await adapter.cancel(attempt["model"], "unknown-id", context) is False
+
+
+async def test_a_task_abandoned_at_the_deadline_is_cancelled_upstream(
+    upstreams: Upstreams, tmp_path: Path
+) -> None:
+    upstreams.fal.state.fake.inject(Fault(kind="slow_task", seconds=60))
+    async with AsyncTestClient(app=gateway(upstreams, tmp_path, deadline=1.5)) as client:
+        key, account = await new_key(client, credits=50)
+        accepted = await submit(client, key, body("fal/kling-kolors-v1-5"))
+        job = await wait_for(client, key, accepted["jobId"], within=10)
+        assert job["status"] == "failed"
+        assert job["error"]["type"] == "deadline_exceeded"
+        assert await money(client, account) == (50, 0, 50, 0)
+    cancels = [r for r in upstreams.fal.state.fake.requests if r.method == "PUT"]
+    assert [r.path.rsplit("/", 2)[-2] for r in cancels] == [job["attempts"][0]["task_id"]]

@@ -77,6 +77,9 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
         async with asyncio.timeout_at(_loop_time(deadline)):
             outcome = await execute(gateway, work, attempts)
     except TimeoutError:
+        abandoned = attempts.last
+        if abandoned is not None and abandoned.status == "cancelled" and abandoned.task_id:
+            await _cancel_upstream(gateway, abandoned)  # nobody will collect it: stop it
         await finish_failure(gateway, job_id, error_record(_deadline()))
     except asyncio.CancelledError:
         if await _cancel_requested(gateway, job_id):
@@ -337,10 +340,12 @@ class JobAttemptLog(AttemptLog):
 
     current: Attempt | None = None
     """The attempt under way, if any (its task id once the upstream accepted it)."""
+    last: Attempt | None = None
+    """The latest attempt started, under way or not."""
 
     async def started(self, position: int, attempt: Attempt) -> None:
         await super().started(position, attempt)
-        self.current = attempt
+        self.current = self.last = attempt
         self._gateway.events.publish(self._generation_id)
 
     async def task(self, position: int, task_id: str, attempt: Attempt) -> None:
