@@ -1,11 +1,14 @@
-"""Sessions: tests, lint, typecheck, bench. Each runs in the project's uv environment."""
+"""Sessions: tests, slow, lint, typecheck, bench. Each runs in the project's uv environment.
+
+`uv run nox` runs the default sessions, tests and slow: the whole test suite.
+"""
 
 from __future__ import annotations
 
 import nox
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "slow"]
 
 
 def _uv(session: nox.Session, *args: str) -> None:
@@ -14,8 +17,14 @@ def _uv(session: nox.Session, *args: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite (core and every plugin). Extra arguments go to pytest."""
+    """Every test but the slow ones (core and every plugin). Extra arguments go to pytest."""
     _uv(session, "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """The tests marked slow: schemathesis on the OpenAPI document, big concurrency runs."""
+    _uv(session, "pytest", "-q", "-m", "slow", *session.posargs)
 
 
 @nox.session

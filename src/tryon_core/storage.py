@@ -82,6 +82,8 @@ class UrlSigner:
     ) -> bool:
         if expires < (now if now is not None else time.time()):
             return False
+        if not signature.isascii():  # compare_digest refuses non-ASCII str (TypeError, a 500)
+            return False
         return hmac.compare_digest(self._signature(file_id, expires), signature)
 
 

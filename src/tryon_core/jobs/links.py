@@ -38,6 +38,6 @@ def job_token(gateway: Gateway, job_id: str, deadline: datetime) -> str:
 
 def verify_job_token(gateway: Gateway, job_id: str, token: str) -> bool:
     expires, _, signature = token.partition(".")
-    if not expires.isdigit() or not signature:
+    if not (expires.isascii() and expires.isdigit()) or not signature:  # int("²") fails
         return False
     return gateway.signer.verify(f"ws:{job_id}", int(expires), signature)

@@ -50,7 +50,7 @@ def verify(
         key, _, value = part.strip().partition("=")
         if key == "t" and value.isascii() and value.isdigit():
             timestamp = int(value)
-        elif key == "v1":
+        elif key == "v1" and value.isascii():  # compare_digest refuses non-ASCII str
             digests.append(value)
     if timestamp is None or not digests:
         return False

@@ -9,10 +9,16 @@ from litestar.params import FromPath, JSONBody
 
 from tryon_core.accounts import KeyInfo, create_key, get_account, list_keys, revoke_key
 from tryon_core.api.deps import GatewayDep, PrincipalDep
+from tryon_core.api.openapi import AUTHED, errors
 from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
 
 
-@get("/api/v1/credits", summary="This account's balance and reserved credits.", tags=["account"])
+@get(
+    "/api/v1/credits",
+    summary="This account's balance and reserved credits.",
+    tags=["account"],
+    responses=errors(*AUTHED),
+)
 async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsResponse:
     async with gateway.database.reading() as conn:
         account = await get_account(conn, principal.account_id)
@@ -21,21 +27,36 @@ async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsRespon
     )
 
 
-@get("/api/v1/key", summary="The key making this request.", tags=["account"])
+@get(
+    "/api/v1/key",
+    summary="The key making this request.",
+    tags=["account"],
+    responses=errors(*AUTHED),
+)
 async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, KeyData]:
     async with gateway.database.reading() as conn:
         keys = await list_keys(conn, account_id=principal.account_id)
     return {"data": next(_key(k) for k in keys if k.id == principal.key_id)}
 
 
-@get("/api/v1/keys", summary="Every key of this account.", tags=["account"])
+@get(
+    "/api/v1/keys",
+    summary="Every key of this account.",
+    tags=["account"],
+    responses=errors(*AUTHED),
+)
 async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     async with gateway.database.reading() as conn:
         found = await list_keys(conn, account_id=principal.account_id)
     return KeyList(data=[_key(k) for k in found])
 
 
-@post("/api/v1/keys", summary="Another key for this account (shown once).", tags=["account"])
+@post(
+    "/api/v1/keys",
+    summary="Another key for this account (shown once).",
+    tags=["account"],
+    responses=errors(400, 413, *AUTHED),
+)
 async def new_key(
     gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey | None] = None
 ) -> KeyCreated:
@@ -50,6 +71,7 @@ async def new_key(
     summary="Revoke a key of this account at once.",
     tags=["account"],
     status_code=200,
+    responses=errors(404, *AUTHED),
 )
 async def remove_key(
     gateway: GatewayDep, principal: PrincipalDep, key_id: FromPath[str]

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tryon_core.accounts import authenticate
 from tryon_core.api.deps import GatewayDep
+from tryon_core.api.openapi import AUTHED, errors
 from tryon_core.db.schema import files
 from tryon_core.errors import AuthenticationFailed, InvalidSignature, NotFound
 from tryon_core.ids import as_utc, utcnow
@@ -21,6 +22,7 @@ from tryon_core.ids import as_utc, utcnow
     "of the account that owns it.",
     tags=["files"],
     media_type="application/octet-stream",
+    responses=errors(400, 403, 404, *AUTHED),
 )
 async def download(
     request: Request[Any, Any, Any],

@@ -22,6 +22,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from tryon_core.accounts import authenticate
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.errors import ErrorBody
+from tryon_core.api.openapi import AUTHED, errors
 from tryon_core.errors import AuthenticationFailed, NotFound, TryOnError
 from tryon_core.gateway import Gateway
 from tryon_core.jobs.cancel import cancel_job
@@ -39,6 +40,7 @@ KEY_PROTOCOL = "tryon-key."
     "/api/v1/tryon/{job_id:str}",
     summary="A job (async or sync): its status, images, usage, error and attempts.",
     tags=["jobs"],
+    responses=errors(404, *AUTHED),
 )
 async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
     async with gateway.database.reading() as conn:
@@ -52,6 +54,7 @@ async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str
     "/api/v1/tryon",
     summary="This account's jobs, newest first (cursor pagination).",
     tags=["jobs"],
+    responses=errors(400, *AUTHED),
 )
 async def jobs(
     gateway: GatewayDep,
@@ -76,6 +79,7 @@ async def jobs(
     summary="Cancel a job: a queued one at once; a processing one after its current attempt.",
     tags=["jobs"],
     status_code=200,
+    responses=errors(404, *AUTHED),
 )
 async def cancel(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
     return await cancel_job(gateway, principal, job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import get
 
 from tryon_core.api.deps import GatewayDep
+from tryon_core.api.openapi import errors
 from tryon_core.api.schemas import (
     Architecture,
     ModelList,
@@ -18,7 +19,12 @@ from tryon_core.catalog import Entry
 _PARAMETERS = ["seed", "n"]
 
 
-@get("/api/v1/models", summary="List the models this gateway serves (no auth).", tags=["models"])
+@get(
+    "/api/v1/models",
+    summary="List the models this gateway serves (no auth).",
+    tags=["models"],
+    responses=errors(),
+)
 async def list_models(gateway: GatewayDep) -> ModelList:
     catalog = gateway.catalog
     entries = sorted(catalog.entries.values(), key=lambda e: e.slug)

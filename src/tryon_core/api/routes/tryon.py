@@ -12,7 +12,7 @@ from litestar.openapi import ResponseSpec
 from tryon_core import idempotency
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
-from tryon_core.api.openapi import body_operation
+from tryon_core.api.openapi import AUTHED, body_operation, errors
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, UnsupportedMediaType
 from tryon_core.jobs.links import status_url, ws_url
@@ -54,7 +54,10 @@ class NativeForm(NativeOptions, kw_only=True):
     'webhook_url. With "mode": "async" the answer is 202 with the job\'s id and URLs.',
     tags=["tryon"],
     status_code=200,
-    responses={202: ResponseSpec(data_container=JobAccepted, description="Async job accepted.")},
+    responses={
+        202: ResponseSpec(data_container=JobAccepted, description="Async job accepted."),
+        **errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
+    },
     operation_class=body_operation(
         {"application/json": NativeJSON, "multipart/form-data": NativeForm}
     ),

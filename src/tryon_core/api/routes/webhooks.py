@@ -10,6 +10,7 @@ from litestar import get, post
 from litestar.params import FromQuery, QueryParameter
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
+from tryon_core.api.openapi import AUTHED, errors
 from tryon_core.ids import as_utc
 from tryon_core.webhooks import Delivery, WebhookSecret, get_secret, list_deliveries, rotate_secret
 
@@ -29,6 +30,7 @@ class DeliveryList(msgspec.Struct, kw_only=True):
     "/api/v1/webhooks/secret",
     summary="The secret that signs this account's webhooks (created on first read).",
     tags=["webhooks"],
+    responses=errors(*AUTHED),
 )
 async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
     async with gateway.database.transaction() as conn:
@@ -40,6 +42,7 @@ async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> Secret
     summary="Replace the webhook secret; the old one signs nothing from now on.",
     tags=["webhooks"],
     status_code=200,
+    responses=errors(*AUTHED),
 )
 async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
     async with gateway.database.transaction() as conn:
@@ -50,6 +53,7 @@ async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) ->
     "/api/v1/webhooks/deliveries",
     summary="This account's webhook deliveries, newest first.",
     tags=["webhooks"],
+    responses=errors(400, *AUTHED),
 )
 async def webhook_deliveries(
     gateway: GatewayDep,
