@@ -16,6 +16,7 @@ from tryon_core import __version__
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
 from tryon_core.api.routes import account, chat, files, health, jobs, models, tryon, webhooks
+from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.jobs.dispatch import LocalDispatcher
@@ -99,6 +100,8 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
+        multipart_form_part_limit=tryon.form_part_limit(settings.images.max_garments),
+        middleware=[close_when_body_unread],
         logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
             title="tryon-core", version=__version__, path="/schema", use_handler_docstrings=False

@@ -250,6 +250,8 @@ def parse(body: bytes) -> ChatRequest:
         raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
     except msgspec.DecodeError:
         raise InvalidRequest("The body is not valid JSON.") from None
+    except RecursionError:  # msgspec's own depth guard, e.g. an ignored field of [[[[...
+        raise InvalidRequest("The body is not valid JSON: it is nested too deeply.") from None
 
 
 _CHAT_PARAMS = {"garment_images": "messages", "category": "tryon.category", "n": "n"}

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
+from litestar.exceptions import ClientException
 from litestar.openapi import ResponseSpec
 
 from tryon_core import idempotency
@@ -14,10 +15,11 @@ from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.openapi import AUTHED, body_operation, errors
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
-from tryon_core.errors import InvalidRequest, UnsupportedMediaType
+from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from tryon_core.jobs.links import status_url, ws_url
 from tryon_core.jobs.submit import submit_job
 from tryon_core.normalize import (
+    MAX_MODELS,
     NativeOptions,
     from_native,
     url_sources,
@@ -29,6 +31,12 @@ from tryon_core.request import ImageSource, TryOnRequest
 from tryon_core.webhooks import validate_webhook_url
 
 _IMAGE_FIELDS = ("person_images", "garment_images")
+
+
+def form_part_limit(max_garments: int) -> int:
+    """The most parts a multipart form may have: every field once, ``models`` repeated, twice
+    over. A form with more is refused (413) before they are parsed."""
+    return 2 * (1 + max_garments + len(NativeOptions.__struct_fields__) + MAX_MODELS)
 
 
 class NativeJSON(NativeOptions, kw_only=True, forbid_unknown_fields=True):
@@ -145,6 +153,8 @@ async def _parse(
             raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
         except msgspec.DecodeError:
             raise InvalidRequest("The body is not valid JSON.") from None
+        except RecursionError:  # msgspec's own depth guard: a body of [[[[... or {"a":{"a":...
+            raise InvalidRequest("The body is not valid JSON: it is nested too deeply.") from None
         tryon = from_native(
             parsed,
             url_sources(parsed.person_images, "person_images"),
@@ -153,7 +163,7 @@ async def _parse(
         )
         return tryon, parsed.webhook_url
     if media_type == "multipart/form-data":
-        return await _parse_form(request, max_garments)
+        return await _parse_form(request, max_garments, gateway.limits.max_bytes)
     raise UnsupportedMediaType(
         "Send application/json or multipart/form-data.",
         metadata={"content_type": media_type or None},
@@ -161,9 +171,19 @@ async def _parse(
 
 
 async def _parse_form(
-    request: Request[Any, Any, Any], max_garments: int
+    request: Request[Any, Any, Any], max_garments: int, max_image_bytes: int
 ) -> tuple[TryOnRequest, str | None]:
-    form = await request.form()
+    try:
+        form = await request.form()
+    except ClientException as exc:
+        if exc.status_code == 413 or exc.detail == "Request Entity Too Large":
+            # Litestar's words for too many parts, or a part's headers too many or too long
+            limit = request.app.multipart_form_part_limit
+            raise PayloadTooLarge(
+                f"The form is too large: at most {limit} parts, each with at most 8 headers "
+                "of 4 KiB in all."
+            ) from None
+        raise
     images: dict[str, list[ImageSource]] = {field: [] for field in _IMAGE_FIELDS}
     options: dict[str, Any] = {}
     for key, value in form.multi_items():
@@ -171,7 +191,14 @@ async def _parse_form(
         if field in images:
             param = f"{field}[{len(images[field])}]"
             if isinstance(value, UploadFile):
-                images[field].append(ImageSource(param=param, data=await value.read()))
+                data = await value.read(max_image_bytes + 1)  # never more than one too many
+                if len(data) > max_image_bytes:
+                    raise PayloadTooLarge(
+                        f"{param} is larger than {max_image_bytes} bytes.",
+                        type="image_too_large",
+                        param=param,
+                    )
+                images[field].append(ImageSource(param=param, data=data))
             else:
                 images[field].append(ImageSource(param=param, url=str(value)))
         elif isinstance(value, UploadFile):
