@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,6 +55,9 @@ class Gateway:
     that runs jobs picks them up)."""
     instance_id: str = field(default_factory=lambda: new_id("gw"))
     """Names this process in job leases."""
+    stranded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Sync generations that failed while the database was away, so their credits could not
+    be released then: id -> error record. The sweeper releases them once it answers again."""
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
     _webhook_sender: GuardedFetcher | None = None
 

@@ -47,6 +47,7 @@ __all__ = [
     "prepare",
     "record_failure",
     "record_success",
+    "release_stranded",
 ]
 
 log = logging.getLogger("tryon.pipeline")
@@ -130,8 +131,14 @@ async def generate(
     )
     try:
         outcome = await execute(gateway, work, AttemptLog(gateway, generation_id))
-        async with gateway.database.transaction() as conn:
-            kept = await record_success(conn, gateway, generation_id, outcome, principal.account_id)
+        try:
+            async with gateway.database.transaction() as conn:
+                kept = await record_success(
+                    conn, gateway, generation_id, outcome, principal.account_id
+                )
+        except BaseException:  # not recorded (the database went away): keep no file either
+            await asyncio.shield(discard(gateway, outcome))
+            raise
         if not kept:  # settled meanwhile by someone else: keep nothing
             await discard(gateway, outcome)
             raise ServiceUnavailable("The generation was settled elsewhere; nothing was charged.")
@@ -389,11 +396,31 @@ async def discard(gateway: Gateway, outcome: Outcome) -> None:
 
 
 async def _fail(gateway: Gateway, generation_id: str, exc: BaseException) -> None:
+    error = error_record(exc)
     try:
         async with gateway.database.transaction() as conn:
-            await record_failure(conn, generation_id, error_record(exc))
-    except Exception:
-        log.exception("could not release generation %s; it stays reserved", generation_id)
+            await record_failure(conn, generation_id, error)
+    except Exception as failure:
+        gateway.stranded[generation_id] = error
+        log.warning(
+            "could not release generation %s yet (%s); the sweeper will retry",
+            generation_id,
+            failure,
+        )
+
+
+async def release_stranded(gateway: Gateway) -> int:
+    """Release the sync generations :func:`_fail` could not (see ``Gateway.stranded``).
+
+    Raises ``ServiceUnavailable`` while the database is still away; what was released stays so.
+    """
+    released = 0
+    for generation_id, error in list(gateway.stranded.items()):
+        async with gateway.database.transaction() as conn:
+            await record_failure(conn, generation_id, error)
+        gateway.stranded.pop(generation_id, None)
+        released += 1
+    return released
 
 
 class AttemptLog:

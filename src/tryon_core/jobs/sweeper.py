@@ -14,11 +14,12 @@ import logging
 from sqlalchemy import select
 
 from tryon_core.db.schema import generations
+from tryon_core.errors import ServiceUnavailable
 from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.jobs.finish import finish_failure
 from tryon_core.jobs.worker import DeadlineExceeded
-from tryon_core.pipeline import error_record
+from tryon_core.pipeline import error_record, release_stranded
 
 __all__ = ["run_sweeper", "sweep"]
 
@@ -26,7 +27,9 @@ log = logging.getLogger("tryon.jobs")
 
 
 async def sweep(gateway: Gateway) -> int:
-    """One pass. Returns how many jobs it dispatched or expired."""
+    """One pass. Returns how many jobs it dispatched or expired (and stranded sync requests
+    it released: those whose failure came while the database was away)."""
+    released = await release_stranded(gateway)
     now = utcnow()
     async with gateway.database.reading() as conn:
         rows = (
@@ -45,7 +48,7 @@ async def sweep(gateway: Gateway) -> int:
                 .order_by(generations.c.created_at)
             )
         ).all()
-    acted = 0
+    acted = released
     for row in rows:
         if gateway.jobs is not None and gateway.jobs.is_busy(row.id):
             continue
@@ -71,6 +74,8 @@ async def run_sweeper(gateway: Gateway, *, interval: float | None = None) -> Non
     while True:
         try:
             await sweep(gateway)
+        except ServiceUnavailable as exc:
+            log.warning("job sweep skipped: %s", exc.message)
         except Exception:
             log.exception("job sweep failed")
         await asyncio.sleep(every)
