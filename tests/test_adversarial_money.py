@@ -130,7 +130,7 @@ async def _audit(app: Litestar, account_id: str, granted: int) -> dict[str, Any]
                 )
             ).all()
         }
-        outputs = dict(
+        outputs: dict[str, int] = dict(
             (
                 await conn.execute(
                     select(files.c.generation_id, func.count())

@@ -177,9 +177,10 @@ def _variants(provider: str, supported: tuple[str, ...]) -> list[tuple[Fault, ty
         if expected is None:
             continue
         if kind == "rate_limit":
-            cases += [(Fault(kind=kind, retry_after=3.0), expected), (Fault(kind=kind), expected)]
+            cases += [(Fault(kind="rate_limit", retry_after=3.0), expected)]
+            cases += [(Fault(kind="rate_limit"), expected)]
         elif kind == "server_error":
-            cases += [(Fault(kind=kind, status=s), expected) for s in (500, 502, 503)]
+            cases += [(Fault(kind="server_error", status=s), expected) for s in (500, 502, 503)]
         else:
             cases.append((Fault(kind=kind), expected))  # type: ignore[arg-type]
     return cases
