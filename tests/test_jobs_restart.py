@@ -13,6 +13,7 @@ long): that job fails and is released, the others complete.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -257,3 +258,79 @@ timeout = 120.0
     ]
     spent = len(ran) * PRICE
     assert asyncio.run(_money(database_url, account_id)) == (100 - spent, 0, 100 - spent, 0)
+
+
+def test_a_sync_request_cut_by_sigkill_is_released_after_its_last_possible_moment(
+    fake: tuple[str, Any], database_url: str, tmp_path: Path
+) -> None:
+    """A sync generation has no worker to resume it: once the longest it could have run has
+    passed (every candidate's timeout plus slack; moved into the past here, as if that much
+    time had gone by), the sweeper of the restarted gateway releases it."""
+    import threading
+
+    fake_url, _ = fake
+    port = free_port()
+    config = tmp_path / "tryon.toml"
+    config.write_text(
+        f"""
+[server]
+port = {port}
+[database]
+url = "{database_url}"
+[storage]
+path = "{tmp_path}/files"
+[jobs]
+sweep_interval_seconds = 0.5
+[providers.kling]
+enabled = true
+base_url = "{fake_url}"
+access_key = "{TEST_ACCESS_KEY}"
+secret_key = "{TEST_SECRET_KEY}"
+poll_interval = 0.1
+"""
+    )
+    key, account_id = asyncio.run(_account(database_url, credits=20))
+    gateway = Gateway(config, port, tmp_path / "serve.log")
+    body = {
+        "model": MODEL,
+        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
+        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
+    }
+    gateway.start()
+    try:
+
+        def call() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(f"{gateway.url}/api/v1/tryon", json=body, headers=auth(key), timeout=30)
+
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        with httpx.Client(base_url=gateway.url, headers=auth(key), timeout=30) as client:
+
+            def held() -> list[dict[str, Any]] | None:
+                jobs = client.get("/api/v1/tryon").json()["data"]
+                return (
+                    jobs
+                    if jobs and jobs[0]["attempts"] and jobs[0]["attempts"][0]["task_id"]
+                    else None
+                )
+
+            (job,) = _wait(held, "the sync request to reach Kling")
+            assert asyncio.run(_money(database_url, account_id))[:2] == (20 - PRICE, PRICE)
+            gateway.kill()
+        caller.join(timeout=10)
+        asyncio.run(_overdue(database_url, job["id"]))
+        gateway.start()
+        with httpx.Client(base_url=gateway.url, headers=auth(key), timeout=30) as client:
+
+            def ended() -> dict[str, Any] | None:
+                found: dict[str, Any] = client.get(f"/api/v1/tryon/{job['id']}").json()
+                return found if found["status"] == "failed" else None
+
+            final = _wait(ended, "the cut request to be released")
+    finally:
+        gateway.stop()
+    assert final["mode"] == "sync"
+    assert final["error"]["type"] == "interrupted"
+    assert final["usage"] == {"credits": 0, "reserved": 0}
+    assert asyncio.run(_money(database_url, account_id)) == (20, 0, 20, 0)

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("tryon.pipeline")
+SYNC_SLACK = 60.0
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
@@ -81,6 +82,12 @@ class Planned(msgspec.Struct, frozen=True, kw_only=True):
     def reservation(self, n: int) -> int:
         """Credits to hold: the dearest candidate's price for every image asked for."""
         return max(entry.credits for entry in self.candidates) * n
+
+    def longest(self) -> timedelta:
+        """The longest a sync run can take: every candidate to its timeout, plus slack for
+        storing and settling. A sync generation still open after that was cut short by a
+        process that died; the sweeper releases it."""
+        return timedelta(seconds=sum(e.config.timeout for e in self.candidates) + SYNC_SLACK)
 
 
 class Work(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +128,7 @@ async def generate(
             reserved=planned.reservation(request.n),
             route=route,
             created=created,
+            deadline_at=created + planned.longest(),
         )
     work = Work(
         generation_id=generation_id,

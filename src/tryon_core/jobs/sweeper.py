@@ -1,5 +1,8 @@
 """Find the jobs nobody is working on and get them going again.
 
+It also releases sync generations whose process died mid-request (their ``deadline_at`` is
+the longest they could have run) and those whose failure came while the database was away.
+
 Every ``sweep_interval_seconds`` (and once at start-up) each gateway process looks at the
 unfinished async jobs: those past their deadline that nobody holds are failed and released;
 queued jobs and jobs whose lease lapsed (their process died) are handed to the dispatcher,
@@ -19,7 +22,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.jobs.finish import finish_failure
 from tryon_core.jobs.worker import DeadlineExceeded
-from tryon_core.pipeline import error_record, release_stranded
+from tryon_core.pipeline import error_record, record_failure, release_stranded
 
 __all__ = ["run_sweeper", "sweep"]
 
@@ -29,7 +32,7 @@ log = logging.getLogger("tryon.jobs")
 async def sweep(gateway: Gateway) -> int:
     """One pass. Returns how many jobs it dispatched or expired (and stranded sync requests
     it released: those whose failure came while the database was away)."""
-    released = await release_stranded(gateway)
+    released = await release_stranded(gateway) + await _release_orphans(gateway)
     now = utcnow()
     async with gateway.database.reading() as conn:
         rows = (
@@ -66,6 +69,31 @@ async def sweep(gateway: Gateway) -> int:
             continue
         acted += 1
     return acted
+
+
+async def _release_orphans(gateway: Gateway) -> int:
+    """Sync generations still open long after their last possible moment: the process that
+    ran them died. Release them (settlement is exactly once, so a late finisher keeps nothing).
+    """
+    async with gateway.database.reading() as conn:
+        orphans = (
+            await conn.scalars(
+                select(generations.c.id).where(
+                    generations.c.mode == "sync",
+                    generations.c.settled.is_(False),
+                    generations.c.deadline_at < utcnow(),
+                )
+            )
+        ).all()
+    error = {
+        "type": "interrupted",
+        "message": "The gateway stopped while this request ran; nothing was charged.",
+        "code": 503,
+    }
+    for generation_id in orphans:
+        async with gateway.database.transaction() as conn:
+            await record_failure(conn, generation_id, error)
+    return len(orphans)
 
 
 async def run_sweeper(gateway: Gateway, *, interval: float | None = None) -> None:
