@@ -40,7 +40,9 @@ def upstreams() -> Iterator[Upstreams]:
         yield Upstreams((fal_url, fal), (kling_url, kling))
 
 
-def gateway(upstreams: Upstreams, tmp_path: Path, *, deadline: float = 3600.0) -> Litestar:
+def gateway(
+    upstreams: Upstreams, tmp_path: Path, *, deadline: float = 3600.0, timeout: float = 120.0
+) -> Litestar:
     return create_app(
         parse_settings(
             f"""
@@ -55,6 +57,7 @@ enabled = true
 base_url = "{upstreams.fal_url}"
 api_key = "{TEST_KEY}"
 poll_interval = 0.1
+timeout = {timeout}
 [providers.kling]
 enabled = true
 base_url = "{upstreams.kling_url}"
@@ -153,3 +156,20 @@ async def test_a_task_abandoned_at_the_deadline_is_cancelled_upstream(
         assert await money(client, account) == (50, 0, 50, 0)
     cancels = [r for r in upstreams.fal.state.fake.requests if r.method == "PUT"]
     assert [r.path.rsplit("/", 2)[-2] for r in cancels] == [job["attempts"][0]["task_id"]]
+
+
+async def test_a_task_abandoned_at_an_attempt_timeout_is_cancelled_upstream(
+    upstreams: Upstreams, tmp_path: Path
+) -> None:
+    """Sync too: the attempt times out, nobody will collect the task, so fal is told to drop it."""
+    upstreams.fal.state.fake.inject(Fault(kind="slow_task", seconds=60))
+    async with AsyncTestClient(app=gateway(upstreams, tmp_path, timeout=1.5)) as client:
+        key, account = await new_key(client, credits=50)
+        response = await client.post(
+            "/api/v1/tryon", json=body("fal/kling-kolors-v1-5"), headers=auth(key)
+        )
+        assert response.status_code == 504, response.text
+        (attempt,) = response.json()["error"]["metadata"]["attempts"]
+        assert await money(client, account) == (50, 0, 50, 0)
+    cancels = [r for r in upstreams.fal.state.fake.requests if r.method == "PUT"]
+    assert [r.path.rsplit("/", 2)[-2] for r in cancels] == [attempt["task_id"]]

@@ -39,6 +39,7 @@ __all__ = [
     "Attempt",
     "AttemptRecorder",
     "Produced",
+    "cancel_task",
     "result_download",
     "run_attempt",
     "run_candidates",
@@ -46,6 +47,7 @@ __all__ = [
 
 log = logging.getLogger("tryon.fallback")
 
+CANCEL_SECONDS = 10.0
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -142,6 +144,8 @@ async def run_candidates(
             )
             if error.fallback:
                 health.failure(entry.slug)
+            if isinstance(error, ProviderTimeout) and attempt.task_id:
+                await cancel_task(entry, attempt.task_id, http)  # nobody will collect it
         else:
             attempt.status = "succeeded"
             health.success(entry.slug)
@@ -152,6 +156,32 @@ async def run_candidates(
         if not errors[-1].fallback:
             break
     raise AllProvidersFailed(errors, [msgspec.to_builtins(a) for a in attempts])
+
+
+async def cancel_task(entry: Entry, task_id: str, http: httpx.AsyncClient) -> bool:
+    """Ask the upstream to drop a task nobody will collect, where its adapter can
+    (:class:`~tryon_core.provider.CancellableAdapter`). Best effort, bounded: True if the
+    upstream confirmed it will not finish (nor charge) the task."""
+    cancel = getattr(entry.adapter, "cancel", None)
+    if cancel is None:
+        return False
+
+    async def no_record(_: str) -> None:
+        return None
+
+    context = ProviderContext(
+        http=http, config=entry.config, timeout=CANCEL_SECONDS, record_task=no_record
+    )
+    try:
+        async with asyncio.timeout(CANCEL_SECONDS):
+            confirmed = bool(await cancel(entry.slug, task_id, context))
+    except Exception as exc:
+        log.warning(
+            "could not cancel %s task %s upstream (%s)", entry.slug, task_id, type(exc).__name__
+        )
+        return False
+    log.info("cancelled %s task %s upstream: %s", entry.slug, task_id, confirmed)
+    return confirmed
 
 
 def _task_hook(

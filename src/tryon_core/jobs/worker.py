@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.schema import attempts, files, generations
 from tryon_core.errors import TryOnError
-from tryon_core.fallback import Attempt
+from tryon_core.fallback import Attempt, cancel_task
 from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.jobs.finish import finish_failure, finish_success
 from tryon_core.pipeline import AttemptLog, Work, error_record, execute
-from tryon_core.provider import InputImage, ProviderContext
+from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource, TryOnRequest
 
 __all__ = ["Cancelled", "DeadlineExceeded", "run_job"]
@@ -195,22 +195,9 @@ async def _renew(gateway: Gateway, job_id: str, seconds: float) -> bool:
 async def _cancel_upstream(gateway: Gateway, attempt: Attempt) -> bool:
     """Ask the attempt's upstream to drop its task; True if it will not finish it."""
     entry = gateway.catalog.entries.get(attempt.model)
-    cancel = getattr(entry.adapter, "cancel", None) if entry is not None else None
-    if entry is None or cancel is None or attempt.task_id is None:
+    if entry is None or attempt.task_id is None:
         return False
-
-    async def no_record(_: str) -> None:
-        return None
-
-    context = ProviderContext(
-        http=gateway.http, config=entry.config, timeout=15.0, record_task=no_record
-    )
-    try:
-        async with asyncio.timeout(15.0):
-            return bool(await cancel(attempt.model, attempt.task_id, context))
-    except Exception:
-        log.warning("could not cancel %s task %s upstream", attempt.model, attempt.task_id)
-        return False
+    return await cancel_task(entry, attempt.task_id, gateway.http)
 
 
 async def _hand_back(gateway: Gateway, job_id: str) -> None:
