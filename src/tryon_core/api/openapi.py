@@ -15,11 +15,30 @@ from typing import Any
 
 import msgspec
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    Example,
+    Link,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 
 from tryon_core.api.errors import ErrorEnvelope
 
-__all__ = ["AUTHED", "body_operation", "errors", "schema_of"]
+__all__ = [
+    "AUTHED",
+    "BINARY",
+    "EXAMPLE_IMAGE",
+    "SSE_EVENT",
+    "body_operation",
+    "errors",
+    "link",
+    "schema_of",
+]
 
 ERRORS = {
     400: "The request is invalid; `param` names the field (`invalid_request`, `invalid_image`).",
@@ -94,18 +113,77 @@ def _convert(node: dict[str, Any], components: dict[str, Any]) -> Schema:
     return Schema(**kwargs)
 
 
-def body_operation(content: dict[str, Any]) -> type[Operation]:
-    """An ``operation_class`` that documents a body as ``{media type: msgspec type}``."""
+def body_operation(
+    content: dict[str, Any],
+    *,
+    examples: dict[str, dict[str, Any]] | None = None,
+    links: dict[int, dict[str, Link]] | None = None,
+    answers: dict[int, dict[str, Any]] | None = None,
+) -> type[Operation]:
+    """An ``operation_class`` that documents a body as ``{media type: msgspec type}`` (none
+    when empty), ``examples`` of it as ``{media type: {name: value}}``, ``links`` from a
+    response to the operations its values lead to as ``{status: {name: link}}``, and
+    ``answers``: a response's media types as ``{status: {media type: msgspec type or
+    Schema}}``, where the handler builds its own Response (one route, several media types)."""
 
     @dataclass
-    class WithBody(Operation):
+    class Documented(Operation):
         def __post_init__(self) -> None:
-            self.request_body = RequestBody(
-                required=True,
-                content={
-                    media: OpenAPIMediaType(schema=schema_of(type_))
-                    for media, type_ in content.items()
-                },
-            )
+            if content:
+                self.request_body = RequestBody(
+                    required=True,
+                    content={
+                        media: OpenAPIMediaType(
+                            schema=schema_of(type_),
+                            examples={
+                                name: Example(value=value)
+                                for name, value in (examples or {}).get(media, {}).items()
+                            }
+                            or None,
+                        )
+                        for media, type_ in content.items()
+                    },
+                )
+            for status, named in (links or {}).items():
+                response = (self.responses or {})[str(status)]
+                assert isinstance(response, OpenAPIResponse)
+                response.links = {**(response.links or {}), **named}
+            for status, media_types in (answers or {}).items():
+                response = (self.responses or {})[str(status)]
+                assert isinstance(response, OpenAPIResponse)
+                response.content = {
+                    media: OpenAPIMediaType(
+                        schema=type_ if isinstance(type_, Schema) else schema_of(type_)
+                    )
+                    for media, type_ in media_types.items()
+                }
 
-    return WithBody
+    return Documented
+
+
+def link(method: str, path: str, **parameters: str) -> Link:
+    """A link to the operation ``method path`` (by ``operationRef``, stable as long as the
+    path is), its parameters given as runtime expressions such as ``$response.body#/id``."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return Link(operation_ref=f"#/paths/{pointer}/{method.lower()}", parameters=parameters)
+
+
+EXAMPLE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAUUlEQVR42u3PMQ0AMAg"
+    "AMJhC5CARWVPBQdI6aE5XXPbiOAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAY"
+    "F9H6axAhCWnvu4AAAAAElFTkSuQmCC"
+)
+"""A 64 x 64 PNG of one colour, the smallest picture every model must take: the person and the
+garment of the examples (a real request sends photos)."""
+
+BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+"""The body of a file answer: its bytes."""
+
+SSE_EVENT = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["data"],
+    properties={"data": Schema(type=OpenAPIType.STRING)},
+    description="One server-sent event: `data` is a chat.completion.chunk as JSON, or "
+    "`[DONE]` last. Comment lines (`: TRYON PROCESSING`) keep the stream alive meanwhile.",
+)
+"""One event of a streamed chat completion (OpenAPI 3.1: ``schema`` describes each event)."""

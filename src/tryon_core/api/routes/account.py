@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from tryon_core.accounts import KeyInfo, create_key, get_account, list_keys, revoke_key
 from tryon_core.api.deps import GatewayDep, PrincipalDep
-from tryon_core.api.openapi import AUTHED, errors
+from tryon_core.api.openapi import AUTHED, body_operation, errors, link
 from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
 
 
@@ -56,6 +56,16 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     summary="Another key for this account (shown once).",
     tags=["account"],
     responses=errors(400, 413, *AUTHED),
+    operation_class=body_operation(
+        {},
+        links={
+            201: {
+                "RevokeKey": link(
+                    "DELETE", "/api/v1/keys/{key_id}", key_id="$response.body#/data/id"
+                )
+            }
+        },
+    ),
 )
 async def new_key(
     gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey | None] = None

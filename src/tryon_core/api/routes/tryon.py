@@ -13,7 +13,7 @@ from litestar.openapi import ResponseSpec
 from tryon_core import idempotency
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
-from tryon_core.api.openapi import AUTHED, body_operation, errors
+from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, body_operation, errors, link
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from tryon_core.jobs.links import status_url, ws_url
@@ -67,7 +67,26 @@ class NativeForm(NativeOptions, kw_only=True):
         **errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     },
     operation_class=body_operation(
-        {"application/json": NativeJSON, "multipart/form-data": NativeForm}
+        {"application/json": NativeJSON, "multipart/form-data": NativeForm},
+        examples={
+            "application/json": {
+                "sync": {"person_images": EXAMPLE_IMAGE, "garment_images": [EXAMPLE_IMAGE]},
+                "async": {
+                    "person_images": [EXAMPLE_IMAGE],
+                    "garment_images": EXAMPLE_IMAGE,
+                    "mode": "async",
+                },
+            }
+        },
+        links={
+            status: {
+                "GetJob": link("GET", "/api/v1/tryon/{job_id}", job_id=f"$response.body#/{id_}"),
+                "CancelJob": link(
+                    "DELETE", "/api/v1/tryon/{job_id}", job_id=f"$response.body#/{id_}"
+                ),
+            }
+            for status, id_ in ((200, "id"), (202, "jobId"))
+        },
     ),
 )
 async def create_tryon(
