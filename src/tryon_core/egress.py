@@ -7,9 +7,11 @@ Each hop of a fetch goes through the same steps:
    IPv4 address in any spelling a resolver would accept (``2130706433``, ``0x7f.1``,
    ``017700000001``, ``127.1``): it is read with the WHATWG URL rules and checked for what it
    means; one that does not read as an address is refused.
-2. Resolve the name once (``Resolver``; IP literals skip it) and refuse the hop if ANY address
-   is not globally routable: loopback, private, link-local (cloud metadata), shared, multicast,
-   reserved, unspecified, unique-local, and v4 addresses wrapped in IPv6 (mapped, 6to4, NAT64).
+2. Refuse ``localhost`` and ``*.localhost`` outright (RFC 6761: loopback by definition).
+   Resolve any other name once (``Resolver``; IP literals skip it) and refuse the hop if ANY
+   address is not globally routable: loopback, private, link-local (cloud metadata), shared,
+   multicast, reserved, unspecified, unique-local, and v4 addresses wrapped in IPv6 (mapped,
+   6to4, NAT64).
 3. Connect to the address that was checked, not to a name resolved again: the request URL
    carries the IP, ``Host`` the original host, and TLS verifies the original name through the
    ``sni_hostname`` request extension.
@@ -186,6 +188,7 @@ class GuardedFetcher:
         try:
             async with asyncio.timeout(self._policy.timeout):
                 target = _parse(url, param)
+                self._refuse_loopback_name(target, param)
                 addresses = await self._addresses(target)
                 if not addresses:
                     raise ConnectionError(f"the host {target.host!r} could not be resolved")
@@ -225,6 +228,7 @@ class GuardedFetcher:
 
     async def _check(self, target: _Target, param: str) -> IPAddress:
         """The one address to connect to, after every address of the host passed the block."""
+        self._refuse_loopback_name(target, param)
         addresses = await self._addresses(target)
         if not addresses:
             raise _failed(param, f"the host {target.host!r} could not be resolved")
@@ -240,6 +244,11 @@ class GuardedFetcher:
             return [ipaddress.ip_address(answer) for answer in answers]
         except (OSError, UnicodeError, ValueError):
             return []
+
+    def _refuse_loopback_name(self, target: _Target, param: str) -> None:
+        """``localhost`` and ``*.localhost`` are refused unasked: no resolver is consulted."""
+        if _loopback_name(target) and target.key not in self._policy.allow_hosts:
+            raise _forbidden_url(param)
 
     def _refuse_inside(self, target: _Target, addresses: list[IPAddress], param: str) -> None:
         if target.key not in self._policy.allow_hosts and any(map(_forbidden, addresses)):
@@ -314,14 +323,21 @@ def check_url(url: str, *, param: str, allow_hosts: Iterable[str] = ()) -> str:
     """``url`` normalized, after the checks a fetch makes before any I/O.
 
     Raises ``InvalidRequest`` ``invalid_url`` (not an http(s) URL, user info, malformed) or
-    ``forbidden_url`` (an IP literal inside, unless its ``"host:port"`` is in ``allow_hosts``).
-    A host name is not resolved here: the guard checks what it resolves to when it connects.
+    ``forbidden_url`` (an IP literal inside, or ``localhost`` / ``*.localhost``, unless its
+    ``"host:port"`` is in ``allow_hosts``). Other host names are not resolved here: the guard
+    checks what they resolve to when it connects.
     """
     target = _parse(url, param)
     allowed = {entry.strip().lower() for entry in allow_hosts}
-    if target.literal is not None and target.key not in allowed and _forbidden(target.literal):
+    inside = _forbidden(target.literal) if target.literal is not None else _loopback_name(target)
+    if inside and target.key not in allowed:
         raise _forbidden_url(param)
     return str(target.url)
+
+
+def _loopback_name(target: _Target) -> bool:
+    """``localhost`` and names under ``.localhost`` are loopback by definition (RFC 6761)."""
+    return target.host == "localhost" or target.host.endswith(".localhost")
 
 
 def _parse(url: str, param: str, *, redirected: bool = False) -> _Target:
