@@ -45,6 +45,9 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.frozen = False
+        """While set, connections stay open but nothing is forwarded: a database that stops
+        answering without refusing anything."""
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -92,10 +95,11 @@ class TcpProxy:
                 self._links.discard(side)
                 side.transport.abort()
 
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if self.frozen:
+                    continue  # swallowed: the other side waits for an answer that never comes
                 writer.write(data)
                 await writer.drain()
 
@@ -107,11 +111,12 @@ def _through(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
-def _settings(database_url: str, store: Path, extra: str = "") -> Any:
+def _settings(database_url: str, store: Path, extra: str = "", *, timeout: float = 10.0) -> Any:
     return parse_settings(
         f"""
 [database]
 url = "{database_url}"
+timeout = {timeout}
 [storage]
 path = "{store}"
 signing_secret = "test-secret"
@@ -225,6 +230,51 @@ async def test_database_outage_answers_503_and_recovers_without_a_restart(
             f"{served_after:.2f} s, stranded reservation released after {released_after:.2f} s "
             f"(down {restored_at - cut_at:.1f} s)"
         )
+    finally:
+        await proxy.close()
+
+
+@pytest.mark.postgres
+async def test_a_database_that_stops_answering_is_an_outage_not_a_hang(
+    postgres_database_url: str, tmp_path: Path, tryon_body: Any
+) -> None:
+    """Connections stay open but nothing comes back: `[database] timeout` turns that into
+    503s, and once the database answers again the same gateway serves again."""
+    target = urlsplit(postgres_database_url)
+    proxy = TcpProxy((target.hostname or "127.0.0.1", target.port or 5432))
+    await proxy.start()
+    app = create_app(
+        _settings(_through(postgres_database_url, proxy.port), tmp_path / "files", timeout=1.0),
+        extra_plugins=[ScriptedProvider()],
+        load_entry_points=False,
+    )
+    try:
+        async with live_server(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+            key, account = await new_key(app, credits=10)
+            body = tryon_body(model="scripted/alpha")
+            assert (
+                await http.post("/api/v1/tryon", json=body, headers=auth(key))
+            ).status_code == 200
+            proxy.frozen = True
+            for request in (
+                http.post("/api/v1/tryon", json=body, headers=auth(key)),
+                http.get("/api/v1/credits", headers=auth(key)),
+                http.get("/readyz"),
+            ):
+                response, took = await _timed(request)
+                assert _is_503(response), (response.status_code, response.text)
+                assert took < BOUND
+            proxy.frozen = False
+            await proxy.cut()  # the frozen connections are dead to the pool; start afresh
+            await proxy.restore()
+            restored_at = time.monotonic()
+            while (await http.get("/readyz")).status_code != 200:
+                assert time.monotonic() - restored_at < BOUND, "never ready again"
+                await asyncio.sleep(0.05)
+            assert (
+                await http.post("/api/v1/tryon", json=body, headers=auth(key))
+            ).status_code == 200
+        assert await _ledger_matches(app, account) == (10 - 2 * 3, 0)
     finally:
         await proxy.close()
 

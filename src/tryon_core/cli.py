@@ -158,7 +158,7 @@ def _run(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
 
     def handler(settings: Settings, args: argparse.Namespace) -> int:
         async def go() -> Any:
-            database = create_database(settings.database.url)
+            database = create_database(settings.database.url, timeout=settings.database.timeout)
             try:
                 if settings.database.migrate_on_start or command is _db_upgrade:
                     await database.upgrade()

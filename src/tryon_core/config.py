@@ -57,6 +57,8 @@ class ServerConfig(_Section):
 class DatabaseConfig(_Section):
     url: str = "sqlite+aiosqlite:///var/tryon.db"
     migrate_on_start: bool = True
+    timeout: Seconds = 10.0
+    """PostgreSQL: seconds to connect and for each statement; past it, the request is a 503."""
 
 
 class StorageConfig(_Section):

@@ -69,7 +69,7 @@ class Gateway:
         return cls(
             settings=settings,
             catalog=catalog,
-            database=create_database(settings.database.url),
+            database=create_database(settings.database.url, timeout=settings.database.timeout),
             store=LocalFileStore(storage),
             signer=UrlSigner(
                 load_or_create_secret(settings.storage.signing_secret, storage),

@@ -80,7 +80,9 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The database is unavailable; try again shortly.", retry_after=5)
 
 
-def create_database(url: str, **engine_options: Any) -> Database:
+def create_database(url: str, *, timeout: float = 10.0, **engine_options: Any) -> Database:
+    """The database at ``url``. On PostgreSQL, ``timeout`` bounds connecting and every
+    statement, so a server that stops answering is an outage (503), not a hung request."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -93,6 +95,8 @@ def create_database(url: str, **engine_options: Any) -> Database:
     else:
         engine_options.setdefault("pool_pre_ping", True)
         engine_options.setdefault("pool_size", 10)
+        engine_options.setdefault("pool_timeout", timeout)
+        engine_options.setdefault("connect_args", {"timeout": timeout, "command_timeout": timeout})
         engine = create_async_engine(parsed, **engine_options)
     return Database(engine)
 
