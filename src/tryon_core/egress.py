@@ -177,6 +177,21 @@ class GuardedFetcher:
             seen.add(str(target.url))
         raise _failed(param, f"it redirects more than {self._policy.max_redirects} times")
 
+    async def vet(self, url: str, *, param: str) -> None:
+        """Check ``url`` as a send would, resolving its name now, without sending anything.
+
+        Raises ``InvalidRequest`` (``invalid_url``/``forbidden_url``) for a URL that would be
+        refused. A name that does not resolve (in time) passes: every send checks it again.
+        """
+        target = _parse(url, param)
+        self._refuse_loopback_name(target, param)
+        try:
+            async with asyncio.timeout(self._policy.timeout):
+                addresses = await self._addresses(target)
+        except TimeoutError:
+            return  # a resolver this slow: the send will check again
+        self._refuse_inside(target, addresses, param)
+
     async def post(self, url: str, *, body: bytes, headers: Mapping[str, str], param: str) -> int:
         """POST ``body`` to ``url`` and answer the response's status; redirects are not followed.
 

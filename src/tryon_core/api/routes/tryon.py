@@ -128,6 +128,7 @@ async def _submit(
 ) -> Response[Any]:
     if webhook is not None:
         webhook = validate_webhook_url(webhook, allow_hosts=gateway.settings.fetch.allow_hosts)
+        await gateway.webhook_sender.vet(webhook, param="webhook_url")  # names resolving inside
     submitted = await submit_job(gateway, principal, tryon, route="native", webhook_url=webhook)
     job_id = submitted.job_id
     accepted = JobAccepted(
