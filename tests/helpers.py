@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tryon_core import accounts, billing
 from tryon_core.db import Database, create_database
-from tryon_core.testing.server import serve_app
+from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.testing.fakes import load_fake, mount_fakes
+from tryon_core.testing.server import serve_app, serve_app_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -53,3 +56,23 @@ def data_url(path: Path, mime: str) -> str:
 
 
 live_server = serve_app
+
+
+class Fakes:
+    """Every installed plugin's fake upstream, mounted on one port under ``/NAME``."""
+
+    def __init__(self, url: str, apps: dict[str, Any]) -> None:
+        self.url = url
+        self.apps = apps
+
+    def state(self, provider: str) -> Any:
+        return self.apps[provider].state.fake
+
+
+@contextmanager
+def all_fakes() -> Iterator[Fakes]:
+    """Serve every installed plugin's fake in a thread (what ``tryon fakes serve`` does)."""
+    registry = collect_providers(make_plugin_manager())
+    apps = {n: load_fake(s.fake) for n, s in registry.providers.items() if s.fake}
+    with serve_app_in_thread(mount_fakes(apps)) as url:
+        yield Fakes(url, apps)

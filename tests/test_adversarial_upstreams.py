@@ -29,7 +29,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from tests.helpers import ROOT, SAMPLES, auth, data_url, live_server, new_key
+from tests.helpers import ROOT, SAMPLES, Fakes, all_fakes, auth, data_url, live_server, new_key
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.errors import (
@@ -38,10 +38,8 @@ from tryon_core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing.contract import STANDARD_FAULTS
-from tryon_core.testing.fakes import Fault, load_fake, mount_fakes
-from tryon_core.testing.server import serve_app_in_thread
+from tryon_core.testing.fakes import Fault
 
 FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
 MODELS = {
@@ -57,23 +55,12 @@ TIMEOUT = 1.5
 FALLBACK = "local/overlay"
 
 
-class Fakes:
-    def __init__(self, url: str, apps: dict[str, Any]) -> None:
-        self.url = url
-        self.apps = apps
-
-    def state(self, provider: str) -> Any:
-        return self.apps[provider].state.fake
-
-
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[Fakes]:
-    registry = collect_providers(make_plugin_manager())
-    apps = {n: load_fake(s.fake) for n, s in registry.providers.items() if s.fake}
-    missing = set(MODELS) - set(apps)
-    assert not missing, f"provider plugins without a fake: {missing}"
-    with serve_app_in_thread(mount_fakes(apps)) as url:
-        yield Fakes(url, apps)
+    with all_fakes() as served:
+        missing = set(MODELS) - set(served.apps)
+        assert not missing, f"provider plugins without a fake: {missing}"
+        yield served
 
 
 def gateway(

@@ -16,13 +16,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import ROOT, SAMPLES, auth, data_url, new_key
+from tests.helpers import ROOT, SAMPLES, Fakes, all_fakes, auth, data_url, new_key
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing.contract import STANDARD_FAULTS
-from tryon_core.testing.fakes import load_fake, mount_fakes
-from tryon_core.testing.server import serve_app_in_thread
 
 FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
 STANDARD = {kind: e.error for kind, e in STANDARD_FAULTS.items()}
@@ -30,23 +28,12 @@ FALLBACK = {kind for kind, error in STANDARD.items() if error is not None and er
 STOP = {kind: error.status for kind, error in STANDARD.items() if error and not error.fallback}
 
 
-class Fakes:
-    def __init__(self, url: str, apps: dict[str, Any]) -> None:
-        self.url = url
-        self.apps = apps
-
-    def state(self, provider: str) -> Any:
-        return self.apps[provider].state.fake
-
-
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[Fakes]:
-    registry = collect_providers(make_plugin_manager())
-    apps = {n: load_fake(s.fake) for n, s in registry.providers.items() if s.fake}
-    if not apps:
-        pytest.skip("no installed plugin ships a fake upstream")
-    with serve_app_in_thread(mount_fakes(apps)) as url:
-        yield Fakes(url, apps)
+    with all_fakes() as served:
+        if not served.apps:
+            pytest.skip("no installed plugin ships a fake upstream")
+        yield served
 
 
 def gateway(fakes: Fakes, tmp_path: Path, *, timeout: float = 20.0) -> Litestar:
