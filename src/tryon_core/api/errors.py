@@ -83,7 +83,7 @@ def _tryon_error(_: Request[Any, Any, Any], exc: TryOnError) -> Response[ErrorEn
     )
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorEnvelope]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorEnvelope]:
     status = exc.status_code
     if status >= 500:
         log.error("framework error %s: %s", status, exc.detail)
@@ -97,6 +97,9 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Error
             message = f"{message}: {first.get('message', '')}".rstrip(": ")
     if status == 404:
         message = "No such route."
+    if status == 413 and message == HTTPStatus(413).phrase:  # the body limit, not a part limit
+        limit = request.app.request_max_body_size
+        message = f"The request body is larger than the {limit}-byte limit."
     headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
     return envelope(
         status,
