@@ -169,4 +169,5 @@ async def test_oversized_body_is_413(make_app: Any) -> None:
             content=b"x" * (limit + 1),
             headers={**auth(key), "content-type": "application/json"},
         )
-        assert_envelope(response, 413, "payload_too_large")
+        error = assert_envelope(response, 413, "payload_too_large")
+        assert error["message"] == f"The request body is larger than the {limit}-byte limit."
