@@ -220,3 +220,18 @@ async def test_signed_links_work_for_one_object_and_one_purpose(
         f"/api/v1/files/{first['jobId']}", params={"expires": expires, "sig": signature}
     )
     assert as_job.status_code == 403
+
+
+async def test_the_openapi_document_says_which_routes_need_a_key(client: Client) -> None:
+    document = (await client.get("/schema/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            needs = (method.upper(), path) in KEYED
+            security = operation.get("security")
+            if path == "/api/v1/files/{file_id}":
+                assert security == [{"ApiKey": []}, {}]  # a key, or a signed link
+            elif needs:
+                assert security == [{"ApiKey": []}], (method, path)
+            else:
+                assert security is None, (method, path)

@@ -11,10 +11,12 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
 
 from tryon_core import __version__
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
+from tryon_core.api.openapi import SECURITY_SCHEMES
 from tryon_core.api.routes import account, chat, files, health, jobs, models, tryon, webhooks
 from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
@@ -104,7 +106,11 @@ def create_app(
         middleware=[close_when_body_unread],
         logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
-            title="tryon-core", version=__version__, path="/schema", use_handler_docstrings=False
+            title="tryon-core",
+            version=__version__,
+            path="/schema",
+            use_handler_docstrings=False,
+            components=Components(security_schemes=SECURITY_SCHEMES),
         ),
         state=State({"gateway": gateway}),
     )

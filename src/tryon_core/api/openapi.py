@@ -23,8 +23,10 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Reference,
     RequestBody,
     Schema,
+    SecurityScheme,
 )
 
 from tryon_core.api.errors import ErrorEnvelope
@@ -33,6 +35,9 @@ __all__ = [
     "AUTHED",
     "BINARY",
     "EXAMPLE_IMAGE",
+    "KEYED",
+    "KEY_OR_LINK",
+    "SECURITY_SCHEMES",
     "SSE_EVENT",
     "body_operation",
     "errors",
@@ -60,6 +65,20 @@ ERRORS = {
 
 AUTHED = (401, 503)
 """What any route that takes an API key (and reads the database) can answer besides its own."""
+
+KEY_SCHEME = "ApiKey"
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    KEY_SCHEME: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="tryon_…",
+        description="An API key of the account: `Authorization: Bearer tryon_…`.",
+    )
+}
+KEYED: list[dict[str, list[str]]] = [{KEY_SCHEME: []}]
+"""``security=`` for a route that needs an API key."""
+KEY_OR_LINK: list[dict[str, list[str]]] = [{KEY_SCHEME: []}, {}]
+"""``security=`` for a route that takes an API key or a signed link instead."""
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:

@@ -9,7 +9,7 @@ from litestar.params import FromPath, JSONBody
 
 from tryon_core.accounts import KeyInfo, create_key, get_account, list_keys, revoke_key
 from tryon_core.api.deps import GatewayDep, PrincipalDep
-from tryon_core.api.openapi import AUTHED, body_operation, errors, link
+from tryon_core.api.openapi import AUTHED, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
 
 
@@ -18,6 +18,7 @@ from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList
     summary="This account's balance and reserved credits.",
     tags=["account"],
     responses=errors(*AUTHED),
+    security=KEYED,
 )
 async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsResponse:
     async with gateway.database.reading() as conn:
@@ -32,6 +33,7 @@ async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsRespon
     summary="The key making this request.",
     tags=["account"],
     responses=errors(*AUTHED),
+    security=KEYED,
 )
 async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, KeyData]:
     async with gateway.database.reading() as conn:
@@ -44,6 +46,7 @@ async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str,
     summary="Every key of this account.",
     tags=["account"],
     responses=errors(*AUTHED),
+    security=KEYED,
 )
 async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     async with gateway.database.reading() as conn:
@@ -56,6 +59,7 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     summary="Another key for this account (shown once).",
     tags=["account"],
     responses=errors(400, 413, *AUTHED),
+    security=KEYED,
     operation_class=body_operation(
         {},
         links={
@@ -82,6 +86,7 @@ async def new_key(
     tags=["account"],
     status_code=200,
     responses=errors(404, *AUTHED),
+    security=KEYED,
 )
 async def remove_key(
     gateway: GatewayDep, principal: PrincipalDep, key_id: FromPath[str]

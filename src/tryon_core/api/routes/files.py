@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tryon_core.accounts import authenticate
 from tryon_core.api.deps import GatewayDep
-from tryon_core.api.openapi import AUTHED, BINARY, body_operation, errors
+from tryon_core.api.openapi import AUTHED, BINARY, KEY_OR_LINK, body_operation, errors
 from tryon_core.db.schema import files
 from tryon_core.errors import AuthenticationFailed, InvalidSignature, NotFound
 from tryon_core.ids import as_utc, utcnow
@@ -23,6 +23,7 @@ from tryon_core.ids import as_utc, utcnow
     tags=["files"],
     media_type="application/octet-stream",
     responses=errors(400, 403, 404, *AUTHED),
+    security=KEY_OR_LINK,
     operation_class=body_operation(
         {}, answers={200: dict.fromkeys(("image/png", "image/jpeg", "image/webp"), BINARY)}
     ),

@@ -22,7 +22,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from tryon_core.accounts import authenticate
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.errors import ErrorBody
-from tryon_core.api.openapi import AUTHED, errors
+from tryon_core.api.openapi import AUTHED, KEYED, errors
 from tryon_core.errors import AuthenticationFailed, NotFound, TryOnError
 from tryon_core.gateway import Gateway
 from tryon_core.jobs.cancel import cancel_job
@@ -41,6 +41,7 @@ KEY_PROTOCOL = "tryon-key."
     summary="A job (async or sync): its status, images, usage, error and attempts.",
     tags=["jobs"],
     responses=errors(404, *AUTHED),
+    security=KEYED,
 )
 async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
     async with gateway.database.reading() as conn:
@@ -55,6 +56,7 @@ async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str
     summary="This account's jobs, newest first (cursor pagination).",
     tags=["jobs"],
     responses=errors(400, *AUTHED),
+    security=KEYED,
 )
 async def jobs(
     gateway: GatewayDep,
@@ -80,6 +82,7 @@ async def jobs(
     tags=["jobs"],
     status_code=200,
     responses=errors(404, *AUTHED),
+    security=KEYED,
 )
 async def cancel(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
     return await cancel_job(gateway, principal, job_id)

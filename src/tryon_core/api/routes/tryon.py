@@ -13,7 +13,7 @@ from litestar.openapi import ResponseSpec
 from tryon_core import idempotency
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
-from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, body_operation, errors, link
+from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
 from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from tryon_core.jobs.links import status_url, ws_url
@@ -66,6 +66,7 @@ class NativeForm(NativeOptions, kw_only=True):
         202: ResponseSpec(data_container=JobAccepted, description="Async job accepted."),
         **errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     },
+    security=KEYED,
     operation_class=body_operation(
         {"application/json": NativeJSON, "multipart/form-data": NativeForm},
         examples={

@@ -10,7 +10,7 @@ from litestar import get, post
 from litestar.params import FromQuery, QueryParameter
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
-from tryon_core.api.openapi import AUTHED, errors
+from tryon_core.api.openapi import AUTHED, KEYED, errors
 from tryon_core.ids import as_utc
 from tryon_core.webhooks import Delivery, WebhookSecret, get_secret, list_deliveries, rotate_secret
 
@@ -31,6 +31,7 @@ class DeliveryList(msgspec.Struct, kw_only=True):
     summary="The secret that signs this account's webhooks (created on first read).",
     tags=["webhooks"],
     responses=errors(*AUTHED),
+    security=KEYED,
 )
 async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
     async with gateway.database.transaction() as conn:
@@ -43,6 +44,7 @@ async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> Secret
     tags=["webhooks"],
     status_code=200,
     responses=errors(*AUTHED),
+    security=KEYED,
 )
 async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
     async with gateway.database.transaction() as conn:
@@ -54,6 +56,7 @@ async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) ->
     summary="This account's webhook deliveries, newest first.",
     tags=["webhooks"],
     responses=errors(400, *AUTHED),
+    security=KEYED,
 )
 async def webhook_deliveries(
     gateway: GatewayDep,
