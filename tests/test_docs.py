@@ -450,7 +450,7 @@ def raised_types() -> set[str]:
     types the HTTP edge writes itself (``envelope(STATUS, "message", "type")``)."""
     found: set[str] = set()
     for path in (ROOT / "src" / "tryon_core").rglob("*.py"):
-        if "testing" in path.parts:
+        if "testing" in path.parts or path.name == "openapi.py":  # OpenAPI objects have a type too
             continue
         text = path.read_text()
         found |= set(re.findall(r'\btype="([a-z_]+)"', text))
