@@ -34,10 +34,11 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Response
+from litestar.params import HeaderParameter
 from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy import and_, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -56,6 +57,7 @@ __all__ = [
     "RELEASE_STATUSES",
     "REPLAYED_HEADER",
     "TTL",
+    "KeyHeader",
     "fingerprint",
     "idempotent",
     "max_wait",
@@ -65,6 +67,17 @@ __all__ = [
 log = logging.getLogger("tryon.idempotency")
 
 HEADER = "Idempotency-Key"
+KeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=HEADER,
+        required=False,
+        description="Any 1 to 255 printable ASCII characters, unique per request you mean: a "
+        "retry with the same key and body within 24 hours answers the first answer again and "
+        "is never charged twice (docs/idempotency.md).",
+    ),
+]
+"""A handler parameter for the header, so that the OpenAPI document shows it."""
 REPLAYED_HEADER = "Idempotent-Replayed"
 TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255

@@ -98,10 +98,10 @@ async def create_chat_completion(
     request: Request[Any, Any, Any],
     gateway: GatewayDep,
     principal: PrincipalDep,
+    key: idempotency.KeyHeader = None,
 ) -> Response[Any]:
     chat = parse(await request.body())
     tryon = from_chat(chat, max_garments=gateway.settings.images.max_garments)
-    key = request.headers.get(idempotency.HEADER)
     if chat.stream:
         if key is not None:
             raise InvalidRequest(

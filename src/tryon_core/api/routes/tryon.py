@@ -94,6 +94,7 @@ async def create_tryon(
     request: Request[Any, Any, Any],
     gateway: GatewayDep,
     principal: PrincipalDep,
+    key: idempotency.KeyHeader = None,
 ) -> Response[TryOnResponse]:
     tryon, webhook = await _parse(request, gateway)
     if tryon.mode == "sync" and webhook is not None:
@@ -105,7 +106,6 @@ async def create_tryon(
         generation = await generate(gateway, principal, tryon, route="native")
         return Response(_rendered(gateway, generation), status_code=200)
 
-    key = request.headers.get(idempotency.HEADER)
     return await unless_disconnected(
         request,
         idempotency.idempotent(
