@@ -151,11 +151,8 @@ def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("down_past_a_deadline", [False, True], ids=["back_in_time", "overdue"])
-def test_sigkill_loses_no_job_and_no_credit(
-    fake: tuple[str, Any], database_url: str, tmp_path: Path, down_past_a_deadline: bool
-) -> None:
-    fake_url, fake_app = fake
+def _serve(tmp_path: Path, database_url: str, fake_url: str, jobs: str, kling: str = "") -> Gateway:
+    """``tryon serve`` on a free port against the Kling fake, with these ``[jobs]`` keys."""
     port = free_port()
     config = tmp_path / "tryon.toml"
     config.write_text(
@@ -167,26 +164,42 @@ url = "{database_url}"
 [storage]
 path = "{tmp_path}/files"
 [jobs]
-workers = 2
-lease_seconds = 2.0
-sweep_interval_seconds = 0.5
+{jobs}
 [providers.kling]
 enabled = true
 base_url = "{fake_url}"
 access_key = "{TEST_ACCESS_KEY}"
 secret_key = "{TEST_SECRET_KEY}"
 poll_interval = 0.1
-timeout = 120.0
+{kling}
 """
     )
-    key, account_id = asyncio.run(_account(database_url, credits=100))
-    gateway = Gateway(config, port, tmp_path / "serve.log")
-    body = {
+    return Gateway(config, port, tmp_path / "serve.log")
+
+
+def _body(**fields: Any) -> dict[str, Any]:
+    return {
         "model": MODEL,
-        "mode": "async",
         "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
         "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
+        **fields,
     }
+
+
+@pytest.mark.parametrize("down_past_a_deadline", [False, True], ids=["back_in_time", "overdue"])
+def test_sigkill_loses_no_job_and_no_credit(
+    fake: tuple[str, Any], database_url: str, tmp_path: Path, down_past_a_deadline: bool
+) -> None:
+    fake_url, fake_app = fake
+    gateway = _serve(
+        tmp_path,
+        database_url,
+        fake_url,
+        "workers = 2\nlease_seconds = 2.0\nsweep_interval_seconds = 0.5",
+        kling="timeout = 120.0",
+    )
+    key, account_id = asyncio.run(_account(database_url, credits=100))
+    body = _body(mode="async")
     gateway.start()
     try:
         with httpx.Client(base_url=gateway.url, headers=auth(key), timeout=30) as client:
@@ -269,33 +282,9 @@ def test_a_sync_request_cut_by_sigkill_is_released_after_its_last_possible_momen
     import threading
 
     fake_url, _ = fake
-    port = free_port()
-    config = tmp_path / "tryon.toml"
-    config.write_text(
-        f"""
-[server]
-port = {port}
-[database]
-url = "{database_url}"
-[storage]
-path = "{tmp_path}/files"
-[jobs]
-sweep_interval_seconds = 0.5
-[providers.kling]
-enabled = true
-base_url = "{fake_url}"
-access_key = "{TEST_ACCESS_KEY}"
-secret_key = "{TEST_SECRET_KEY}"
-poll_interval = 0.1
-"""
-    )
+    gateway = _serve(tmp_path, database_url, fake_url, "sweep_interval_seconds = 0.5")
     key, account_id = asyncio.run(_account(database_url, credits=20))
-    gateway = Gateway(config, port, tmp_path / "serve.log")
-    body = {
-        "model": MODEL,
-        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
-        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
-    }
+    body = _body()
     gateway.start()
     try:
 

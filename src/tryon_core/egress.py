@@ -35,6 +35,7 @@ when it is handed in, long before anything is sent to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
@@ -184,13 +185,9 @@ class GuardedFetcher:
         refused. A name that does not resolve (in time) passes: every send checks it again.
         """
         target = _parse(url, param)
-        self._refuse_loopback_name(target, param)
-        try:
+        with contextlib.suppress(TimeoutError):  # a resolver this slow: the send checks again
             async with asyncio.timeout(self._policy.timeout):
-                addresses = await self._addresses(target)
-        except TimeoutError:
-            return  # a resolver this slow: the send will check again
-        self._refuse_inside(target, addresses, param)
+                await self._vetted(target, param)
 
     async def post(self, url: str, *, body: bytes, headers: Mapping[str, str], param: str) -> int:
         """POST ``body`` to ``url`` and answer the response's status; redirects are not followed.
@@ -203,11 +200,9 @@ class GuardedFetcher:
         try:
             async with asyncio.timeout(self._policy.timeout):
                 target = _parse(url, param)
-                self._refuse_loopback_name(target, param)
-                addresses = await self._addresses(target)
+                addresses = await self._vetted(target, param)
                 if not addresses:
                     raise ConnectionError(f"the host {target.host!r} could not be resolved")
-                self._refuse_inside(target, addresses, param)
                 return await self._post(target, addresses[0], body, headers)
         except TimeoutError:
             raise TimeoutError(f"no answer within {self._policy.timeout:g} s") from None
@@ -243,12 +238,17 @@ class GuardedFetcher:
 
     async def _check(self, target: _Target, param: str) -> IPAddress:
         """The one address to connect to, after every address of the host passed the block."""
-        self._refuse_loopback_name(target, param)
-        addresses = await self._addresses(target)
+        addresses = await self._vetted(target, param)
         if not addresses:
             raise _failed(param, f"the host {target.host!r} could not be resolved")
-        self._refuse_inside(target, addresses, param)
         return addresses[0]
+
+    async def _vetted(self, target: _Target, param: str) -> list[IPAddress]:
+        """Every address of the host, each past the block (none if it does not resolve)."""
+        self._refuse_loopback_name(target, param)
+        addresses = await self._addresses(target)
+        self._refuse_inside(target, addresses, param)
+        return addresses
 
     async def _addresses(self, target: _Target) -> list[IPAddress]:
         """Every address of the host (the literal itself), or none when it does not resolve."""

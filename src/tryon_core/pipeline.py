@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -48,6 +49,8 @@ __all__ = [
     "record_failure",
     "record_success",
     "release_stranded",
+    "remove_files",
+    "save_images",
 ]
 
 log = logging.getLogger("tryon.pipeline")
@@ -263,33 +266,52 @@ async def open_generation(
 async def _store(
     gateway: Gateway, generation_id: str, produced: list[Produced]
 ) -> list[tuple[StoredImage, str]]:
-    stored: list[tuple[StoredImage, str]] = []
-    now = utcnow()
+    saved = await save_images(
+        gateway,
+        produced,
+        folder=f"{utcnow():%Y/%m/%d}",
+        failure="The file store could not save the result; nothing was charged.",
+    )
+    return [
+        (
+            StoredImage(
+                file_id=file_id,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                data=image.data,
+            ),
+            key,
+        )
+        for (file_id, key), image in zip(saved, produced, strict=True)
+    ]
+
+
+async def save_images(
+    gateway: Gateway, images: Sequence[_Image], *, folder: str, failure: str
+) -> list[tuple[str, str]]:
+    """Put each image in the file store under a new file id: ``(file_id, key)`` for each.
+
+    If the store fails, what was saved is deleted and ``ServiceUnavailable(failure)`` raised.
+    """
+    saved: list[tuple[str, str]] = []
     try:
-        for image in produced:
+        for image in images:
             file_id = new_id("file")
-            key = f"{now:%Y/%m/%d}/{file_id}.{_EXTENSIONS[image.content_type]}"
+            key = f"{folder}/{file_id}.{_EXTENSIONS[image.content_type]}"
             await gateway.store.put(key, image.data)
-            stored.append(
-                (
-                    StoredImage(
-                        file_id=file_id,
-                        content_type=image.content_type,
-                        width=image.width,
-                        height=image.height,
-                        data=image.data,
-                    ),
-                    key,
-                )
-            )
+            saved.append((file_id, key))
     except OSError as exc:
-        for _, key in stored:
-            await gateway.store.delete(key)
+        await remove_files(gateway, [key for _, key in saved])
         log.error("file store failed: %s", exc)
-        raise ServiceUnavailable(
-            "The file store could not save the result; nothing was charged."
-        ) from None
-    return stored
+        raise ServiceUnavailable(failure) from None
+    return saved
+
+
+async def remove_files(gateway: Gateway, keys: Sequence[str]) -> None:
+    """Delete files from the file store (a missing one is no error)."""
+    for key in keys:
+        await gateway.store.delete(key)
 
 
 async def record_success(
@@ -399,8 +421,7 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 
 async def discard(gateway: Gateway, outcome: Outcome) -> None:
     """Delete result files that were stored but will not be kept."""
-    for _, key in outcome.stored:
-        await gateway.store.delete(key)
+    await remove_files(gateway, [key for _, key in outcome.stored])
 
 
 async def _fail(gateway: Gateway, generation_id: str, exc: BaseException) -> None:

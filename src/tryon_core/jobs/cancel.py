@@ -44,7 +44,7 @@ async def cancel_job(gateway: Gateway, principal: Principal, job_id: str) -> Job
                 .values(status="failed")  # out of the queue at once; the failure is recorded below
             )
             if queued.rowcount == 1:
-                error = error_record(Cancelled("The job was cancelled; nothing was charged."))
+                error = error_record(Cancelled())
                 ended = await record_failure(conn, job_id, error)
                 if ended:
                     await notify(conn, gateway, job_id)

@@ -9,22 +9,17 @@ the commit leaves nothing behind but unreferenced files; after it, the job will 
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import datetime, timedelta
 
 import msgspec
 
 from tryon_core.accounts import Principal
-from tryon_core.errors import ServiceUnavailable
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id, utcnow
-from tryon_core.pipeline import keep_file, open_generation, prepare
+from tryon_core.pipeline import keep_file, open_generation, prepare, remove_files, save_images
 from tryon_core.request import TryOnRequest
 
 __all__ = ["Submitted", "submit_job"]
-
-log = logging.getLogger("tryon.jobs")
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
 class Submitted(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,19 +45,13 @@ async def submit_job(
         deadline - created + timedelta(hours=1),
     )
     inputs = [planned.person, *planned.garments]
-    stored: list[tuple[str, str]] = []
+    stored = await save_images(
+        gateway,
+        inputs,
+        folder=f"inputs/{created:%Y/%m/%d}",
+        failure="The file store could not keep the job's images; nothing was charged.",
+    )
     try:
-        for image in inputs:
-            file_id = new_id("file")
-            key = f"inputs/{created:%Y/%m/%d}/{file_id}.{_EXTENSIONS[image.content_type]}"
-            try:
-                await gateway.store.put(key, image.data)
-            except OSError as exc:
-                log.error("file store failed: %s", exc)
-                raise ServiceUnavailable(
-                    "The file store could not keep the job's images; nothing was charged."
-                ) from None
-            stored.append((file_id, key))
         async with gateway.database.transaction() as conn:
             await open_generation(
                 conn,
@@ -91,13 +80,8 @@ async def submit_job(
                     expires=created + keep,
                 )
     except BaseException:
-        await asyncio.shield(_remove(gateway, [key for _, key in stored]))
+        await asyncio.shield(remove_files(gateway, [key for _, key in stored]))
         raise
     if gateway.jobs is not None:  # else a process that runs jobs sweeps it up
         gateway.jobs.submit(job_id)
     return Submitted(job_id=job_id, deadline=deadline)
-
-
-async def _remove(gateway: Gateway, keys: list[str]) -> None:
-    for key in keys:
-        await gateway.store.delete(key)

@@ -59,10 +59,7 @@ async def sweep(gateway: Gateway) -> int:
         if not free:
             continue
         if row.deadline_at is not None and as_utc(row.deadline_at) <= now:
-            error = DeadlineExceeded(
-                "The job did not finish before its deadline; nothing was charged."
-            )
-            await finish_failure(gateway, row.id, error_record(error))
+            await finish_failure(gateway, row.id, error_record(DeadlineExceeded()))
         elif gateway.jobs is not None:
             gateway.jobs.submit(row.id)
         else:

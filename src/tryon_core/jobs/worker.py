@@ -45,10 +45,18 @@ class Cancelled(TryOnError):
     status = 499
     type = "cancelled"
 
+    def __init__(self, message: str = "The job was cancelled; nothing was charged.") -> None:
+        super().__init__(message)
+
 
 class DeadlineExceeded(TryOnError):
     status = 504
     type = "deadline_exceeded"
+
+    def __init__(
+        self, message: str = "The job did not finish before its deadline; nothing was charged."
+    ) -> None:
+        super().__init__(message)
 
 
 class _CannotRun(TryOnError):
@@ -64,7 +72,7 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
     gateway.events.publish(job_id)
     deadline = as_utc(row.deadline_at)
     if deadline <= utcnow():
-        await finish_failure(gateway, job_id, error_record(_deadline()))
+        await finish_failure(gateway, job_id, error_record(DeadlineExceeded()))
         return
     try:
         work, adopt = await _load(gateway, row)
@@ -80,10 +88,10 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
         abandoned = attempts.last
         if abandoned is not None and abandoned.status == "cancelled" and abandoned.task_id:
             await _cancel_upstream(gateway, abandoned)  # nobody will collect it: stop it
-        await finish_failure(gateway, job_id, error_record(_deadline()))
+        await finish_failure(gateway, job_id, error_record(DeadlineExceeded()))
     except asyncio.CancelledError:
         if await _cancel_requested(gateway, job_id):
-            await finish_failure(gateway, job_id, error_record(_cancelled()))
+            await finish_failure(gateway, job_id, error_record(Cancelled()))
             return
         await asyncio.shield(_hand_back(gateway, job_id))
         raise
@@ -96,14 +104,6 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
         await finish_success(gateway, job_id, outcome, row.account_id)
     finally:
         watcher.cancel()
-
-
-def _deadline() -> DeadlineExceeded:
-    return DeadlineExceeded("The job did not finish before its deadline; nothing was charged.")
-
-
-def _cancelled() -> Cancelled:
-    return Cancelled("The job was cancelled; nothing was charged.")
 
 
 def _loop_time(moment: datetime) -> float:
@@ -354,7 +354,7 @@ class JobAttemptLog(AttemptLog):
             select(generations.c.cancel_requested).where(generations.c.id == self._generation_id)
         )
         if flag:
-            raise _cancelled()
+            raise Cancelled()
 
     async def _also(
         self, conn: AsyncConnection, step: str, position: int, attempt: Attempt
