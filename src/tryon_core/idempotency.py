@@ -41,11 +41,11 @@ from litestar import MediaType, Response
 from litestar.params import HeaderParameter
 from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy import and_, delete, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.accounts import Principal
 from tryon_core.api.errors import envelope
+from tryon_core.db.conflicts import insert_on_conflict
 from tryon_core.db.schema import idempotency_keys as keys_table
 from tryon_core.errors import InvalidRequest, ServiceUnavailable, TryOnError
 from tryon_core.gateway import Gateway
@@ -229,7 +229,7 @@ async def _claim(
     while True:
         async with gateway.database.transaction() as conn:
             now = utcnow()
-            if await _insert(conn, gateway, account_id, key, route, fingerprint, now):
+            if await _insert(conn, account_id, key, route, fingerprint, now):
                 return _Owned(now)
         while True:
             async with gateway.database.reading() as conn:
@@ -258,7 +258,6 @@ async def _claim(
 
 async def _insert(
     conn: AsyncConnection,
-    gateway: Gateway,
     account_id: str,
     key: str,
     route: str,
@@ -269,9 +268,8 @@ async def _insert(
     await conn.execute(
         delete(keys_table).where(_pk(account_id, key), keys_table.c.expires_at <= now)
     )
-    dialect_insert = sqlite.insert if gateway.database.is_sqlite else postgresql.insert
     statement = (
-        dialect_insert(keys_table)
+        insert_on_conflict(conn, keys_table)
         .values(
             account_id=account_id,
             key=key,

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core.db.conflicts import insert_on_conflict
 from tryon_core.db.schema import webhook_secrets
 from tryon_core.ids import as_utc, utcnow
 
@@ -29,12 +29,6 @@ def _new_secret() -> str:
     return PREFIX + secrets.token_urlsafe(32)
 
 
-def _insert(conn: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(webhook_secrets)
-    return sqlite.insert(webhook_secrets)
-
-
 async def get_secret(conn: AsyncConnection, account_id: str) -> WebhookSecret:
     """The account's secret, created now if it has none. Needs a write transaction.
 
@@ -45,7 +39,7 @@ async def get_secret(conn: AsyncConnection, account_id: str) -> WebhookSecret:
     if found is not None:
         return found
     await conn.execute(
-        _insert(conn)
+        insert_on_conflict(conn, webhook_secrets)
         .values(account_id=account_id, secret=_new_secret(), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=[webhook_secrets.c.account_id])
     )
@@ -56,7 +50,7 @@ async def get_secret(conn: AsyncConnection, account_id: str) -> WebhookSecret:
 
 async def rotate_secret(conn: AsyncConnection, account_id: str) -> WebhookSecret:
     """Replace the account's secret; deliveries from now on are signed with the new one only."""
-    statement = _insert(conn).values(
+    statement = insert_on_conflict(conn, webhook_secrets).values(
         account_id=account_id, secret=_new_secret(), created_at=utcnow()
     )
     await conn.execute(
