@@ -85,6 +85,7 @@ class AcmeAdapter:
             url = f"{self.base}/v1/tasks/{task_id}"
             task = _answer(await context.http.get(url, headers=self.headers), request.model)
             status = task.get("status")
+            await context.report_state(str(status))  # shown as an async job's progress
             if status in ("queued", "running"):
                 return None  # poll() waits and asks again
             if status in ("succeeded", "failed"):
