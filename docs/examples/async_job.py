@@ -14,22 +14,22 @@ import json
 import os
 import sys
 import uuid
+from pathlib import Path
 
 import httpx
 from websockets.asyncio.client import connect
 
 
-async def main(person: str, garment: str, out: str) -> int:
+async def main(person: bytes, garment: bytes, out: Path) -> int:
     url = os.environ.get("TRYON_URL", "http://127.0.0.1:8000")
     key = os.environ["TRYON_KEY"]
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
-        with open(person, "rb") as p, open(garment, "rb") as g:
-            response = await http.post(
-                "/api/v1/tryon",
-                files={"person_images": p, "garment_images": g},
-                data={"mode": "async"},
-            )
+        response = await http.post(
+            "/api/v1/tryon",
+            files={"person_images": person, "garment_images": garment},
+            data={"mode": "async"},
+        )
         if response.status_code != 202:
             print(response.json()["error"]["message"], file=sys.stderr)
             return 1
@@ -52,11 +52,11 @@ async def main(person: str, garment: str, out: str) -> int:
             print("failed:", job and job["error"] and job["error"]["message"], file=sys.stderr)
             return 1
         image = await http.get(job["images"][0]["url"])
-        with open(out, "wb") as handle:
-            handle.write(image.content)
+        await asyncio.to_thread(out.write_bytes, image.content)
         print(f"saved {out}; charged {job['usage']['credits']} credits")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main(*sys.argv[1:4])))
+    person, garment, out = (Path(arg) for arg in sys.argv[1:4])
+    raise SystemExit(asyncio.run(main(person.read_bytes(), garment.read_bytes(), out)))
