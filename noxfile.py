@@ -27,10 +27,13 @@ def slow(session: nox.Session) -> None:
     _uv(session, "pytest", "-q", "-m", "slow", *session.posargs)
 
 
+_LINTED = ("src", "plugins", "tests", "benchmarks", "docs/examples", "noxfile.py")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    _uv(session, "ruff", "check", "src", "plugins", "tests", "benchmarks", "noxfile.py")
-    _uv(session, "ruff", "format", "--check", "src", "plugins", "tests", "benchmarks", "noxfile.py")
+    _uv(session, "ruff", "check", *_LINTED)
+    _uv(session, "ruff", "format", "--check", *_LINTED)
 
 
 @nox.session
