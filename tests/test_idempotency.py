@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
-from tests.helpers import auth, new_key, own_database
-from tryon_core import accounts, billing
-from tryon_core.db.schema import idempotency_keys, ledger
+from tests.helpers import auth, live_server, new_key, own_database
+from tryon_core import accounts, billing, idempotency
+from tryon_core.db.schema import generations, idempotency_keys, ledger
 from tryon_core.errors import ProviderUnavailable
 from tryon_core.ids import utcnow
 from tryon_core.testing import ScriptedProvider
+from tryon_core.testing.scripted import Sleep
 
 Client = AsyncTestClient[Litestar]
 ENDPOINT = "/api/v1/chat/completions"
@@ -41,7 +44,7 @@ def idem(key: str, idempotency_key: str) -> dict[str, str]:
     return auth(key) | {"Idempotency-Key": idempotency_key}
 
 
-async def captures(client: Client, account_id: str) -> int:
+async def captures(client: Client | Litestar, account_id: str) -> int:
     """How many times the account was charged (capture rows in the ledger)."""
     async with own_database(client) as database, database.reading() as conn:
         count = await conn.scalar(
@@ -220,18 +223,23 @@ async def test_an_expired_key_can_be_used_again(
     assert await captures(client, account) == 2
 
 
-async def test_a_claim_whose_owner_died_is_taken_over(
+async def _orphan(client: Client, **values: Any) -> None:
+    """Make the key's row look like the claim of a process that died two hours ago."""
+    async with own_database(client) as database, database.transaction() as conn:
+        await conn.execute(
+            update(idempotency_keys).values(
+                status="pending", created_at=utcnow() - timedelta(hours=2), **values
+            )
+        )
+
+
+async def test_a_claim_whose_owner_died_before_opening_a_generation_is_taken_over(
     client: Client, scripted: ScriptedProvider, chat_body: Any
 ) -> None:
     """A pending row older than the longest a request can run was left by a dead process."""
     key, _ = await new_key(client, credits=10)
     await client.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
-    async with own_database(client) as database, database.transaction() as conn:
-        await conn.execute(
-            update(idempotency_keys).values(
-                status="pending", created_at=utcnow() - timedelta(hours=2)
-            )
-        )
+    await _orphan(client, generation_id=None)
     again = await client.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
     assert again.status_code == 200, again.text
     assert "idempotent-replayed" not in again.headers
@@ -239,6 +247,67 @@ async def test_a_claim_whose_owner_died_is_taken_over(
     async with own_database(client) as database, database.reading() as conn:
         row = (await conn.execute(select(idempotency_keys))).one()
     assert row.status == "done" and row.generation_id == again.json()["id"]
+
+
+async def test_a_dead_claim_whose_generation_was_charged_never_runs_twice(
+    client: Client, scripted: ScriptedProvider, chat_body: Any
+) -> None:
+    """The process died after its generation was charged, before the answer was kept: the
+    key names that generation (409, for good) and nothing runs or is charged again."""
+    key, account = await new_key(client, credits=10)
+    first = await client.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
+    await _orphan(client)  # the generation id stays on the claim, as the pipeline wrote it
+    for _ in range(2):
+        again = await client.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
+        assert again.status_code == 409, again.text
+        error = again.json()["error"]
+        assert error["type"] == "idempotency_answer_lost"
+        assert error["metadata"]["generation_id"] == first.json()["id"]
+    assert len(scripted.calls) == 1
+    assert await captures(client, account) == 1
+
+
+async def test_a_dead_claim_whose_generation_was_released_runs_again(
+    client: Client, scripted: ScriptedProvider, chat_body: Any
+) -> None:
+    """Nothing was charged for the dead claim's generation: running again charges once."""
+    scripted.script("scripted/alpha", ProviderUnavailable("down"))
+    key, _ = await new_key(client, credits=10)
+    failed = await client.post(ENDPOINT, json=chat_body(), headers=auth(key))
+    assert failed.status_code >= 500, failed.text
+    async with own_database(client) as database, database.reading() as conn:
+        released = await conn.scalar(select(generations.c.id))
+    await client.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
+    await _orphan(client, generation_id=released)  # as if "k" had opened the failed one
+    calls = len(scripted.calls)
+    again = await client.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
+    assert again.status_code == 200, again.text
+    assert "idempotent-replayed" not in again.headers
+    assert len(scripted.calls) == calls + 1
+
+
+async def test_a_duplicate_of_a_request_still_running_gets_a_409_then_the_answer(
+    make_app: Callable[..., Litestar],
+    database_url: str,
+    scripted: ScriptedProvider,
+    chat_body: Any,
+) -> None:
+    """A retry never hangs behind its first request: 409 with Retry-After, then the replay."""
+    scripted.script("scripted/alpha", Sleep(idempotency.IN_PROGRESS_WAIT + 2.0))
+    app = make_app(database_url)
+    async with live_server(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        key, account = await new_key(app, credits=10)
+        first = asyncio.ensure_future(http.post(ENDPOINT, json=chat_body(), headers=idem(key, "k")))
+        await asyncio.sleep(0.5)
+        duplicate = await http.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
+        assert duplicate.status_code == 409, duplicate.text
+        assert duplicate.json()["error"]["type"] == "idempotency_key_in_progress"
+        assert duplicate.headers["retry-after"] == "1"
+        answer = await first
+        replay = await http.post(ENDPOINT, json=chat_body(), headers=idem(key, "k"))
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == answer.content
+    assert len(scripted.calls) == 1 and await captures(app, account) == 1
 
 
 @pytest.mark.parametrize("bad", ["", "x" * 256])

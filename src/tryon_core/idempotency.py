@@ -7,10 +7,19 @@ headers); the others wait for that row and replay it with ``Idempotent-Replayed:
 
     no row / expired row          claim it, run, store the answer (or drop the claim, below)
     other fingerprint or route    422 idempotency_key_reused
-    pending                       poll until done (replay) or gone (claim again)
-    pending for longer than the
-    longest a request can take    its owner died: take the claim over and run
+    pending                       poll until done (replay) or gone (claim again); still
+                                  pending after IN_PROGRESS_WAIT: 409
+                                  idempotency_key_in_progress with Retry-After
+    pending for longer than the   its owner died: take the claim over and run, unless it had
+    longest a request can take    opened a generation that was not released: then 409
+                                  idempotency_answer_lost naming it, stored for good
     done                          replay
+
+The generation a request opens is written onto its claim in the transaction that reserves
+its credits (:mod:`tryon_core.idempotency_claim`), so a claim always knows what it paid for.
+Claiming, dropping and finishing run to their end even when the client hangs up
+(:func:`~tryon_core.uninterrupted.uninterrupted`): a disconnect can never leave a claim
+pending, nor drop one whose generation was opened.
 
 What the winner's outcome does to the claim:
 
@@ -46,14 +55,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tryon_core.accounts import Principal
 from tryon_core.api.errors import envelope
 from tryon_core.db.conflicts import insert_on_conflict
+from tryon_core.db.schema import generations
 from tryon_core.db.schema import idempotency_keys as keys_table
 from tryon_core.errors import InvalidRequest, ServiceUnavailable, TryOnError
 from tryon_core.gateway import Gateway
+from tryon_core.idempotency_claim import Claim, current_claim, owned_by
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.request import ImageSource, TryOnRequest
+from tryon_core.uninterrupted import uninterrupted
 
 __all__ = [
     "HEADER",
+    "IN_PROGRESS_WAIT",
     "RELEASE_STATUSES",
     "REPLAYED_HEADER",
     "TTL",
@@ -84,6 +97,8 @@ MAX_KEY_LENGTH = 255
 RELEASE_STATUSES = frozenset({400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 499, 503})
 """Statuses of errors after which nothing was charged and a retry may run again."""
 
+IN_PROGRESS_WAIT = 2.0
+"""How long a duplicate waits for its first request's answer before a 409 with Retry-After."""
 _POLL_FIRST = 0.05
 _POLL_MAX = 1.0
 _SLACK_SECONDS = 60.0
@@ -126,12 +141,6 @@ def _image(source: ImageSource) -> dict[str, str]:
 # -- the claim --------------------------------------------------------------------------------
 
 
-class _Owned(msgspec.Struct, frozen=True):
-    """This request holds the claim; ``token`` (its created_at) guards every later write."""
-
-    token: datetime
-
-
 class _Stored(msgspec.Struct, frozen=True):
     status: int
     body: bytes
@@ -152,44 +161,39 @@ async def idempotent(
     ``key`` None: just ``await run()``. Otherwise the answer is rendered to bytes once and both
     the first client and every replay get exactly those bytes. ``run()`` should set its
     ``status_code`` (200 is assumed otherwise) and its ``media_type`` (JSON is assumed).
+
+    The claim's bookkeeping is never cut in half by a cancellation (a client that hangs up):
+    a claim made is either dropped (nothing was charged) or finished with the answer, and a
+    cancellation that arrives meanwhile takes effect once that is done.
     """
     if key is None:
         return await run()
     _check(key)
-    claim = await _claim(gateway, principal.account_id, key, route, fingerprint)
+    claim = await uninterrupted(_claim(gateway, principal.account_id, key, route, fingerprint))
     if isinstance(claim, _Stored):
         return _replay(claim)
+    reset = current_claim.set(claim)
     try:
         response = await run()
         stored = _stored(response)
     except TryOnError as exc:
         if exc.status in RELEASE_STATUSES:
-            await _drop(gateway, principal.account_id, key, claim)
+            await uninterrupted(_drop(gateway, claim))
         else:
-            rendered = envelope(
-                exc.status,
-                exc.message,
-                exc.type,
-                param=exc.param,
-                metadata=exc.metadata,
-                retry_after=exc.retry_after,
-            )
-            await _finish(gateway, principal.account_id, key, claim, _stored(rendered))
+            await uninterrupted(_finish(gateway, claim, _stored(_rendered(exc))))
         raise
     except Exception:
-        await _finish(
-            gateway,
-            principal.account_id,
-            key,
-            claim,
-            _stored(envelope(500, "Internal server error.", "server")),
+        await uninterrupted(
+            _finish(gateway, claim, _stored(envelope(500, "Internal server error.", "server")))
         )
         raise
-    except BaseException:  # cancelled: the client left and the pipeline released its credits
-        await _drop(gateway, principal.account_id, key, claim)
+    except BaseException:  # cancelled before an answer: the pipeline released its credits
+        await uninterrupted(_drop(gateway, claim))
         raise
+    finally:
+        current_claim.reset(reset)
     try:
-        await _finish(gateway, principal.account_id, key, claim, stored)
+        await uninterrupted(_finish(gateway, claim, stored))
     except ServiceUnavailable:  # the work is done and paid for: answer anyway
         log.exception("could not store the answer of an idempotent request")
     return Response(
@@ -199,6 +203,17 @@ async def idempotent(
         headers={k: v for k, v in response.headers.items() if k.lower() != "content-type"},
         background=response.background,
         cookies=response.cookies,
+    )
+
+
+def _rendered(exc: TryOnError) -> Response[Any]:
+    return envelope(
+        exc.status,
+        exc.message,
+        exc.type,
+        param=exc.param,
+        metadata=exc.metadata,
+        retry_after=exc.retry_after,
     )
 
 
@@ -213,8 +228,7 @@ def _check(key: str) -> None:
 def max_wait(gateway: Gateway) -> float:
     """The longest one request can run: its image fetches, then every model once, plus slack.
 
-    A duplicate waits this long for the first request's answer at most; a claim still pending
-    after it belongs to a process that died, and is taken over.
+    A claim still pending after it belongs to a process that died, and is taken over.
     """
     attempts = sum(entry.config.timeout for entry in gateway.catalog.entries.values())
     return gateway.settings.fetch.timeout + attempts + _SLACK_SECONDS
@@ -222,15 +236,17 @@ def max_wait(gateway: Gateway) -> float:
 
 async def _claim(
     gateway: Gateway, account_id: str, key: str, route: str, fingerprint: str
-) -> _Owned | _Stored:
-    """Own the key, or wait for its owner's answer. Raises 422 on another request's key."""
+) -> Claim | _Stored:
+    """Own the key, or get its answer: the stored one, a 409 while its first request still
+    runs (after waiting :data:`IN_PROGRESS_WAIT` for it), a 422 for another request's key."""
     delay = _POLL_FIRST
     stale_after = timedelta(seconds=max_wait(gateway))
+    give_up = asyncio.get_running_loop().time() + IN_PROGRESS_WAIT
     while True:
         async with gateway.database.transaction() as conn:
             now = utcnow()
             if await _insert(conn, account_id, key, route, fingerprint, now):
-                return _Owned(now)
+                return Claim(account_id, key, now)
         while True:
             async with gateway.database.reading() as conn:
                 row = (await conn.execute(select(keys_table).where(_pk(account_id, key)))).first()
@@ -247,11 +263,20 @@ async def _claim(
             if row.status == "done":
                 return _Stored(row.response_status, row.response_body, row.response_headers or {})
             if utcnow() - as_utc(row.created_at) > stale_after:
-                taken = await _take_over(gateway, account_id, key, row.created_at)
+                orphan = Claim(account_id, key, row.created_at)
+                taken = await _take_over(gateway, orphan, row.generation_id)
                 if taken is not None:
-                    log.warning("took over idempotency key of a request that never finished")
                     return taken
                 continue
+            if asyncio.get_running_loop().time() >= give_up:
+                raise InvalidRequest(
+                    f"A request with this {HEADER} is still running; retry after a moment to "
+                    "get its answer (it will not run twice).",
+                    param=HEADER,
+                    status=409,
+                    type="idempotency_key_in_progress",
+                    retry_after=1,
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, _POLL_MAX)
 
@@ -285,58 +310,82 @@ async def _insert(
     return (await conn.execute(statement)).first() is not None
 
 
-async def _take_over(gateway: Gateway, account_id: str, key: str, seen: datetime) -> _Owned | None:
+async def _take_over(
+    gateway: Gateway, orphan: Claim, generation_id: str | None
+) -> Claim | _Stored | None:
+    """The claim of a request whose process died. If it had opened a generation that was not
+    released, that generation stands (it may be charged): the key answers 409 naming it, for
+    good, and never runs a second one. Otherwise the claim is taken over and run again.
+    None if another request moved first."""
     async with gateway.database.transaction() as conn:
-        now = utcnow()
-        result = await conn.execute(
-            update(keys_table)
-            .where(_owned_by(account_id, key, _Owned(seen)))
-            .values(created_at=now, expires_at=now + TTL)
-        )
-    return _Owned(now) if result.rowcount == 1 else None
-
-
-async def _finish(
-    gateway: Gateway, account_id: str, key: str, claim: _Owned, stored: _Stored
-) -> None:
-    async with gateway.database.transaction() as conn:
-        result = await conn.execute(
-            update(keys_table)
-            .where(_owned_by(account_id, key, claim))
-            .values(
-                status="done",
-                generation_id=_generation_id(stored),
-                response_status=stored.status,
-                response_body=stored.body,
-                response_headers=stored.headers,
+        settled = None
+        if generation_id is not None:
+            settled = (
+                await conn.execute(
+                    select(generations.c.settled, generations.c.credits_charged).where(
+                        generations.c.id == generation_id
+                    )
+                )
+            ).first()
+        released = settled is not None and settled.settled and settled.credits_charged == 0
+        if generation_id is None or released:
+            now = utcnow()
+            result = await conn.execute(
+                update(keys_table)
+                .where(owned_by(orphan))
+                .values(created_at=now, expires_at=now + TTL, generation_id=None)
             )
+            if result.rowcount != 1:
+                return None
+            log.warning("took over the idempotency key of a request that never finished")
+            return Claim(orphan.account_id, orphan.key, now)
+        lost = _stored(
+            envelope(
+                409,
+                f"The first request with this {HEADER} made generation {generation_id}, but "
+                "the gateway stopped before its answer was kept: read it with GET "
+                f"/api/v1/tryon/{generation_id}. It was not run or charged twice.",
+                "idempotency_answer_lost",
+                param=HEADER,
+                metadata={"generation_id": generation_id},
+            )
+        )
+        result = await conn.execute(
+            update(keys_table).where(owned_by(orphan)).values(**_done(lost))
+        )
+    return lost if result.rowcount == 1 else None
+
+
+async def _finish(gateway: Gateway, claim: Claim, stored: _Stored) -> None:
+    async with gateway.database.transaction() as conn:
+        result = await conn.execute(
+            update(keys_table).where(owned_by(claim)).values(**_done(stored))
         )
     if result.rowcount != 1:
         log.warning("an idempotency key was taken over before its answer was stored")
 
 
-async def _drop(gateway: Gateway, account_id: str, key: str, claim: _Owned) -> None:
-    """Release the claim; shielded, so that a second cancellation cannot leave it pending."""
+def _done(stored: _Stored) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "status": "done",
+        "response_status": stored.status,
+        "response_body": stored.body,
+        "response_headers": stored.headers,
+    }
+    found = _generation_id(stored)
+    if found is not None:
+        values["generation_id"] = found
+    return values
 
-    async def drop() -> None:
-        async with gateway.database.transaction() as conn:
-            await conn.execute(delete(keys_table).where(_owned_by(account_id, key, claim)))
 
-    task = asyncio.ensure_future(drop())
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.shield(task)
+async def _drop(gateway: Gateway, claim: Claim) -> None:
+    """Release the claim: the request ran nothing that a retry could not run again."""
+    async with gateway.database.transaction() as conn:
+        await conn.execute(delete(keys_table).where(owned_by(claim)))
 
 
 def _pk(account_id: str, key: str) -> Any:
     return and_(keys_table.c.account_id == account_id, keys_table.c.key == key)
-
-
-def _owned_by(account_id: str, key: str, claim: _Owned) -> Any:
-    return and_(
-        _pk(account_id, key),
-        keys_table.c.status == "pending",
-        keys_table.c.created_at == claim.token,
-    )
 
 
 # -- stored answers ---------------------------------------------------------------------------

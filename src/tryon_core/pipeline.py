@@ -26,6 +26,7 @@ from tryon_core.db.schema import files, generations
 from tryon_core.errors import NoCapableModel, ServiceUnavailable, TryOnError
 from tryon_core.fallback import Attempt, AttemptRecorder, Produced, run_candidates
 from tryon_core.gateway import Gateway
+from tryon_core.idempotency_claim import link_generation
 from tryon_core.ids import new_id, utcnow
 from tryon_core.intake import ingest_all
 from tryon_core.provider import InputImage, ProviderRequest
@@ -261,6 +262,7 @@ async def open_generation(
         )
     )
     await billing.reserve(conn, principal.account_id, reserved, generation_id)
+    await link_generation(conn, generation_id)
 
 
 async def _store(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -18,10 +18,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tryon_core.errors import ServiceUnavailable
+from tryon_core.uninterrupted import uninterrupted
 
 __all__ = ["Database", "create_database"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 
 
 @dataclass
@@ -47,23 +49,48 @@ class Database:
 
         SQLite has one writer at a time: writers of this process queue on a lock instead of
         polling the database's busy handler, whose sleeps make long tails under load.
+
+        A cancellation never cuts the transaction's own steps in half: checking out, BEGIN,
+        COMMIT or ROLLBACK and returning the connection run to their end (see
+        :mod:`tryon_core.uninterrupted`). Cancelled inside the body, the transaction rolls back
+        and the writer is free again; cancelled during the commit, the commit completes and the
+        cancellation takes effect at the caller's next ``await``.
         """
-        async with self._writer if self.is_sqlite else contextlib.nullcontext():
+        writer = self._writer if self.is_sqlite else contextlib.nullcontext()
+        async with writer, self._connection() as conn:
+            transaction = conn.begin()
+            await _guarded(transaction.start())
             try:
-                async with self.engine.begin() as conn:
-                    yield conn
-            except _OUTAGE as exc:
-                raise _unavailable() from exc
+                yield conn
+            except BaseException:
+                with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
+                    await _guarded(transaction.rollback())
+                raise
+            await _guarded(transaction.commit())
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only (no BEGIN IMMEDIATE on SQLite)."""
+        async with self._connection() as conn:
+            await _guarded(conn.execution_options(tryon_read_only=True))
+            yield conn
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, checked out and returned whole whatever is cancelled."""
+        conn = self.engine.connect()
+        await _guarded(conn.start())
         try:
-            async with self.engine.connect() as conn:
-                await conn.execution_options(tryon_read_only=True)
-                yield conn
+            yield conn
         except _OUTAGE as exc:
+            with contextlib.suppress(ServiceUnavailable):
+                await _guarded(conn.close())
             raise _unavailable() from exc
+        except BaseException:
+            with contextlib.suppress(ServiceUnavailable):
+                await _guarded(conn.close())
+            raise
+        await _guarded(conn.close())
 
     async def ping(self) -> None:
         async with self.reading() as conn:
@@ -74,6 +101,14 @@ class Database:
 
 
 _OUTAGE = (OperationalError, InterfaceError, OSError)
+
+
+async def _guarded(step: Awaitable[T]) -> T:
+    """One step of a connection's life, run to its end; an outage becomes a 503."""
+    try:
+        return await uninterrupted(step)
+    except _OUTAGE as exc:
+        raise _unavailable() from exc
 
 
 def _unavailable() -> ServiceUnavailable:
