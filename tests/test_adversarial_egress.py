@@ -222,6 +222,12 @@ FORBIDDEN = [
     "http://0:{canary}/",
     "http://2852039166/",  # 169.254.169.254
     "http://0xa9.0xfe.0xa9.0xfe/",
+    # special-purpose blocks Python 3.11's is_global let through (the IANA table decides now)
+    "http://192.0.0.8/",  # IPv4 dummy address (RFC 7600)
+    "http://192.88.99.1/",  # deprecated 6to4 relay anycast (RFC 7526)
+    "http://[3fff::1]/",  # documentation (RFC 9637)
+    "http://[2002:c058:6301::]/",  # 6to4 around 192.88.99.1
+    "http://[64:ff9b::c000:8]/",  # NAT64 around 192.0.0.8
 ]
 INVALID = [
     "file:///etc/passwd",

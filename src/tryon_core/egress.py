@@ -9,9 +9,11 @@ Each hop of a fetch goes through the same steps:
    means; one that does not read as an address is refused.
 2. Refuse ``localhost`` and ``*.localhost`` outright (RFC 6761: loopback by definition).
    Resolve any other name once (``Resolver``; IP literals skip it) and refuse the hop if ANY
-   address is not globally routable: loopback, private, link-local (cloud metadata), shared,
-   multicast, reserved, unspecified, unique-local, and v4 addresses wrapped in IPv6 (mapped,
-   6to4, NAT64).
+   address is in a block of the IANA special-purpose registries that a public server cannot
+   be on (loopback, private, link-local where cloud metadata lives, shared, documentation,
+   benchmarking, multicast, reserved, unspecified, unique-local...), IPv4 addresses wrapped in
+   IPv6 (mapped, 6to4, NAT64) judged as the IPv4 address they wrap: the explicit table of
+   ``tryon_core.special_addresses``, the same on every Python version.
 3. Connect to the address that was checked, not to a name resolved again: the request URL
    carries the IP, ``Host`` the original host, and TLS verifies the original name through the
    ``sni_hostname`` request extension.
@@ -46,6 +48,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from tryon_core.errors import InvalidImage, InvalidRequest, PayloadTooLarge
+from tryon_core.special_addresses import forbidden
 
 __all__ = ["EgressPolicy", "GuardedFetcher", "Resolver", "check_url", "system_resolver"]
 
@@ -57,8 +60,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NOT_FOUND = frozenset({404, 410})
 _MAX_URL_LENGTH = 8192
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 _HEADERS = {
     "Accept": "image/jpeg, image/png, image/webp",
     "Accept-Encoding": "identity",
@@ -266,7 +267,7 @@ class GuardedFetcher:
             raise _forbidden_url(param)
 
     def _refuse_inside(self, target: _Target, addresses: list[IPAddress], param: str) -> None:
-        if target.key not in self._policy.allow_hosts and any(map(_forbidden, addresses)):
+        if target.key not in self._policy.allow_hosts and any(map(forbidden, addresses)):
             raise _forbidden_url(param)
 
     async def _get(self, target: _Target, address: IPAddress, param: str) -> bytes | str:
@@ -344,7 +345,7 @@ def check_url(url: str, *, param: str, allow_hosts: Iterable[str] = ()) -> str:
     """
     target = _parse(url, param)
     allowed = {entry.strip().lower() for entry in allow_hosts}
-    inside = _forbidden(target.literal) if target.literal is not None else _loopback_name(target)
+    inside = forbidden(target.literal) if target.literal is not None else _loopback_name(target)
     if inside and target.key not in allowed:
         raise _forbidden_url(param)
     return str(target.url)
@@ -426,31 +427,6 @@ def _ipv4(labels: list[str]) -> ipaddress.IPv4Address | None:
     for index, n in enumerate(head):
         value += n << (8 * (3 - index))
     return ipaddress.IPv4Address(value)
-
-
-def _forbidden(address: IPAddress) -> bool:
-    """True unless ``address`` is a globally routable unicast address, unwrapped first."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is a.b.c.d, nothing more or less
-            return _forbidden(address.ipv4_mapped)
-        embedded = address.sixtofour
-        if embedded is None and any(address in net for net in _NAT64):
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and _forbidden(embedded):
-            return True
-        if address.is_site_local:
-            return True
-    elif address in _SHARED:
-        return True
-    return (
-        not address.is_global
-        or address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
 
 
 def _forbidden_url(param: str) -> InvalidRequest:
