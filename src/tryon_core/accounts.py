@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core.db.engine import Database
 from tryon_core.db.schema import accounts, api_keys
-from tryon_core.errors import AuthenticationFailed, NotFound
+from tryon_core.errors import AuthenticationFailed, NotFound, ServiceUnavailable
 from tryon_core.ids import as_utc, new_id, utcnow
+from tryon_core.uninterrupted import uninterrupted
 
 __all__ = [
     "KEY_PREFIX",
     "Account",
     "KeyInfo",
+    "KeyUsage",
     "Principal",
     "authenticate",
     "create_account",
@@ -26,8 +32,11 @@ __all__ = [
     "get_account",
     "hash_key",
     "list_keys",
+    "record_key_usage",
     "revoke_key",
 ]
+
+log = logging.getLogger("tryon.accounts")
 
 KEY_PREFIX = "tryon_"
 _LAST_USED_RESOLUTION = timedelta(seconds=60)  # spare the database a write on every request
@@ -132,10 +141,65 @@ async def revoke_key(
     return _key_info((await conn.execute(select(api_keys).where(condition))).one()._mapping)
 
 
-async def authenticate(conn: AsyncConnection, authorization: str | None) -> Principal:
-    """Resolve an ``Authorization: Bearer tryon_…`` header, or raise 401.
+class KeyUsage:
+    """When each key was last used, kept off the request path.
+
+    Authentication only reads (it never waits for SQLite's one writer); it notes a key whose
+    ``last_used_at`` is older than a minute here, and :meth:`flush` writes what was noted in
+    one transaction, from a background task (:func:`record_key_usage`).
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[str, datetime] = {}
+
+    def note(self, key_id: str, last_used_at: datetime | None) -> None:
+        now = utcnow()
+        if last_used_at is None or now - as_utc(last_used_at) > _LAST_USED_RESOLUTION:
+            self._due[key_id] = now
+
+    async def flush(self, database: Database) -> int:
+        """Write the noted times; returns how many keys. What could not be written is kept."""
+        due, self._due = self._due, {}
+        if not due:
+            return 0
+        try:
+            async with database.transaction() as conn:
+                for key_id, used in due.items():
+                    await conn.execute(
+                        update(api_keys)
+                        .where(
+                            api_keys.c.id == key_id,
+                            or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < used),
+                        )
+                        .values(last_used_at=used)
+                    )
+        except BaseException:
+            self._due = due | self._due
+            raise
+        return len(due)
+
+
+async def record_key_usage(usage: KeyUsage, database: Database, *, every: float = 5.0) -> None:
+    """Flush ``usage`` every ``every`` seconds until cancelled, then once more."""
+    try:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await usage.flush(database)
+            except ServiceUnavailable:
+                log.warning("could not record when keys were last used; will retry")
+    finally:
+        with contextlib.suppress(Exception):
+            await uninterrupted(usage.flush(database))
+
+
+async def authenticate(
+    conn: AsyncConnection, authorization: str | None, *, usage: KeyUsage | None = None
+) -> Principal:
+    """Resolve an ``Authorization: Bearer tryon_…`` header, or raise 401. Reads only.
 
     The lookup is by SHA-256 of the whole key, so no secret is ever compared byte by byte.
+    With ``usage``, the key's use is noted there (written later, see :class:`KeyUsage`).
     """
     if not authorization:
         raise AuthenticationFailed("Missing Authorization header; send 'Bearer tryon_…'.")
@@ -152,9 +216,8 @@ async def authenticate(conn: AsyncConnection, authorization: str | None) -> Prin
     ).first()
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("Invalid or revoked API key.")
-    now = utcnow()
-    if row.last_used_at is None or now - as_utc(row.last_used_at) > _LAST_USED_RESOLUTION:
-        await conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
+    if usage is not None:
+        usage.note(row.id, row.last_used_at)
     return Principal(key_id=row.id, account_id=row.account_id)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from tryon_core.accounts import KeyUsage, Principal, authenticate
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
 from tryon_core.db import Database, create_database
@@ -58,6 +59,8 @@ class Gateway:
     stranded: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Sync generations that failed while the database was away, so their credits could not
     be released then: id -> error record. The sweeper releases them once it answers again."""
+    key_usage: KeyUsage = field(default_factory=KeyUsage)
+    """Last-used times of keys, written by a background task (authentication only reads)."""
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
     _webhook_sender: GuardedFetcher | None = None
 
@@ -120,6 +123,12 @@ class Gateway:
         if self._webhook_sender is not None:
             await self._webhook_sender.aclose()
         await self.database.dispose()
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller of an ``Authorization`` header, or 401. Reads only: never waits for
+        the database's writer."""
+        async with self.database.reading() as conn:
+            return await authenticate(conn, authorization, usage=self.key_usage)
 
     def result_fetcher(self, provider: str, base_url: str | None) -> GuardedFetcher:
         """The fetcher for one provider's result URLs: its own origin is allowed."""

@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
 from tryon_core import __version__
+from tryon_core.accounts import record_key_usage
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
 from tryon_core.api.openapi import SECURITY_SCHEMES
@@ -80,6 +81,7 @@ def create_app(
             asyncio.create_task(run_retention(gateway)),
             asyncio.create_task(run_sweeper(gateway)),
             asyncio.create_task(run_webhooks(gateway)),
+            asyncio.create_task(record_key_usage(gateway.key_usage, gateway.database)),
         ]
         try:
             yield

@@ -8,7 +8,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from tryon_core.accounts import Principal, authenticate
+from tryon_core.accounts import Principal
 from tryon_core.gateway import Gateway
 
 __all__ = ["GatewayDep", "PrincipalDep", "provide_gateway", "provide_principal"]
@@ -23,5 +23,4 @@ async def provide_gateway(state: State) -> Gateway:
 
 
 async def provide_principal(request: Request[Any, Any, Any], gateway: GatewayDep) -> Principal:
-    async with gateway.database.transaction() as conn:
-        return await authenticate(conn, request.headers.get("authorization"))
+    return await gateway.authenticate(request.headers.get("authorization"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,6 +97,26 @@ class Database:
         async with self.reading() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def check_writable(self, *, wait: float = 1.0) -> None:
+        """Raise 503 unless a write transaction could start within ``wait`` seconds.
+
+        SQLite: another connection takes the write lock and lets it go (a lock held by anyone,
+        in this process or another, shows). PostgreSQL: the server answers and is not a
+        read-only standby.
+        """
+        if self.is_sqlite:
+            path = self.engine.url.database or ""
+            on_disk = path and path != ":memory:" and not path.startswith("file:")
+            if on_disk and not await asyncio.to_thread(_sqlite_takes_a_write, path, wait):
+                raise ServiceUnavailable(
+                    "The database cannot take a write: its write lock is held.",
+                    retry_after=5,
+                )
+            return
+        async with self.reading() as conn:
+            if await conn.scalar(text("SELECT pg_is_in_recovery()")):
+                raise ServiceUnavailable("The database is a read-only standby.", retry_after=5)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -109,6 +130,18 @@ async def _guarded(step: Awaitable[T]) -> T:
         return await uninterrupted(step)
     except _OUTAGE as exc:
         raise _unavailable() from exc
+
+
+def _sqlite_takes_a_write(path: str, wait: float) -> bool:
+    probe = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
 
 
 def _unavailable() -> ServiceUnavailable:

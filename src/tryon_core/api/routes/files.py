@@ -8,7 +8,6 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 
-from tryon_core.accounts import authenticate
 from tryon_core.api.deps import GatewayDep
 from tryon_core.api.openapi import AUTHED, BINARY, KEY_OR_LINK, body_operation, errors
 from tryon_core.db.schema import files
@@ -43,8 +42,7 @@ async def download(
         authorization = request.headers.get("authorization")
         if not authorization:
             raise AuthenticationFailed("Send the signed URL, or the owner's API key.")
-        async with gateway.database.transaction() as conn:
-            owner = (await authenticate(conn, authorization)).account_id
+        owner = (await gateway.authenticate(authorization)).account_id
     async with gateway.database.reading() as conn:
         query = select(files).where(files.c.id == file_id)
         if owner is not None:

@@ -15,10 +15,10 @@ async def healthz() -> dict[str, str]:
 
 @get(
     "/readyz",
-    summary="Readiness: the database answers (503 otherwise).",
+    summary="Readiness: the database answers and can take a write (503 otherwise).",
     tags=["health"],
     responses=errors(503),
 )
 async def readyz(gateway: GatewayDep) -> dict[str, str]:
-    await gateway.database.ping()
+    await gateway.database.check_writable()
     return {"status": "ready"}

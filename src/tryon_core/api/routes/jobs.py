@@ -19,7 +19,6 @@ from litestar import WebSocket, delete, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from tryon_core.accounts import authenticate
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.errors import ErrorBody
 from tryon_core.api.openapi import AUTHED, KEYED, errors
@@ -123,9 +122,7 @@ async def _authorize(
         return None
     keys = [p[len(KEY_PROTOCOL) :] for p in offered if p.startswith(KEY_PROTOCOL)]
     authorization = socket.headers.get("authorization") or (f"Bearer {keys[0]}" if keys else None)
-    async with gateway.database.transaction() as conn:
-        principal = await authenticate(conn, authorization)
-    return principal.account_id
+    return (await gateway.authenticate(authorization)).account_id
 
 
 async def _follow(
