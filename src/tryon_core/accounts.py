@@ -29,6 +29,7 @@ __all__ = [
     "authenticate",
     "create_account",
     "create_key",
+    "ensure_live",
     "get_account",
     "hash_key",
     "list_keys",
@@ -40,6 +41,7 @@ log = logging.getLogger("tryon.accounts")
 
 KEY_PREFIX = "tryon_"
 _LAST_USED_RESOLUTION = timedelta(seconds=60)  # spare the database a write on every request
+REVOKED_MESSAGE = "This API key was revoked; nothing more is done or charged for it."
 _VISIBLE = 12  # "tryon_" plus six characters: enough to tell keys apart, useless to an attacker
 
 
@@ -219,6 +221,14 @@ async def authenticate(
     if usage is not None:
         usage.note(row.id, row.last_used_at)
     return Principal(key_id=row.id, account_id=row.account_id)
+
+
+async def ensure_live(conn: AsyncConnection, key_id: str) -> None:
+    """Raise 401 if the key was revoked since it authenticated: live work (a stream, a
+    WebSocket, a generation about to be charged) ends with its key."""
+    revoked = await conn.scalar(select(api_keys.c.revoked_at).where(api_keys.c.id == key_id))
+    if revoked is not None:
+        raise AuthenticationFailed(REVOKED_MESSAGE, type="key_revoked")
 
 
 def _key_info(row: Any) -> KeyInfo:

@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import billing
-from tryon_core.accounts import Principal
+from tryon_core.accounts import Principal, ensure_live
 from tryon_core.catalog import Entry
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
@@ -145,6 +145,7 @@ async def generate(
         outcome = await execute(gateway, work, AttemptLog(gateway, generation_id))
         try:
             async with gateway.database.transaction() as conn:
+                await ensure_live(conn, principal.key_id)  # revoked meanwhile: charge nothing
                 kept = await record_success(
                     conn, gateway, generation_id, outcome, principal.account_id
                 )

@@ -27,6 +27,7 @@ from litestar import MediaType, Request, Response, post
 from litestar.response import Stream
 
 from tryon_core import idempotency
+from tryon_core.accounts import ensure_live
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.errors import ErrorBody
@@ -160,19 +161,30 @@ async def stream(
     if task.done():
         extra = headers(task.result())  # a failure this early is a plain HTTP error
     return Stream(
-        events(gateway, chat, task),
+        events(gateway, chat, task, key_id=principal.key_id),
         media_type="text/event-stream",
         headers=_SSE_HEADERS | extra,
     )
 
 
 async def events(
-    gateway: Gateway, chat: ChatRequest, task: asyncio.Future[Generation]
+    gateway: Gateway, chat: ChatRequest, task: asyncio.Future[Generation], *, key_id: str
 ) -> AsyncIterator[bytes]:
+    """The stream's body. Its key is checked at every keep-alive: revoked, the work stops
+    (nothing is charged) and the stream ends with the error."""
     try:
         while not task.done():
             yield KEEPALIVE
             await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+            if not task.done():
+                try:
+                    async with gateway.database.reading() as conn:
+                        await ensure_live(conn, key_id)
+                except TryOnError as exc:
+                    _abandon(task)
+                    yield _sse(_error_chunk(chat, exc))
+                    yield DONE
+                    return
         try:
             generation = task.result()
         except TryOnError as exc:

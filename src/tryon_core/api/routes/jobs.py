@@ -19,6 +19,7 @@ from litestar import WebSocket, delete, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery, QueryParameter
 
+from tryon_core.accounts import Principal, ensure_live
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.errors import ErrorBody
 from tryon_core.api.openapi import AUTHED, KEYED, errors
@@ -99,8 +100,8 @@ async def job_socket(socket: WebSocket[Any, Any, Any], job_id: FromPath[str]) ->
     offered = [p.strip() for p in socket.scope.get("subprotocols", [])]
     await socket.accept(subprotocols="tryon" if "tryon" in offered else None)
     try:
-        account_id = await _authorize(gateway, socket, job_id, offered)
-        await _follow(gateway, socket, job_id, account_id)
+        principal = await _authorize(gateway, socket, job_id, offered)
+        await _follow(gateway, socket, job_id, principal)
     except TryOnError as exc:
         error = ErrorBody(
             code=exc.status, message=exc.message, type=exc.type, param=exc.param, metadata={}
@@ -113,8 +114,8 @@ async def job_socket(socket: WebSocket[Any, Any, Any], job_id: FromPath[str]) ->
 
 async def _authorize(
     gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, offered: list[str]
-) -> str | None:
-    """None: the job token opened this socket (no account needed); else the key's account."""
+) -> Principal | None:
+    """None: the job token opened this socket (no account needed); else the key's caller."""
     token = socket.query_params.get("token")
     if token is not None:
         if not verify_job_token(gateway, job_id, token):
@@ -122,12 +123,16 @@ async def _authorize(
         return None
     keys = [p[len(KEY_PROTOCOL) :] for p in offered if p.startswith(KEY_PROTOCOL)]
     authorization = socket.headers.get("authorization") or (f"Bearer {keys[0]}" if keys else None)
-    return (await gateway.authenticate(authorization)).account_id
+    return await gateway.authenticate(authorization)
 
 
 async def _follow(
-    gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, account_id: str | None
+    gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, principal: Principal | None
 ) -> None:
+    """Send each new status until the job ends or the client leaves. A socket opened with a
+    key checks it before every message and at least every POLL_SECONDS: revoked, it closes
+    (4401) and sends nothing more."""
+    account_id = principal.account_id if principal is not None else None
     receiver = asyncio.ensure_future(_until_closed(socket))
     try:
         async with gateway.events.subscribe(job_id) as changed:
@@ -135,6 +140,8 @@ async def _follow(
             while True:
                 changed.clear()
                 async with gateway.database.reading() as conn:
+                    if principal is not None:
+                        await ensure_live(conn, principal.key_id)
                     body = await load_job(conn, gateway, job_id, account_id=account_id)
                 if body is None:
                     raise NotFound("No such job.", param="id")
