@@ -14,7 +14,7 @@ text. So the gateway walks the parser's events itself:
 - Any other part is text in UTF-8 (no charset, or ``utf-8`` or ``us-ascii``), decoded strictly.
 - ``Content-Transfer-Encoding``, if given, is ``binary``, ``8bit`` or ``7bit``: the gateway
   takes a part's bytes as they are and decodes no base64 or quoted-printable.
-- At most ``max_parts`` parts, each with at most 8 header lines of 4 KiB; more is a 413.
+- At most ``max_parts`` parts, each with at most 8 header lines of 4 KiB each; more is a 413.
 
 Each refusal is a ``400 invalid_request`` (413 for the limits) naming the part's field.
 """
@@ -77,7 +77,7 @@ async def read_form(
     except ParserLimitReached:
         raise PayloadTooLarge(
             f"The form is too large: at most {max_parts} parts, each with at most "
-            f"{MAX_PART_HEADERS} headers of 4 KiB."
+            f"{MAX_PART_HEADERS} header lines of 4 KiB each."
         ) from None
     except ParserError as exc:
         reason = str(exc.args[0]) if exc.args else "malformed"
