@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database
 from tryon_core.db.schema import accounts, api_keys
-from tryon_core.errors import AuthenticationFailed, NotFound, ServiceUnavailable
+from tryon_core.errors import AuthenticationFailed, NotFound, ServiceUnavailable, echo
 from tryon_core.ids import as_utc, new_id, utcnow
 from tryon_core.uninterrupted import uninterrupted
 
@@ -87,7 +87,7 @@ async def create_account(conn: AsyncConnection, *, name: str = "") -> str:
 async def get_account(conn: AsyncConnection, account_id: str) -> Account:
     row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
     if row is None:
-        raise NotFound(f"No account {account_id!r}.", param="account_id")
+        raise NotFound(f"No account {echo(account_id)!r}.", param="account_id")
     return Account(
         id=row.id,
         name=row.name,
@@ -137,7 +137,7 @@ async def revoke_key(
         condition &= api_keys.c.account_id == account_id
     row = (await conn.execute(select(api_keys).where(condition))).first()
     if row is None:
-        raise NotFound(f"No key {key_id!r}.", param="id")
+        raise NotFound(f"No key {echo(key_id)!r}.", param="id")
     if row.revoked_at is None:
         await conn.execute(update(api_keys).where(condition).values(revoked_at=utcnow()))
     return _key_info((await conn.execute(select(api_keys).where(condition))).one()._mapping)

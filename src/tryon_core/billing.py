@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.schema import accounts, generations, ledger
-from tryon_core.errors import InvalidRequest, NotFound, PaymentRequired
+from tryon_core.errors import InvalidRequest, NotFound, PaymentRequired, echo
 from tryon_core.ids import utcnow
 
 __all__ = ["LedgerTotals", "grant", "ledger_totals", "reserve", "settle"]
@@ -37,7 +37,7 @@ async def grant(conn: AsyncConnection, account_id: str, credits: int, *, note: s
     if balance is None:
         exists = await conn.scalar(select(accounts.c.id).where(accounts.c.id == account_id))
         if exists is None:
-            raise NotFound(f"No account {account_id!r}.", param="account_id")
+            raise NotFound(f"No account {echo(account_id)!r}.", param="account_id")
         raise InvalidRequest("The balance cannot go below zero.", param="credits")
     await _write(conn, account_id, "grant", credits, 0, None, note)
     return int(balance)

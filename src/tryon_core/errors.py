@@ -28,6 +28,9 @@ error envelope ``{"error": {"code", "message", "type", "param", "metadata"}}``.
     └── ServiceUnavailable          503 service_unavailable (database, storage): retry later
 
 ``ConfigError`` is separate: a bad configuration file stops the start, it never reaches a client.
+
+What a client sent is quoted in an error only through :func:`echo`, which keeps it short: a
+``param`` always is, and so is a field name or value a message quotes.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "ECHO_LIMIT",
     "AllProvidersFailed",
     "AuthenticationFailed",
     "BadResponse",
@@ -60,7 +64,16 @@ __all__ = [
     "TaskFailed",
     "TryOnError",
     "UnsupportedMediaType",
+    "echo",
 ]
+
+ECHO_LIMIT = 64
+"""The most characters of a client's own text an error quotes (a field name, a value)."""
+
+
+def echo(text: str) -> str:
+    """``text`` as an error may quote it: at most ``ECHO_LIMIT`` characters, cut with "…"."""
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
 
 
 class ConfigError(Exception):
@@ -85,7 +98,7 @@ class TryOnError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.param = param
+        self.param = None if param is None else echo(param)
         if status is not None:
             self.status = status
         if type is not None:

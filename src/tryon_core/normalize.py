@@ -1,21 +1,30 @@
 """Normalize what a route received into the canonical :class:`TryOnRequest`.
 
 The native endpoint takes JSON (image URLs or data URLs) or multipart (files or URLs). Both go
-through :func:`from_native`, so the two encodings of one request are the same request.
+through :func:`from_native`, so the two encodings of one request are the same request, and a
+form's text fields are read by the JSON form's rules (:func:`form_options`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
+import msgspec.inspect
 
-from tryon_core.errors import InvalidRequest
+from tryon_core.errors import InvalidRequest, echo
 from tryon_core.request import ImageSource, TryOnRequest
 
-__all__ = ["MAX_MODELS", "NativeOptions", "from_native", "validation_param"]
+__all__ = [
+    "MAX_MODELS",
+    "NativeOptions",
+    "form_options",
+    "from_native",
+    "validation_message",
+    "validation_param",
+]
 
 MAX_MODELS = 10
 
@@ -36,6 +45,48 @@ class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mode: Literal["sync", "async"] = "sync"
     webhook_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
     """Async jobs only: where to POST the job's final status."""
+
+
+_JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+"""What JSON calls an integer: no ``+``, no leading zero, no fraction, exponent or space."""
+
+
+def _is_integer(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(isinstance(member, msgspec.inspect.IntType) for member in kind.types)
+    return isinstance(kind, msgspec.inspect.IntType)
+
+
+_OPTIONS = cast(msgspec.inspect.StructType, msgspec.inspect.type_info(NativeOptions))
+_INTEGER_FIELDS = frozenset(field.name for field in _OPTIONS.fields if _is_integer(field.type))
+
+
+def form_options(fields: dict[str, str | list[str]]) -> NativeOptions:
+    """The options of a multipart form, whose values are all text, by the JSON form's rules.
+
+    An integer field (``n``, ``seed``) takes what a JSON integer is: ``2``, never ``2.0``,
+    ``2e0``, ``+2``, ``02`` or `` 2``. Every other rule is the JSON form's, strictly.
+    """
+    typed: dict[str, Any] = dict(fields)
+    for name in _INTEGER_FIELDS & fields.keys():
+        value = fields[name]
+        if isinstance(value, str):
+            typed[name] = _form_integer(name, value)
+    try:
+        return msgspec.convert(typed, NativeOptions)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
+
+
+def _form_integer(name: str, text: str) -> int:
+    if not _JSON_INTEGER.fullmatch(text):
+        raise InvalidRequest(
+            f"{name} must be an integer in plain decimal digits, such as 2.", param=name
+        )
+    try:
+        return msgspec.json.decode(text, type=int)
+    except msgspec.ValidationError:  # more digits than any integer field takes
+        raise InvalidRequest(f"{name} is out of range.", param=name) from None
 
 
 def from_native(
@@ -87,4 +138,14 @@ def validation_param(error: msgspec.ValidationError) -> str | None:
 
 
 def validation_message(error: msgspec.ValidationError) -> str:
-    return re.sub(r" - at `\$[^`]*`$", "", str(error))
+    """msgspec's message without its path, and what it quotes of the client's kept short.
+
+    msgspec ends a message with what it quotes: an unknown field name (```name```), a value
+    (``"value"``); from its first such quote to the end is the client's text.
+    """
+    message = re.sub(r" - at `\$[^`]*`$", "", str(error))
+    quote = message[-1:]
+    start = message.find(quote) if quote in ("`", "'", '"') else -1
+    if start == -1 or start == len(message) - 1:
+        return message
+    return f"{message[: start + 1]}{echo(message[start + 1 : -1])}{quote}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tryon_core.catalog import Catalog, Entry
-from tryon_core.errors import NoCapableModel, NotFound
+from tryon_core.errors import NoCapableModel, NotFound, echo
 from tryon_core.health import HealthTracker
 from tryon_core.provider import InputImage
 from tryon_core.request import TryOnRequest
@@ -29,7 +29,7 @@ def plan(catalog: Catalog, request: TryOnRequest, health: HealthTracker) -> list
             chain = [name, *catalog.fallbacks.get(name, [])]
         else:
             raise NotFound(
-                f"Model {name!r} is not available on this gateway; see GET /api/v1/models.",
+                f"Model {echo(name)!r} is not available on this gateway; see GET /api/v1/models.",
                 param=param,
                 type="model_not_found",
             )

@@ -6,21 +6,21 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import UploadFile
-from litestar.exceptions import ClientException
 from litestar.openapi import ResponseSpec
 
 from tryon_core import idempotency
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
+from tryon_core.api.forms import read_form
 from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
-from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, echo
 from tryon_core.jobs.links import status_url, ws_url
 from tryon_core.jobs.submit import submit_job
 from tryon_core.normalize import (
     MAX_MODELS,
     NativeOptions,
+    form_options,
     from_native,
     url_sources,
     validation_message,
@@ -194,48 +194,35 @@ async def _parse(
 async def _parse_form(
     request: Request[Any, Any, Any], max_garments: int, max_image_bytes: int
 ) -> tuple[TryOnRequest, str | None]:
-    try:
-        form = await request.form()
-    except ClientException as exc:
-        if exc.status_code == 413 or exc.detail == "Request Entity Too Large":
-            # Litestar's words for too many parts, or a part's headers too many or too long
-            limit = request.app.multipart_form_part_limit
-            raise PayloadTooLarge(
-                f"The form is too large: at most {limit} parts, each with at most 8 headers "
-                "of 4 KiB in all."
-            ) from None
-        raise
+    parts = await read_form(
+        request, max_parts=request.app.multipart_form_part_limit, max_file_bytes=max_image_bytes
+    )
     images: dict[str, list[ImageSource]] = {field: [] for field in _IMAGE_FIELDS}
-    options: dict[str, Any] = {}
-    for key, value in form.multi_items():
+    options: dict[str, str | list[str]] = {}
+    models: list[str] = []
+    for key, value in parts:
         field = key.removesuffix("[]")
         if field in images:
             param = f"{field}[{len(images[field])}]"
-            if isinstance(value, UploadFile):
-                data = await value.read(max_image_bytes + 1)  # never more than one too many
-                if len(data) > max_image_bytes:
+            if isinstance(value, bytes):
+                if len(value) > max_image_bytes:
                     raise PayloadTooLarge(
                         f"{param} is larger than {max_image_bytes} bytes.",
                         type="image_too_large",
                         param=param,
                     )
-                images[field].append(ImageSource(param=param, data=data))
+                images[field].append(ImageSource(param=param, data=value))
             else:
-                images[field].append(ImageSource(param=param, url=str(value)))
-        elif isinstance(value, UploadFile):
-            raise InvalidRequest(f"Field {field!r} does not take a file.", param=field)
+                images[field].append(ImageSource(param=param, url=value))
+        elif isinstance(value, bytes):
+            raise InvalidRequest(f"Field {echo(field)!r} does not take a file.", param=field)
         elif field == "models":
-            options.setdefault("models", []).extend(
-                s.strip() for s in str(value).split(",") if s.strip()
-            )
+            models.extend(s.strip() for s in value.split(",") if s.strip())
         elif field in options:
-            raise InvalidRequest(f"Field {field!r} is given twice.", param=field)
+            raise InvalidRequest(f"Field {echo(field)!r} is given twice.", param=field)
         else:
             options[field] = value
-    try:
-        parsed = msgspec.convert(options, NativeOptions, strict=False)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
+    parsed = form_options({**options, "models": models} if models else options)
     tryon = from_native(
         parsed, images["person_images"], images["garment_images"], max_garments=max_garments
     )
