@@ -20,7 +20,7 @@ from tryon_core.db.schema import accounts, generations, ledger
 from tryon_core.errors import InvalidRequest, NotFound, PaymentRequired, echo
 from tryon_core.ids import utcnow
 
-__all__ = ["LedgerTotals", "grant", "ledger_totals", "reserve", "settle"]
+__all__ = ["LedgerTotals", "check_affordable", "grant", "ledger_totals", "reserve", "settle"]
 
 
 async def grant(conn: AsyncConnection, account_id: str, credits: int, *, note: str = "") -> int:
@@ -136,3 +136,17 @@ async def _write(
             created_at=utcnow(),
         )
     )
+
+
+async def check_affordable(conn: AsyncConnection, account_id: str, credits: int) -> None:
+    """Raise 402 if the spendable balance is below ``credits`` now: a cheap early refusal,
+    before a request's images are fetched or decoded. :func:`reserve` still decides."""
+    if credits <= 0:
+        return
+    balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == account_id))
+    if int(balance or 0) < credits:
+        raise PaymentRequired(
+            f"Insufficient credits: this request needs at least {credits}, the balance is "
+            f"{int(balance or 0)}.",
+            metadata={"required": credits, "balance": int(balance or 0)},
+        )

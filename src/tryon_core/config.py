@@ -88,10 +88,14 @@ class ImagesConfig(_Section):
     min_side: Positive = 64
     max_side: Positive = 8192
     max_garments: Positive = 4
+    decode_budget_pixels: Positive = 80_000_000
+    """Pixels being decoded at once in this process, all requests together (memory bound)."""
 
     def __post_init__(self) -> None:
         if self.min_side > self.max_side:
             raise ValueError("min_side is larger than max_side")
+        if self.decode_budget_pixels < self.max_pixels:
+            raise ValueError("decode_budget_pixels is smaller than max_pixels")
 
 
 class RoutingConfig(_Section):

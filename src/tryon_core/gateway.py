@@ -13,6 +13,7 @@ from tryon_core.accounts import KeyUsage, Principal, authenticate
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
 from tryon_core.db import Database, create_database
+from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import EgressPolicy, GuardedFetcher
 from tryon_core.health import HealthTracker
 from tryon_core.ids import new_id
@@ -50,6 +51,8 @@ class Gateway:
     health: HealthTracker
     limits: ImageLimits
     output_limits: ImageLimits
+    decode_budget: PixelBudget
+    """Pixels being decoded at once, all requests together (``[images] decode_budget_pixels``)."""
     events: JobEvents = field(default_factory=JobEvents)
     jobs: Dispatcher | None = None
     """Hands async jobs to workers; set while the app runs (None: the sweeper of a process
@@ -103,6 +106,7 @@ class Gateway:
                 min_side=images.min_side,
                 max_side=images.max_side,
             ),
+            decode_budget=PixelBudget(images.decode_budget_pixels),
             output_limits=ImageLimits(
                 max_bytes=fetch.max_result_bytes,
                 max_pixels=images.max_pixels,

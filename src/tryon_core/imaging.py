@@ -134,13 +134,9 @@ def decode_data_url(url: str, *, param: str, max_bytes: int) -> bytes:
     return data
 
 
-def load_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage:
-    """Validate and normalise one input image; see the module docstring for the rules.
-
-    Errors: ``PayloadTooLarge`` ``image_too_large`` (bytes, pixels or a side), 415
-    ``UnsupportedMediaType`` ``unsupported_image_format``, ``InvalidImage`` ``image_too_small``
-    or ``invalid_image`` (truncated, corrupt, inconsistent). Each names ``param``.
-    """
+def inspect(data: bytes, *, param: str, limits: ImageLimits) -> tuple[ImageType, int, int]:
+    """Type and size from the bytes and the header alone, checked against ``limits``: what can
+    be refused without decoding a pixel (cheap enough for the event loop)."""
     if len(data) > limits.max_bytes:
         raise _too_many_bytes(param, limits.max_bytes)
     content_type = sniff(data)
@@ -154,6 +150,17 @@ def load_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage:
     if size is None:
         raise _invalid(param, "its header is damaged")
     _check_dimensions(*size, param=param, limits=limits, check_min=True)
+    return content_type, *size
+
+
+def load_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage:
+    """Validate and normalise one input image; see the module docstring for the rules.
+
+    Errors: ``PayloadTooLarge`` ``image_too_large`` (bytes, pixels or a side), 415
+    ``UnsupportedMediaType`` ``unsupported_image_format``, ``InvalidImage`` ``image_too_small``
+    or ``invalid_image`` (truncated, corrupt, inconsistent). Each names ``param``.
+    """
+    content_type, _, _ = inspect(data, param=param, limits=limits)
     image, oriented = _decode(data, content_type, param=param, limits=limits)
     width, height = oriented.size
     if min(width, height) < limits.min_side:  # the header agreed, but be sure

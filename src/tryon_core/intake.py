@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
+from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import InvalidRequest
-from tryon_core.imaging import ImageLimits, decode_data_url, load_image
+from tryon_core.imaging import ImageLimits, decode_data_url, inspect, load_image
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource
+from tryon_core.uninterrupted import uninterrupted
 
 __all__ = ["ingest", "ingest_all"]
 
 
 async def ingest(
-    source: ImageSource, *, fetcher: GuardedFetcher, limits: ImageLimits
+    source: ImageSource,
+    *,
+    fetcher: GuardedFetcher,
+    limits: ImageLimits,
+    budget: PixelBudget | None = None,
 ) -> InputImage:
+    """Read one image and check its header; then decode it (in a thread) within ``budget``."""
     if source.data is not None:
         data = source.data
     elif source.url is None or not source.url.strip():
@@ -25,14 +33,26 @@ async def ingest(
         data = decode_data_url(source.url, param=source.param, max_bytes=limits.max_bytes)
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
-    return await asyncio.to_thread(load_image, data, param=source.param, limits=limits)
+    _, width, height = inspect(data, param=source.param, limits=limits)
+    async with budget.hold(width * height) if budget else contextlib.nullcontext():
+        # the thread cannot be stopped: its pixels stay held until it has finished
+        return await uninterrupted(
+            asyncio.to_thread(load_image, data, param=source.param, limits=limits)
+        )
 
 
 async def ingest_all(
-    sources: Sequence[ImageSource], *, fetcher: GuardedFetcher, limits: ImageLimits
+    sources: Sequence[ImageSource],
+    *,
+    fetcher: GuardedFetcher,
+    limits: ImageLimits,
+    budget: PixelBudget | None = None,
 ) -> list[InputImage]:
     """All sources at once; the first failure cancels the rest and is raised as itself."""
-    tasks = [asyncio.ensure_future(ingest(s, fetcher=fetcher, limits=limits)) for s in sources]
+    tasks = [
+        asyncio.ensure_future(ingest(s, fetcher=fetcher, limits=limits, budget=budget))
+        for s in sources
+    ]
     try:
         return list(await asyncio.gather(*tasks))
     finally:

@@ -120,7 +120,7 @@ async def generate(
     gateway: Gateway, principal: Principal, request: TryOnRequest, *, route: str
 ) -> Generation:
     """A synchronous generation: everything happens while the caller waits."""
-    planned = await prepare(gateway, request)
+    planned = await prepare(gateway, principal, request)
     generation_id = new_id("gen")
     created = utcnow()
     async with gateway.database.transaction() as conn:
@@ -168,11 +168,22 @@ async def generate(
     )
 
 
-async def prepare(gateway: Gateway, request: TryOnRequest) -> Planned:
-    """Everything that can refuse a request before credits are held: plan, intake, fit."""
+async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest) -> Planned:
+    """Everything that can refuse a request before credits are held: plan, intake, fit.
+
+    What is cheap is checked first: the models, then whether the balance covers even the
+    cheapest of them (a 402 before any image is fetched or decoded), then the images.
+    """
     candidates = plan(gateway.catalog, request, gateway.health)
+    async with gateway.database.reading() as conn:
+        await billing.check_affordable(
+            conn, principal.account_id, min(entry.credits for entry in candidates) * request.n
+        )
     images = await ingest_all(
-        [request.person, *request.garments], fetcher=gateway.fetcher, limits=gateway.limits
+        [request.person, *request.garments],
+        fetcher=gateway.fetcher,
+        limits=gateway.limits,
+        budget=gateway.decode_budget,
     )
     return Planned(
         candidates=_fit_inputs(candidates, request, images),

@@ -36,7 +36,7 @@ async def submit_job(
     webhook_url: str | None = None,
 ) -> Submitted:
     """Persist the job and queue it."""
-    planned = await prepare(gateway, request)
+    planned = await prepare(gateway, principal, request)
     job_id = new_id("gen")
     created = utcnow()
     deadline = created + timedelta(seconds=gateway.settings.jobs.deadline_seconds)
