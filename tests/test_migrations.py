@@ -13,6 +13,8 @@ from sqlalchemy import Connection, insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 import tryon_core.db
+from tests.helpers import ROOT
+from tests.test_docs_examples import block_after
 from tryon_core import accounts, billing
 from tryon_core.billing import MAX_CREDITS
 from tryon_core.db import Database, create_database, metadata
@@ -159,5 +161,16 @@ async def test_credits_past_the_maximum_stop_the_upgrade_naming_the_account(
     try:
         with pytest.raises(ConfigError, match=r"0004: 1 account\(s\) .* \(acct_overflowed\)"):
             await database.upgrade()
+
+        # the repair docs/billing.md gives lets the upgrade through, with a consistent ledger
+        repair = block_after((ROOT / "docs" / "billing.md").read_text(), "repair-before-0004")
+        async with database.engine.begin() as conn:
+            for statement in repair.strip().rstrip(";").split(";\n"):
+                await conn.execute(text(statement.replace("acct_…", "acct_overflowed")))
+        await database.upgrade()
+        async with database.reading() as conn:
+            account = await accounts.get_account(conn, "acct_overflowed")
+            totals = await billing.ledger_totals(conn, "acct_overflowed")
+        assert (account.balance, account.reserved) == tuple(totals) == (5000, 0)
     finally:
         await database.dispose()
