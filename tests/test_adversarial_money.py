@@ -30,6 +30,8 @@ from sqlalchemy import func, select
 from tests.helpers import auth, live_server, new_key, own_database
 from tryon_core.accounts import get_account
 from tryon_core.api import create_app
+from tryon_core.billing import MAX_CREDITS
+from tryon_core.cli import main
 from tryon_core.config import parse_settings
 from tryon_core.db.schema import files, generations, ledger
 from tryon_core.errors import (
@@ -339,3 +341,39 @@ async def test_mixed_failures_charge_each_request_at_most_once_300(
     database_url: str, tmp_path: Path
 ) -> None:
     await _mixed(database_url, tmp_path, 300)
+
+
+async def test_the_most_credits_there_can_be_still_pay_for_every_request(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15's overflow, replayed: ``keys create --credits 2**63 - 1`` then a grant of 1 had
+    turned the SQLite balance into a float, after which generations cost nothing. Now every
+    amount past MAX_CREDITS is a one-line refusal, and an account filled to the maximum pays
+    for each request through a real server, its balance an integer equal to the ledger's sum."""
+    config = tmp_path / "cli.toml"
+    config.write_text(f'[database]\nurl = "{database_url}"\n[storage]\npath = "{tmp_path}/f"\n')
+
+    async def tryon(*argv: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, [*argv, "--config", str(config)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    for credits in (2**63 - 1, 2**63, MAX_CREDITS + 1):
+        code, _, err = await tryon("keys", "create", "--name", "probe", f"--credits={credits}")
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    code, out, _ = await tryon("keys", "create", "--name", "rich", f"--credits={MAX_CREDITS}")
+    assert code == 0
+    key = out.splitlines()[0]
+    account = out.split("for account ")[1].split(",")[0]
+    code, _, err = await tryon("credits", "grant", account, "1")
+    assert code == 1 and "at most 1000000000000" in err
+
+    app = _app(database_url, tmp_path, ScriptedProvider(), timeout=5)
+    price = PRICES["scripted/alpha"]
+    async with live_server(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        answers = await _fire(http, key, [_body("sync", ["scripted/alpha"], n=2)] * 3)
+        assert [a.json()["usage"]["credits"] for a in answers] == [2 * price] * 3
+        credits = (await http.get("/api/v1/credits", headers=auth(key))).json()
+    assert (credits["balance"], credits["reserved"]) == (MAX_CREDITS - 6 * price, 0)
+    found = await _audit(app, account, MAX_CREDITS)
+    assert found["captured"] == 6 * price

@@ -19,10 +19,11 @@ from sqlalchemy import insert, select
 
 from tests.helpers import auth, new_key, own_database
 from tryon_core import accounts, billing
+from tryon_core.billing import MAX_CREDITS
 from tryon_core.db import create_database
 from tryon_core.db.schema import accounts as accounts_table
 from tryon_core.db.schema import generations
-from tryon_core.errors import PaymentRequired, ProviderUnavailable
+from tryon_core.errors import InvalidRequest, PaymentRequired, ProviderUnavailable
 from tryon_core.ids import new_id, utcnow
 from tryon_core.testing import ScriptedProvider
 
@@ -110,6 +111,44 @@ async def test_settlement_happens_exactly_once_under_races(database_url: str) ->
         await database.dispose()
 
 
+@pytest.mark.parametrize("credits", [1.5, 10.0, True, "5", None])
+async def test_a_grant_is_a_whole_number(database_url: str, credits: Any) -> None:
+    database = create_database(database_url)
+    await database.upgrade()
+    try:
+        async with database.transaction() as conn:
+            account_id = await accounts.create_account(conn)
+            await billing.grant(conn, account_id, 5)
+        with pytest.raises(InvalidRequest, match="whole number"):
+            async with database.transaction() as conn:
+                await billing.grant(conn, account_id, credits)
+        async with database.reading() as conn:
+            account = await accounts.get_account(conn, account_id)
+        assert (account.balance, account.reserved) == (5, 0)
+    finally:
+        await database.dispose()
+
+
+async def test_a_price_at_the_maximum_is_charged_exactly_and_never_overflows(
+    database_url: str, make_app: Callable[..., Litestar], tryon_body: Any
+) -> None:
+    """The dearest price there can be, the most an account can hold: one image spends it all;
+    two images would need twice the maximum, a 402 before any statement could overflow."""
+    extra = f'[models."scripted/alpha"]\ncredits = {MAX_CREDITS}\n'
+    async with AsyncTestClient(app=make_app(database_url, extra)) as client:
+        key, account_id = await new_key(client, credits=MAX_CREDITS)
+        body = tryon_body(model="scripted/alpha")
+        refused = await client.post("/api/v1/tryon", json={**body, "n": 4}, headers=auth(key))
+        assert refused.status_code == 402
+        assert refused.json()["error"]["metadata"] == {
+            "required": 4 * MAX_CREDITS,
+            "balance": MAX_CREDITS,
+        }
+        served = await client.post("/api/v1/tryon", json=body, headers=auth(key))
+        assert served.status_code == 200 and served.json()["usage"]["credits"] == MAX_CREDITS
+        assert await assert_ledger_matches(client, account_id) == (0, 0)
+
+
 async def _open_generation(database: Any, account_id: str, credits: int) -> str:
     generation_id = new_id("gen")
     now = utcnow()
@@ -132,8 +171,19 @@ async def _open_generation(database: Any, account_id: str, credits: int) -> str:
     return generation_id
 
 
+# Amounts in and out of range: small ones, ones near the maximum and near 2**63, and any at all.
+AMOUNTS = st.one_of(
+    st.integers(min_value=-500, max_value=500),
+    st.integers(min_value=MAX_CREDITS - 600, max_value=MAX_CREDITS + 2),
+    st.integers(min_value=-MAX_CREDITS - 2, max_value=-MAX_CREDITS + 600),
+    st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64]),
+    st.integers(),
+)
+
+
 class LedgerMachine(RuleBasedStateMachine):
-    """Random grants, reservations, captures and releases keep balance = ledger, never < 0."""
+    """Random grants, reservations, captures and releases, with amounts in and out of range,
+    keep balance = ledger, never < 0, integers, the account within the maximum."""
 
     database_url: str = ""
 
@@ -154,16 +204,31 @@ class LedgerMachine(RuleBasedStateMachine):
         async with self.database.transaction() as conn:
             return await accounts.create_account(conn)
 
-    @rule(credits=st.integers(min_value=1, max_value=500))
+    @rule(credits=AMOUNTS)
     def grant(self, credits: int) -> None:
+        """Accepted iff a whole, non-zero amount within the maximum that keeps the balance at
+        0 or more and the account's holdings within the maximum; else refused, nothing moved."""
+
         async def go() -> int:
             async with self.database.transaction() as conn:
                 return await billing.grant(conn, self.account_id, credits)
 
-        assert self.run(go()) == self.balance + credits
+        held = sum(self.open.values())
+        acceptable = (
+            credits != 0
+            and abs(credits) <= MAX_CREDITS
+            and self.balance + credits >= 0
+            and self.balance + held + credits <= MAX_CREDITS
+        )
+        try:
+            balance = self.run(go())
+        except InvalidRequest:
+            assert not acceptable
+            return
+        assert acceptable and balance == self.balance + credits
         self.balance += credits
 
-    @rule(credits=st.integers(min_value=1, max_value=300))
+    @rule(credits=AMOUNTS.filter(lambda c: c > 0))
     def reserve(self, credits: int) -> None:
         try:
             generation_id = self.run(_open_generation(self.database, self.account_id, credits))
@@ -215,8 +280,10 @@ class LedgerMachine(RuleBasedStateMachine):
             return row.balance, row.reserved, totals.balance, totals.reserved
 
         balance, reserved, ledger_balance, ledger_reserved = self.run(go())
+        assert type(balance) is int and type(reserved) is int  # never a float on SQLite
         assert balance == ledger_balance == self.balance >= 0
         assert reserved == ledger_reserved == sum(self.open.values()) >= 0
+        assert balance + reserved <= MAX_CREDITS
 
     def teardown(self) -> None:
         self.run(self.database.dispose())

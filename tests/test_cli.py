@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tryon_core.billing import MAX_CREDITS
 from tryon_core.cli import main
 
 
@@ -96,3 +97,86 @@ def test_an_unreachable_database_is_a_message(
     config.write_text('[database]\nurl = "postgresql+asyncpg://nobody@127.0.0.1:1/none"\n')
     code, _, err = run(capsys, "keys", "list", "--config", str(config))
     assert code == 1 and "database is unavailable" in err
+
+
+OUT_OF_RANGE = [
+    "9223372036854775807",
+    "9223372036854775808",
+    "1000000000001",
+    pytest.param("9" * 5000, id="5000-digits"),
+]
+NOT_WHOLE = ["1.5", "abc", "2**63", "1e3", ""]
+
+
+def one_line_error(err: str) -> str:
+    assert err.startswith("tryon: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("credits", [*OUT_OF_RANGE, *NOT_WHOLE, "-5"])
+def test_keys_create_refuses_credits_outside_the_range_in_one_line(
+    config: str, capsys: pytest.CaptureFixture[str], credits: str
+) -> None:
+    code, _, err = run(
+        capsys, "keys", "create", "--name", "x", f"--credits={credits}", "--config", config
+    )
+    assert code == 1
+    assert "from 0 to 1000000000000" in one_line_error(err)
+    code, out, _ = run(capsys, "keys", "list", "--json", "--config", config)
+    assert code == 0 and json.loads(out) == []  # nothing was created
+
+
+@pytest.mark.parametrize("credits", [*OUT_OF_RANGE, *NOT_WHOLE, "-1000000000001"])
+def test_credits_grant_refuses_amounts_outside_the_range_in_one_line(
+    config: str, capsys: pytest.CaptureFixture[str], credits: str
+) -> None:
+    account = create(capsys, config, credits=7)
+    code, _, err = run(capsys, "credits", "grant", "--config", config, account, "--", credits)
+    assert code == 1
+    assert "from -1000000000000 to 1000000000000" in one_line_error(err)
+    assert show(capsys, config, account) == {"balance": 7, "reserved": 0}
+
+
+def test_an_account_holds_at_most_the_maximum(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The probe's overflow: the most credits, then a grant of 1. Refused; the balance stays
+    an integer and the account can still be taken down to zero and refilled. Both databases."""
+    config = str(tmp_path / "both.toml")
+    Path(config).write_text(f'[database]\nurl = "{database_url}"\n')
+    account = create(capsys, config, credits=MAX_CREDITS)
+    code, _, err = run(capsys, "credits", "grant", account, "1", "--config", config)
+    assert code == 1 and "at most 1000000000000" in one_line_error(err)
+    assert show(capsys, config, account) == {"balance": MAX_CREDITS, "reserved": 0}
+
+    code, out, _ = run(capsys, "credits", "grant", account, f"-{MAX_CREDITS}", "--config", config)
+    assert code == 0 and "balance 0" in out
+    code, out, _ = run(capsys, "credits", "grant", account, str(MAX_CREDITS), "--config", config)
+    assert code == 0 and f"balance {MAX_CREDITS}" in out
+    balance = show(capsys, config, account)["balance"]
+    assert type(balance) is int and balance == MAX_CREDITS
+
+
+def create(capsys: pytest.CaptureFixture[str], config: str, *, credits: int) -> str:
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--credits",
+        str(credits),
+        "--json",
+        "--config",
+        config,
+    )
+    assert code == 0
+    account: str = json.loads(out)["account_id"]
+    return account
+
+
+def show(capsys: pytest.CaptureFixture[str], config: str, account: str) -> dict[str, int]:
+    code, out, _ = run(capsys, "credits", "show", account, "--json", "--config", config)
+    assert code == 0
+    shown = json.loads(out)
+    return {"balance": shown["balance"], "reserved": shown["reserved"]}

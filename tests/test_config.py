@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT
+from tryon_core.billing import MAX_CREDITS
 from tryon_core.config import load_settings, parse_settings, resolve_providers
 from tryon_core.errors import ConfigError
 from tryon_core.plugins import collect_providers, make_plugin_manager
@@ -128,3 +129,29 @@ def test_a_provider_timeout_must_be_positive() -> None:
         resolve_providers(
             parse_settings("[providers.keyed]\ntimeout = 0\n"), registry_with_secret()
         )
+
+
+@pytest.mark.parametrize(
+    ("price", "problem"),
+    [
+        ("1000000000001", "<= 1000000000000"),
+        ("9223372036854775807", "<= 1000000000000"),
+        ("9223372036854775808", "<= 1000000000000"),
+        ("-1", ">= 0"),
+        ("1.5", "got `float`"),
+        ("true", "got `bool`"),
+    ],
+)
+def test_a_model_price_past_the_maximum_stops_the_start_naming_the_model(
+    price: str, problem: str
+) -> None:
+    text = f'[models."scripted/alpha"]\ncredits = {price}\n'
+    with pytest.raises(ConfigError) as refused:
+        parse_settings(text)
+    assert str(refused.value).startswith('<config>: models."scripted/alpha".credits: ')
+    assert problem in str(refused.value)
+
+
+def test_a_model_price_at_the_maximum_is_accepted() -> None:
+    settings = parse_settings(f'[models."scripted/alpha"]\ncredits = {MAX_CREDITS}\n')
+    assert settings.models["scripted/alpha"].credits == MAX_CREDITS

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
+from pathlib import Path
 
-from tryon_core.db import create_database, metadata
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, insert, text, update
+from sqlalchemy.exc import IntegrityError
+
+import tryon_core.db
+from tests.helpers import ROOT
+from tests.test_docs_examples import block_after
+from tryon_core import accounts, billing
+from tryon_core.billing import MAX_CREDITS
+from tryon_core.db import Database, create_database, metadata
+from tryon_core.db.schema import accounts as accounts_table
+from tryon_core.db.schema import ledger
+from tryon_core.errors import ConfigError
+from tryon_core.ids import utcnow
+
+MIGRATIONS = Path(tryon_core.db.__file__).parent / "migrations"
 
 
 async def test_migrations_match_the_declared_schema(database_url: str) -> None:
@@ -18,5 +36,141 @@ async def test_migrations_match_the_declared_schema(database_url: str) -> None:
                 lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
             )
         assert diff == []
+    finally:
+        await database.dispose()
+
+
+async def test_the_database_itself_refuses_credits_past_the_maximum(database_url: str) -> None:
+    """Belt and braces: CHECK constraints keep what an account holds, and each ledger row,
+    within MAX_CREDITS even for a statement that bypasses tryon_core.billing."""
+    database = create_database(database_url)
+    try:
+        await database.upgrade()
+        async with database.transaction() as conn:
+            account_id = await accounts.create_account(conn)
+        within = [{"balance": MAX_CREDITS}, {"balance": MAX_CREDITS - 1, "reserved": 1}]
+        past = [
+            {"balance": MAX_CREDITS + 1},
+            {"balance": MAX_CREDITS, "reserved": 1},
+            {"reserved": MAX_CREDITS + 1},
+            {"balance": 2**63 - 1},
+            {"balance": -1},
+        ]
+        if database.is_sqlite:  # SQLite would keep a float in a BIGINT column; not any more
+            past += [{"balance": 1.5}, {"reserved": 2.5}]
+        for values in within:
+            async with database.transaction() as conn:
+                await conn.execute(
+                    update(accounts_table)
+                    .where(accounts_table.c.id == account_id)
+                    .values({"balance": 0, "reserved": 0, **values})
+                )
+        for values in past:
+            with pytest.raises(IntegrityError):
+                async with database.transaction() as conn:
+                    await conn.execute(
+                        update(accounts_table)
+                        .where(accounts_table.c.id == account_id)
+                        .values({"balance": 0, "reserved": 0, **values})
+                    )
+        for amount, reserved_delta in [(MAX_CREDITS + 1, 0), (0, -MAX_CREDITS - 1)]:
+            with pytest.raises(IntegrityError):
+                async with database.transaction() as conn:
+                    await conn.execute(
+                        insert(ledger).values(
+                            account_id=account_id,
+                            kind="grant",
+                            amount=amount,
+                            reserved_delta=reserved_delta,
+                            note="",
+                            created_at=utcnow(),
+                        )
+                    )
+    finally:
+        await database.dispose()
+
+
+async def _at_revision(database_url: str, revision: str, *statements: str) -> Database:
+    """A database migrated only up to ``revision``, with rows written as an older gateway did."""
+    database = create_database(database_url)
+
+    def upgrade(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+        for statement in statements:
+            connection.execute(text(statement))
+
+    try:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(upgrade)
+    except BaseException:
+        await database.dispose()
+        raise
+    return database
+
+
+OLD_ACCOUNT = (
+    "INSERT INTO accounts (id, name, balance, reserved, created_at) "
+    "VALUES ('{id}', '', {balance}, {reserved}, CURRENT_TIMESTAMP)"
+)
+OLD_GRANT = (
+    "INSERT INTO ledger (account_id, kind, amount, reserved_delta, note, created_at) "
+    "VALUES ('{id}', 'grant', {amount}, 0, '', CURRENT_TIMESTAMP)"
+)
+
+
+async def test_accounts_within_the_maximum_come_through_the_upgrade_unchanged(
+    database_url: str,
+) -> None:
+    database = await _at_revision(
+        database_url,
+        "0003",
+        OLD_ACCOUNT.format(id="acct_old", balance=MAX_CREDITS - 8, reserved=8),
+        OLD_GRANT.format(id="acct_old", amount=MAX_CREDITS),
+    )
+    try:
+        await database.upgrade()
+        async with database.transaction() as conn:
+            assert await billing.grant(conn, "acct_old", -5) == MAX_CREDITS - 13
+            account = await accounts.get_account(conn, "acct_old")
+        assert (account.balance, account.reserved) == (MAX_CREDITS - 13, 8)
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("balance", "amount"),
+    [(2**63 - 1, 2**63 - 1), (MAX_CREDITS, MAX_CREDITS + 1), ("9.223372036854776e18", 1)],
+)
+async def test_credits_past_the_maximum_stop_the_upgrade_naming_the_account(
+    database_url: str, balance: object, amount: int
+) -> None:
+    """What the overflow left behind (a balance of 2**63 - 1, a float on SQLite, a grant past
+    the maximum) is not silently clipped: the upgrade stops and says which account to repair."""
+    if isinstance(balance, str) and not database_url.startswith("sqlite"):
+        pytest.skip("only SQLite stores a float in a BIGINT column")
+    database = await _at_revision(
+        database_url,
+        "0003",
+        OLD_ACCOUNT.format(id="acct_ok", balance=10, reserved=0),
+        OLD_ACCOUNT.format(id="acct_overflowed", balance=balance, reserved=0),
+        OLD_GRANT.format(id="acct_overflowed", amount=amount),
+    )
+    try:
+        with pytest.raises(ConfigError, match=r"0004: 1 account\(s\) .* \(acct_overflowed\)"):
+            await database.upgrade()
+
+        # the repair docs/billing.md gives lets the upgrade through, with a consistent ledger
+        repair = block_after((ROOT / "docs" / "billing.md").read_text(), "repair-before-0004")
+        async with database.engine.begin() as conn:
+            for statement in repair.strip().rstrip(";").split(";\n"):
+                await conn.execute(text(statement.replace("acct_…", "acct_overflowed")))
+        await database.upgrade()
+        async with database.reading() as conn:
+            account = await accounts.get_account(conn, "acct_overflowed")
+            totals = await billing.ledger_totals(conn, "acct_overflowed")
+        assert (account.balance, account.reserved) == tuple(totals) == (5000, 0)
     finally:
         await database.dispose()

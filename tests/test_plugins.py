@@ -7,18 +7,21 @@ from typing import Any
 import pytest
 
 from tryon_core import Capabilities, ModelSpec, ProviderSpec, hookimpl
+from tryon_core.billing import MAX_CREDITS
 from tryon_core.errors import ConfigError
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import ScriptedConfig
 
 
-def spec(name: str, *slugs: str, **caps: Any) -> ProviderSpec:
+def spec(name: str, *slugs: str, credits: Any = 1, **caps: Any) -> ProviderSpec:
     return ProviderSpec(
         name=name,
         config_type=ScriptedConfig,
         models=tuple(
-            ModelSpec(slug=s, name=s, description="", credits=1, capabilities=Capabilities(**caps))
+            ModelSpec(
+                slug=s, name=s, description="", credits=credits, capabilities=Capabilities(**caps)
+            )
             for s in slugs
         ),
         adapter_factory=lambda _: ScriptedProvider(),
@@ -54,6 +57,10 @@ def test_providers_from_several_plugins_are_collected() -> None:
         ((Registers(spec("one", "no-slash")),), "vendor/model"),
         ((Registers(spec("Bad Name", "a/x")),), "must match"),
         ((Registers(spec("one", "a/x", max_outputs=0)),), "impossible"),
+        *[
+            ((Registers(spec("one", "a/x", credits=price)),), r"'a/x'.*price per image.*0 to")
+            for price in (-1, MAX_CREDITS + 1, 2**63, 10**5000, 1.5, True, "5")
+        ],
     ],
 )
 def test_the_registrar_refuses_inconsistent_input(plugins: tuple[object, ...], match: str) -> None:
@@ -78,3 +85,8 @@ def test_a_plugin_with_an_unknown_hook_fails_check_pending() -> None:
 
     with pytest.raises(Exception, match="unknown hook"):
         make_plugin_manager(extra_plugins=[Typo()], load_entry_points=False)
+
+
+def test_a_plugin_price_at_the_maximum_is_accepted() -> None:
+    registry = collect(Registers(spec("one", "a/x", credits=MAX_CREDITS)))
+    assert registry.models["a/x"][1].credits == MAX_CREDITS

@@ -7,52 +7,108 @@ is captured and released exactly once, whoever settles it.
 
 Ledger rows: ``amount`` is the change to the spendable balance and ``reserved_delta`` the change
 to the held amount. grant (+N, 0), reserve (-N, +N), capture (0, -C), release (+R, -R).
+
+Every amount is bounded by :data:`MAX_CREDITS`, and so is what an account holds
+(``balance + reserved``): a grant that would pass it is refused, and reservations and
+settlements only move credits within an account or take them out. So no column and no sum of a
+few columns can leave a signed 64-bit integer, on either database.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.db.schema import accounts, generations, ledger
 from tryon_core.errors import InvalidRequest, NotFound, PaymentRequired, echo
 from tryon_core.ids import utcnow
 
-__all__ = ["LedgerTotals", "check_affordable", "grant", "ledger_totals", "reserve", "settle"]
+__all__ = [
+    "MAX_CREDITS",
+    "LedgerTotals",
+    "check_affordable",
+    "grant",
+    "ledger_totals",
+    "reserve",
+    "settle",
+]
 
 
 async def grant(conn: AsyncConnection, account_id: str, credits: int, *, note: str = "") -> int:
-    """Add credits (a negative grant takes back unspent credits). Returns the new balance."""
+    """Add credits (a negative grant takes back unspent credits). Returns the new balance.
+
+    Refused, with nothing changed: zero, more than :data:`MAX_CREDITS` either way, a balance
+    that would go below zero, or an account that would hold more than :data:`MAX_CREDITS`.
+    """
     if credits == 0:
         raise InvalidRequest("A grant of zero credits changes nothing.", param="credits")
+    if type(credits) is not int or not is_credits(abs(credits)):
+        raise InvalidRequest(
+            f"A grant is a whole number of credits from -{MAX_CREDITS} to {MAX_CREDITS}.",
+            param="credits",
+            metadata={"maximum": MAX_CREDITS},
+        )
+    holdings = accounts.c.balance + accounts.c.reserved + credits
     result = await conn.execute(
         update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance + credits >= 0)
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.balance + credits >= 0,
+            holdings <= MAX_CREDITS,
+        )
         .values(balance=accounts.c.balance + credits)
         .returning(accounts.c.balance)
     )
     balance = result.scalar_one_or_none()
     if balance is None:
-        exists = await conn.scalar(select(accounts.c.id).where(accounts.c.id == account_id))
-        if exists is None:
-            raise NotFound(f"No account {echo(account_id)!r}.", param="account_id")
-        raise InvalidRequest("The balance cannot go below zero.", param="credits")
+        await _refuse_grant(conn, account_id, credits)
     await _write(conn, account_id, "grant", credits, 0, None, note)
     return int(balance)
 
 
-async def reserve(conn: AsyncConnection, account_id: str, credits: int, generation_id: str) -> None:
-    """Hold ``credits`` for a generation, or raise 402 and change nothing."""
-    if credits <= 0:
-        return
-    result = await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id, accounts.c.balance >= credits)
-        .values(balance=accounts.c.balance - credits, reserved=accounts.c.reserved + credits)
+async def _refuse_grant(conn: AsyncConnection, account_id: str, credits: int) -> NoReturn:
+    row = (
+        await conn.execute(
+            select(accounts.c.balance, accounts.c.reserved).where(accounts.c.id == account_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No account {echo(account_id)!r}.", param="account_id")
+    if row.balance + credits < 0:
+        raise InvalidRequest("The balance cannot go below zero.", param="credits")
+    raise InvalidRequest(
+        f"An account holds at most {MAX_CREDITS} credits (balance and reserved together); "
+        f"this grant would make it {row.balance + row.reserved + credits}.",
+        param="credits",
+        metadata={
+            "maximum": MAX_CREDITS,
+            "balance": int(row.balance),
+            "reserved": int(row.reserved),
+        },
     )
-    if result.rowcount != 1:
+
+
+async def reserve(conn: AsyncConnection, account_id: str, credits: int, generation_id: str) -> None:
+    """Hold ``credits`` for a generation, or raise 402 and change nothing.
+
+    More than :data:`MAX_CREDITS` is a 402 without a statement: no account can hold that much.
+    """
+    if type(credits) is not int or credits < 0:
+        raise ValueError(f"cannot reserve {credits!r} credits")
+    if credits == 0:
+        return
+    rowcount = 0
+    if credits <= MAX_CREDITS:
+        result = await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id, accounts.c.balance >= credits)
+            .values(balance=accounts.c.balance - credits, reserved=accounts.c.reserved + credits)
+        )
+        rowcount = result.rowcount
+    if rowcount != 1:
         balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == account_id))
         raise PaymentRequired(
             f"Insufficient credits: this request needs {credits}, the balance is {balance or 0}.",
@@ -82,7 +138,7 @@ async def settle(conn: AsyncConnection, generation_id: str, charge: int) -> bool
     if row is None:
         return False
     account_id, held = row.account_id, int(row.credits_reserved)
-    if not 0 <= charge <= held:
+    if type(charge) is not int or not 0 <= charge <= held:
         raise ValueError(f"cannot charge {charge} against a reservation of {held}")
     released = held - charge
     if held:

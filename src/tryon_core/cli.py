@@ -13,9 +13,10 @@ from typing import Any
 import msgspec
 
 from tryon_core import accounts, billing
+from tryon_core.amounts import MAX_CREDITS
 from tryon_core.config import Settings, load_settings
 from tryon_core.db import Database, create_database
-from tryon_core.errors import ConfigError, TryOnError
+from tryon_core.errors import ConfigError, InvalidRequest, TryOnError
 from tryon_core.gateway import build_catalog
 
 __all__ = ["main"]
@@ -64,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
     create.add_argument("--name", required=True)
     create.add_argument("--account", metavar="ID", help="add the key to this account")
-    create.add_argument("--credits", type=int, default=0, help="grant this many credits")
+    create.add_argument(
+        "--credits", metavar="N", default="0", help=f"grant this many credits (0 to {MAX_CREDITS})"
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=_run(_keys_create))
     listing = keys.add_parser("list", parents=[common], help="list keys")
@@ -79,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     credit = commands.add_parser("credits", help="account credits").add_subparsers(metavar="ACTION")
     grant = credit.add_parser("grant", parents=[common], help="add credits to an account")
     grant.add_argument("account_id")
-    grant.add_argument("credits", type=int)
+    grant.add_argument(
+        "credits", help=f"credits to add, or take back if negative (at most {MAX_CREDITS})"
+    )
     grant.add_argument("--note", default="")
     grant.add_argument("--json", action="store_true")
     grant.set_defaults(handler=_run(_credits_grant))
@@ -177,12 +182,24 @@ def _run(command: Command) -> Callable[[Settings, argparse.Namespace], int]:
     return handler
 
 
+def _credits(text: str, *, name: str, low: int) -> int:
+    """A credit amount from the command line, or a one-line error stating the range."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= MAX_CREDITS:
+        raise InvalidRequest(f"{name} takes a whole number of credits from {low} to {MAX_CREDITS}.")
+    return value
+
+
 async def _keys_create(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    credits = _credits(args.credits, name="--credits", low=0)
     async with database.transaction() as conn:
         account_id = args.account or await accounts.create_account(conn, name=args.name)
         info, secret = await accounts.create_key(conn, account_id=account_id, name=args.name)
-        if args.credits:
-            await billing.grant(conn, account_id, args.credits, note="keys create")
+        if credits:
+            await billing.grant(conn, account_id, credits, note="keys create")
         account = await accounts.get_account(conn, account_id)
     data = {**msgspec.to_builtins(info), "key": secret, "balance": account.balance}
     human = (
@@ -210,8 +227,9 @@ async def _keys_revoke(database: Database, args: argparse.Namespace) -> tuple[st
 
 
 async def _credits_grant(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    credits = _credits(args.credits, name="CREDITS", low=-MAX_CREDITS)
     async with database.transaction() as conn:
-        balance = await billing.grant(conn, args.account_id, args.credits, note=args.note)
+        balance = await billing.grant(conn, args.account_id, credits, note=args.note)
     return (
         f"account {args.account_id}: balance {balance}",
         {"account_id": args.account_id, "balance": balance},

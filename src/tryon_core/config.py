@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from tryon_core.amounts import Credits
 from tryon_core.egress import EgressPolicy
 from tryon_core.errors import ConfigError
 from tryon_core.provider import ProviderConfig
@@ -107,7 +108,8 @@ class RoutingConfig(_Section):
 
 
 class ModelOverride(_Section):
-    credits: NonNegative | None = None
+    credits: Credits | None = None
+    """Price per output image, 0 to tryon_core.billing.MAX_CREDITS."""
     enabled: bool = True
 
 
@@ -170,10 +172,24 @@ def parse_settings(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     expanded = _expand(raw, os.environ if environ is None else environ, source, "")
+    _check_models(expanded.get("models"), source)
     try:
         return msgspec.convert(expanded, Settings)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {_readable(exc)}") from None
+
+
+def _check_models(models: Any, source: str) -> None:
+    """Check each ``[models."SLUG"]`` on its own, so an error names the slug (msgspec says
+    ``models[...]``)."""
+    if not isinstance(models, dict):
+        return
+    for slug, section in models.items():
+        try:
+            msgspec.convert(section, ModelOverride)
+        except msgspec.ValidationError as exc:
+            where = f'models."{slug}"'
+            raise ConfigError(f"{source}: {_readable(exc, within=where)}") from None
 
 
 def resolve_providers(settings: Settings, registry: Registry) -> dict[str, ProviderConfig]:
@@ -231,11 +247,11 @@ def _expand(value: Any, environ: Mapping[str, str], source: str, where: str) -> 
     return value
 
 
-def _readable(exc: msgspec.ValidationError) -> str:
+def _readable(exc: msgspec.ValidationError, *, within: str = "") -> str:
     """msgspec says '... - at `$.server.port`'; name the key the way the TOML file does."""
     message = str(exc)
     match = re.search(r" - at `\$\.?(.*)`$", message)
-    if not match:
-        return message
-    key = match.group(1)
-    return f"{key}: {message[: match.start()]}" if key else message[: match.start()]
+    if match:
+        message = message[: match.start()]
+    key = ".".join(part for part in (within, match.group(1) if match else "") if part)
+    return f"{key}: {message}" if key else message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.provider import ModelSpec, ProviderSpec
 
 __all__ = ["Registrar", "Registry"]
@@ -40,8 +41,11 @@ class Registrar:
                 raise ValueError(f"model slug {model.slug!r} must look like 'vendor/model'")
             if model.slug in self._registry.models or model.slug in seen:
                 raise ValueError(f"model slug {model.slug!r} is registered twice")
-            if model.credits < 0:
-                raise ValueError(f"model {model.slug!r} has a negative price")
+            if not is_credits(model.credits):
+                raise ValueError(
+                    f"model {model.slug!r}: credits (its price per image) must be a whole "
+                    f"number from 0 to {MAX_CREDITS}"
+                )
             caps = model.capabilities
             if caps.max_garments < 1 or caps.max_outputs < 1 or not caps.categories:
                 raise ValueError(f"model {model.slug!r} declares impossible capabilities")

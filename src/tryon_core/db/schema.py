@@ -2,7 +2,9 @@
 
 Invariants (kept by :mod:`tryon_core.billing`, checked by tests):
 ``accounts.balance == sum(ledger.amount)`` and ``accounts.reserved == sum(ledger.reserved_delta)``
-per account, and neither is ever negative.
+per account, and neither is ever negative. An account holds at most ``MAX_CREDITS`` (balance and
+reserved together) and no ledger row moves more: CHECK constraints on PostgreSQL, triggers with the
+same conditions on SQLite (migration 0004, which says why).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from sqlalchemy import (
     false,
 )
 
+from tryon_core.amounts import MAX_CREDITS
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -48,6 +52,7 @@ accounts = Table(
     Column("created_at", Timestamp, nullable=False),
     CheckConstraint("balance >= 0", name="balance_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint(f"balance + reserved <= {MAX_CREDITS}", name="holdings_within_max"),
 )
 
 api_keys = Table(
@@ -75,6 +80,10 @@ ledger = Table(
     Column("note", String(200), nullable=False, default=""),
     Column("created_at", Timestamp, nullable=False),
     CheckConstraint("kind IN ('grant', 'reserve', 'capture', 'release')", name="kind_known"),
+    CheckConstraint(f"amount BETWEEN -{MAX_CREDITS} AND {MAX_CREDITS}", name="amount_within_max"),
+    CheckConstraint(
+        f"reserved_delta BETWEEN -{MAX_CREDITS} AND {MAX_CREDITS}", name="reserved_delta_within_max"
+    ),
 )
 
 generations = Table(

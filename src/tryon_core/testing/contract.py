@@ -44,6 +44,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from tryon_core.amounts import is_credits
 from tryon_core.egress import EgressPolicy, GuardedFetcher
 from tryon_core.errors import (
     BadResponse,
@@ -291,7 +292,7 @@ class ProviderContract:
     def test_contract_declares_honest_models(self, contract_spec: ProviderSpec) -> None:
         for model in contract_spec.models:
             caps = model.capabilities
-            assert model.credits >= 0 and model.name and model.description
+            assert is_credits(model.credits) and model.name and model.description
             assert caps.execution in ("sync", "submit-poll")
             assert set(caps.input_formats) <= set(_FORMATS), model.slug
             assert caps.max_garments >= 1 and caps.max_outputs >= 1 and caps.categories
