@@ -86,6 +86,26 @@ async def test_the_same_key_and_body_replays_the_first_answer_and_charges_once(
     assert row.generation_id == first.json()["id"]
 
 
+async def test_a_kept_chat_answer_holds_references_not_images(
+    client: Client, scripted: ScriptedProvider, chat_body: Any
+) -> None:
+    """Inlined result images are kept as references to their files (not 24 hours of base64
+    in the database) and put back byte for byte on replay."""
+    key, _ = await new_key(client, credits=10)
+    first = await client.post(ENDPOINT, json=chat_body(n=2), headers=idem(key, "k"))
+    assert first.status_code == 200, first.text
+    images = first.json()["choices"][0]["message"]["images"]
+    assert len(images) == 2 and all(i["image_url"]["url"].startswith("data:") for i in images)
+    async with own_database(client) as database, database.reading() as conn:
+        kept = (await conn.execute(select(idempotency_keys.c.response_body))).scalar_one()
+    assert b";base64," not in kept
+    assert kept.count(b";tryon-file,file_") == 2
+    assert len(kept) < len(first.content) / 10
+    replay = await client.post(ENDPOINT, json=chat_body(n=2), headers=idem(key, "k"))
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == first.content
+
+
 async def test_the_same_key_with_another_body_is_a_422(
     client: Client, scripted: ScriptedProvider, chat_body: Any
 ) -> None:

@@ -38,9 +38,11 @@ re-sent with another boundary is the same request.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -55,9 +57,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tryon_core.accounts import Principal
 from tryon_core.api.errors import envelope
 from tryon_core.db.conflicts import insert_on_conflict
-from tryon_core.db.schema import generations
+from tryon_core.db.schema import files, generations
 from tryon_core.db.schema import idempotency_keys as keys_table
-from tryon_core.errors import InvalidRequest, ServiceUnavailable, TryOnError
+from tryon_core.errors import InvalidRequest, NotFound, ServiceUnavailable, TryOnError
 from tryon_core.gateway import Gateway
 from tryon_core.idempotency_claim import Claim, current_claim, owned_by
 from tryon_core.ids import as_utc, utcnow
@@ -71,6 +73,7 @@ __all__ = [
     "REPLAYED_HEADER",
     "TTL",
     "KeyHeader",
+    "file_reference",
     "fingerprint",
     "idempotent",
     "max_wait",
@@ -104,6 +107,10 @@ _POLL_MAX = 1.0
 _SLACK_SECONDS = 60.0
 _STORED_HEADERS = ("location", "retry-after")
 _VERBATIM_URL = 2048
+_REFERENCE = "tryon-file"
+_REFERENCES = re.compile(
+    rb"data:([a-z]+/[a-z0-9.+-]+);" + _REFERENCE.encode() + rb",(file_[A-Za-z0-9_-]+)"
+)
 
 
 # -- fingerprint ------------------------------------------------------------------------------
@@ -155,12 +162,15 @@ async def idempotent(
     route: str,
     fingerprint: str,
     run: Callable[[], Awaitable[Response[Any]]],
+    compact: Callable[[bytes], bytes] | None = None,
 ) -> Response[Any]:
     """Run ``run`` at most once per (account, key) within :data:`TTL`; replay its answer.
 
     ``key`` None: just ``await run()``. Otherwise the answer is rendered to bytes once and both
     the first client and every replay get exactly those bytes. ``run()`` should set its
     ``status_code`` (200 is assumed otherwise) and its ``media_type`` (JSON is assumed).
+    ``compact`` shrinks the body before it is kept: a route that inlines result images
+    replaces each data URL with :func:`file_reference`; replays inline them again.
 
     The claim's bookkeeping is never cut in half by a cancellation (a client that hangs up):
     a claim made is either dropped (nothing was charged) or finished with the answer, and a
@@ -171,7 +181,7 @@ async def idempotent(
     _check(key)
     claim = await uninterrupted(_claim(gateway, principal.account_id, key, route, fingerprint))
     if isinstance(claim, _Stored):
-        return _replay(claim)
+        return _replay(await _inline_files(gateway, principal.account_id, claim))
     reset = current_claim.set(claim)
     try:
         response = await run()
@@ -193,7 +203,12 @@ async def idempotent(
     finally:
         current_claim.reset(reset)
     try:
-        await uninterrupted(_finish(gateway, claim, stored))
+        kept = (
+            stored
+            if compact is None
+            else msgspec.structs.replace(stored, body=compact(stored.body))
+        )
+        await uninterrupted(_finish(gateway, claim, kept))
     except ServiceUnavailable:  # the work is done and paid for: answer anyway
         log.exception("could not store the answer of an idempotent request")
     return Response(
@@ -403,6 +418,40 @@ def _stored(response: Response[Any]) -> _Stored:
         body=response.render(response.content, media_type),
         headers=headers,
     )
+
+
+def file_reference(content_type: str, file_id: str) -> str:
+    """What a kept answer holds instead of a result image's data URL (see ``compact``)."""
+    return f"data:{content_type};{_REFERENCE},{file_id}"
+
+
+async def _inline_files(gateway: Gateway, account_id: str, stored: _Stored) -> _Stored:
+    """Put the images that :func:`file_reference` stands for back into a kept answer."""
+    found = {m.group(2).decode(): m for m in _REFERENCES.finditer(stored.body)}
+    if not found:
+        return stored
+    async with gateway.database.reading() as conn:
+        rows = {
+            row.id: row
+            for row in await conn.execute(
+                select(files.c.id, files.c.storage_key).where(
+                    files.c.id.in_(found), files.c.account_id == account_id
+                )
+            )
+        }
+    inlined: dict[bytes, bytes] = {}
+    for file_id, match in found.items():
+        try:
+            data = await gateway.store.get(rows[file_id].storage_key)
+        except (KeyError, OSError):
+            raise NotFound(
+                "The image of this answer is no longer kept; its generation may still be read "
+                "with GET /api/v1/tryon/{id}.",
+                param=HEADER,
+            ) from None
+        inlined[match.group(0)] = b"data:" + match.group(1) + b";base64," + base64.b64encode(data)
+    body = _REFERENCES.sub(lambda m: inlined[m.group(0)], stored.body)
+    return msgspec.structs.replace(stored, body=body)
 
 
 def _replay(stored: _Stored) -> Response[bytes]:

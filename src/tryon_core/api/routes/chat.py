@@ -51,7 +51,7 @@ from tryon_core.errors import InvalidRequest, NoCapableModel, TryOnError
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id
 from tryon_core.normalize import validation_message, validation_param
-from tryon_core.pipeline import Generation, generate
+from tryon_core.pipeline import Generation, StoredImage, generate
 from tryon_core.request import TryOnRequest
 
 log = logging.getLogger("tryon.api")
@@ -112,8 +112,11 @@ async def create_chat_completion(
             )
         return await stream(request, gateway, principal, chat, tryon)
 
+    served: list[Generation] = []
+
     async def respond() -> Response[Any]:
         generation = await run(gateway, principal, tryon)
+        served.append(generation)
         return Response(
             completion(gateway, chat, generation),
             status_code=200,
@@ -130,8 +133,24 @@ async def create_chat_completion(
             route="chat",
             fingerprint=_fingerprint(chat, tryon) if key is not None else "",
             run=respond,
+            compact=lambda body: _by_reference(body, served),
         ),
     )
+
+
+def _by_reference(body: bytes, served: list[Generation]) -> bytes:
+    """The answer as kept for replays: each inlined image becomes a reference to its file."""
+    for generation in served:
+        for image in generation.images:
+            body = body.replace(
+                _data_url(image).encode(),
+                idempotency.file_reference(image.content_type, image.file_id).encode(),
+            )
+    return body
+
+
+def _data_url(image: StoredImage) -> str:
+    return f"data:{image.content_type};base64,{base64.b64encode(image.data).decode()}"
 
 
 def _fingerprint(chat: ChatRequest, tryon: TryOnRequest) -> str:
@@ -313,10 +332,7 @@ def message(gateway: Gateway, chat: ChatRequest, generation: Generation) -> Assi
     if chat.options.image_delivery == "url":
         urls = [gateway.file_url(image.file_id) for image in generation.images]
     else:
-        urls = [
-            f"data:{image.content_type};base64,{base64.b64encode(image.data).decode()}"
-            for image in generation.images
-        ]
+        urls = [_data_url(image) for image in generation.images]
     return AssistantMessage(
         content=content_text(len(urls), wants_text=chat.wants_text),
         images=[ChatImage(image_url=ChatImageURL(url=url)) for url in urls],
