@@ -31,7 +31,7 @@ _QUERY = re.compile(r"(?<=[\w/.%~-])\?([^\s\"'<>#]+)")
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
 _SECRETS = [
-    (re.compile(r"\b(tryon|whsec)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
+    (re.compile(r"(tryon|whsec)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
     (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}"),
 ]
 
