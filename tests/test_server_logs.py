@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from websockets.sync.client import connect
 
@@ -171,6 +171,40 @@ def test_only_the_values_of_harmless_parameters_are_kept(
     expected = "&".join(shown for _, _, shown in parameters)
     line = f'127.0.0.1:50000 - "GET {path}?{query} HTTP/1.1" 200'
     assert redact(line) == f'127.0.0.1:50000 - "GET {path}?{expected} HTTP/1.1" 200'
+
+
+_visible = st.from_regex(r"[!-~]*", fullmatch=True)  # printable, no whitespace
+
+
+def _formatted(message: str, *args: object) -> str:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 0, message, args, None)
+    return RedactingFormatter("%(message)s").format(record)
+
+
+@given(
+    before=_visible,
+    name=_names.filter(lambda name: name not in KEPT_PARAMETERS),
+    secret=st.from_regex(r"[A-Za-z0-9]{20,40}", fullmatch=True),
+    after=_visible,
+)
+def test_no_query_string_smuggles_a_value_past_the_access_log(
+    before: str, name: str, secret: str, after: str
+) -> None:
+    """Quotes, "#", "?" or anything printable a client puts in its query (h11 lets them
+    through) cannot end the query early in uvicorn's access and WebSocket lines."""
+    assume(secret not in before + after)
+    target = f"/api/v1/models?{before}&{name}={secret}{after}"
+    access = _formatted('%s - "%s %s HTTP/%s" %d', "127.0.0.1:50000", "GET", target, "1.1", 200)
+    websocket = _formatted('%s - "WebSocket %s" [accepted]', "127.0.0.1:50000", target)
+    assert secret not in access
+    assert secret not in websocket
+
+
+def test_a_quoted_url_in_a_message_keeps_its_closing_quote() -> None:
+    assert (
+        redact("fetch 'https://upstream.test/v1?key=AIzaSecret', then \"/f?sig=abc\": failed")
+        == "fetch 'https://upstream.test/v1?key=[redacted]', then \"/f?sig=[redacted]\": failed"
+    )
 
 
 _keys = st.from_regex(r"(tryon|whsec)_[A-Za-z0-9_-]{43}", fullmatch=True)

@@ -1,7 +1,7 @@
 """The server's log: one stream (stderr), one format, no secrets.
 
 Every line the process logs (uvicorn's access and WebSocket lines, tracebacks, our own and
-plugins' lines) passes through :func:`redact` before it is written:
+plugins' lines) is blanked before it is written (:class:`RedactingFormatter`):
 
 - a URL's query string keeps the values of the parameters known to be harmless
   (:data:`KEPT_PARAMETERS`: ``expires``, ``limit``, ``cursor``, ``status``); every other value,
@@ -9,6 +9,11 @@ plugins' lines) passes through :func:`redact` before it is written:
   written ``[redacted]``, and so is a name that is not a short plain word;
 - anything shaped like a gateway key (``tryon_…``) or a webhook secret (``whsec_…``), and the
   credentials after ``Bearer`` or ``Basic``, wherever they appear.
+
+A query string ends at whitespace. In a log record's arguments (uvicorn passes the request's
+path and query as one) that is exact: quotes a client put in its query cannot end it early.
+In the rest of a line a quote followed by a delimiter ends it too, so that the closing quote of
+``'https://host/path?key=…'`` survives.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ import logging.config
 import re
 from typing import Any
 
-__all__ = ["KEPT_PARAMETERS", "REDACTED", "RedactingFormatter", "configure_logging", "redact"]
+__all__ = [
+    "KEPT_PARAMETERS",
+    "REDACTED",
+    "RedactingFormatter",
+    "configure_logging",
+    "redact",
+    "redact_argument",
+]
 
 REDACTED = "[redacted]"
 KEPT_PARAMETERS = frozenset({"cursor", "expires", "limit", "status"})
@@ -26,8 +38,10 @@ KEPT_PARAMETERS = frozenset({"cursor", "expires", "limit", "status"})
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-# A query string: "?" right after a path character, up to whitespace, a quote or a fragment.
-_QUERY = re.compile(r"(?<=[\w/.%~-])\?([^\s\"'<>#]+)")
+# A query string: "?" right after a path character, up to whitespace (in an argument) or also
+# up to a quote followed by a delimiter (in free text).
+_QUERY = re.compile(r"(?<=[\w/.%~-])\?(\S+)")
+_QUERY_IN_TEXT = re.compile(r"(?<=[\w/.%~-])\?((?:[^\s\"']|[\"'](?![\s,;:)\]}]|$))+)")
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
 _SECRETS = [
@@ -38,7 +52,16 @@ _SECRETS = [
 
 def redact(text: str) -> str:
     """``text`` with every secret-bearing query value and key-shaped string blanked."""
-    text = _QUERY.sub(lambda match: "?" + _redact_query(match.group(1)), text)
+    return _redact(text, _QUERY_IN_TEXT)
+
+
+def redact_argument(value: str) -> str:
+    """:func:`redact` for one argument of a log record: its query strings end at whitespace."""
+    return _redact(value, _QUERY)
+
+
+def _redact(text: str, query: re.Pattern[str]) -> str:
+    text = query.sub(lambda match: "?" + _redact_query(match.group(1)), text)
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text
@@ -60,9 +83,14 @@ def _redact_parameter(part: str) -> str:
 
 
 class RedactingFormatter(logging.Formatter):
-    """A formatter whose every output, traceback included, went through :func:`redact`."""
+    """A formatter whose every output, traceback included, is blanked: each string argument
+    by :func:`redact_argument`, then the whole line by :func:`redact`."""
 
     def format(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            record = logging.makeLogRecord(record.__dict__)  # other handlers see the original
+            record.args = tuple(redact_argument(a) if isinstance(a, str) else a for a in args)
         return redact(super().format(record))
 
 
