@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,74 +25,16 @@ from sqlalchemy import update
 from tryon_kling.fake import PATH, TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tryon_kling.fake import create_app as kling_fake
 
-from tests.helpers import ROOT, SAMPLES, auth, data_url
+from tests.helpers import SAMPLES, auth, data_url
+from tests.served import Gateway, free_port, new_account
 from tryon_core import accounts, billing
 from tryon_core.db import create_database
 from tryon_core.db.schema import generations
 from tryon_core.ids import utcnow
 from tryon_core.testing.server import serve_app_in_thread
 
-SERVE = "from tryon_core.cli import main; raise SystemExit(main())"
 MODEL = "kling/kolors-v1-5"
 PRICE = 7
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Gateway:
-    """``tryon serve`` in a subprocess, started and killed by the test."""
-
-    def __init__(self, config: Path, port: int, log: Path) -> None:
-        self.config, self.port, self.log = config, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        bin_dir = Path(sys.executable).parent
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-        env.pop("TRYON_CONFIG", None)
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", SERVE, "serve", "--config", str(self.config)],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, f"tryon serve exited: {self.tail()}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"tryon serve did not start: {self.tail()}"
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def tail(self) -> str:
-        return self.log.read_text()[-3000:] if self.log.exists() else ""
 
 
 @pytest.fixture
@@ -104,19 +42,6 @@ def fake() -> Iterator[tuple[str, Any]]:
     app = kling_fake(processing_polls=10**9)  # tasks stay "processing" until the test says
     with serve_app_in_thread(app) as url:
         yield url, app
-
-
-async def _account(database_url: str, credits: int) -> tuple[str, str]:
-    database = create_database(database_url)
-    try:
-        await database.upgrade()
-        async with database.transaction() as conn:
-            account_id = await accounts.create_account(conn, name="restart")
-            _, key = await accounts.create_key(conn, account_id=account_id, name="restart")
-            await billing.grant(conn, account_id, credits)
-    finally:
-        await database.dispose()
-    return key, account_id
 
 
 async def _overdue(database_url: str, job_id: str) -> None:
@@ -198,7 +123,7 @@ def test_sigkill_loses_no_job_and_no_credit(
         "workers = 2\nlease_seconds = 2.0\nsweep_interval_seconds = 0.5",
         kling="timeout = 120.0",
     )
-    key, account_id = asyncio.run(_account(database_url, credits=100))
+    key, account_id = asyncio.run(new_account(database_url, credits=100))
     body = _body(mode="async")
     gateway.start()
     try:
@@ -283,7 +208,7 @@ def test_a_sync_request_cut_by_sigkill_is_released_after_its_last_possible_momen
 
     fake_url, _ = fake
     gateway = _serve(tmp_path, database_url, fake_url, "sweep_interval_seconds = 0.5")
-    key, account_id = asyncio.run(_account(database_url, credits=20))
+    key, account_id = asyncio.run(new_account(database_url, credits=20))
     body = _body()
     gateway.start()
     try:

@@ -112,29 +112,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import logging
-
-    import uvicorn
-
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("tryon").setLevel(logging.INFO)
-
-    from tryon_core.api import create_app
+    from tryon_core.server import serve
 
     if args.host:
         settings.server.host = args.host
     if args.port is not None:
         settings.server.port = args.port
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_level="info",
-        proxy_headers=False,
-    )
+    serve(settings)
     return 0
 
 

@@ -49,6 +49,15 @@ class ServerConfig(_Section):
     public_url: str | None = None
     """Base of every URL the API returns; defaults to http://HOST:PORT."""
     max_body_bytes: Positive = 64 * 1024 * 1024
+    header_timeout_seconds: Positive = 10
+    """A connection that has not sent a request's complete headers this long after it opened
+    (or after the first byte of its next request) is closed."""
+    keep_alive_seconds: Positive = 5
+    """An idle connection between two requests is closed after this many seconds."""
+    max_connections: Positive = 512
+    """Open connections (HTTP and WebSocket) at once; a connection past it gets 503 and closes."""
+    max_connections_per_client: NonNegative = 64
+    """Open connections from one client address; past it, 429 and closed. 0: no limit."""
 
     @property
     def base_url(self) -> str:

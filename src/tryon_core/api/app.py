@@ -17,6 +17,7 @@ from tryon_core import __version__
 from tryon_core.accounts import record_key_usage
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
+from tryon_core.api.hangups import disconnect_while_reading_body
 from tryon_core.api.openapi import SECURITY_SCHEMES
 from tryon_core.api.routes import account, chat, files, health, jobs, models, tryon, webhooks
 from tryon_core.api.unread import close_when_body_unread
@@ -105,7 +106,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         multipart_form_part_limit=tryon.form_part_limit(settings.images.max_garments),
-        middleware=[close_when_body_unread],
+        middleware=[close_when_body_unread, disconnect_while_reading_body],
         logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
             title="tryon-core",

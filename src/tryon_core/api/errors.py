@@ -111,12 +111,13 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _disconnected(
-    request: Request[Any, Any, Any], _: ClientDisconnected
+    request: Request[Any, Any, Any], exc: ClientDisconnected
 ) -> Response[ErrorEnvelope]:
     log.info(
-        "client left before %s %s finished; the work was abandoned",
+        "client disconnected: %s %s, %s",
         request.method,
         request.url.path,
+        str(exc) or "before the answer was ready; its work was abandoned",
     )
     return envelope(499, "The client closed the connection.", "client_closed_request")
 

@@ -1,0 +1,77 @@
+"""The HTTP server process ``tryon serve`` runs: uvicorn, with our logging and connection bounds.
+
+- :mod:`~tryon_core.server.logs`: one log stream, secrets blanked from every line.
+- :mod:`~tryon_core.server.connections`: header timeout, connections per client and in all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import cast
+
+from tryon_core.config import Settings
+from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
+from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
+
+__all__ = [
+    "ConnectionGate",
+    "GuardedH11Protocol",
+    "RedactingFormatter",
+    "configure_logging",
+    "redact",
+    "serve",
+]
+
+log = logging.getLogger("tryon.server")
+
+_FILES_BESIDES_CONNECTIONS = 128
+"""Descriptors kept for the database, stored files, upstream and webhook connections."""
+
+
+def serve(settings: Settings) -> None:
+    """Build the app and serve it until interrupted (uvicorn handles SIGINT and SIGTERM)."""
+    import uvicorn
+
+    from tryon_core.api import create_app
+
+    configure_logging()
+    app = create_app(settings)
+    server = settings.server
+    _make_room_for(server.max_connections + _FILES_BESIDES_CONNECTIONS)
+    gate = ConnectionGate(
+        max_connections=server.max_connections, max_per_client=server.max_connections_per_client
+    )
+    protocol = functools.partial(
+        GuardedH11Protocol, gate=gate, header_timeout=server.header_timeout_seconds
+    )
+    uvicorn.run(
+        app,
+        host=server.host,
+        port=server.port,
+        http=cast("type[asyncio.Protocol]", protocol),  # uvicorn calls it as it would a class
+        timeout_keep_alive=server.keep_alive_seconds,
+        log_config=None,  # configure_logging() did
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+def _make_room_for(files: int) -> None:
+    """Raise the open-file limit towards ``files`` as far as allowed; warn if that is short."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = files if hard == resource.RLIM_INFINITY else min(files, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < files:
+        log.warning(
+            "[server] max_connections needs about %d open files but this process may open "
+            "%d (ulimit -n); lower max_connections or raise the limit",
+            files,
+            target,
+        )

@@ -1,0 +1,179 @@
+"""Bounds on the connections ``tryon serve`` holds open, so that slow or silent clients cannot
+take every file descriptor.
+
+uvicorn closes a connection idle between two requests (``timeout_keep_alive``), but nothing
+bounds a connection that sends its request headers slowly or sends nothing at all, nor how
+many connections one client may open. :class:`GuardedH11Protocol`, uvicorn's h11 protocol
+with three additions, does:
+
+- **header timeout**: a connection must deliver complete request headers within
+  ``header_timeout`` seconds of opening, or of the first byte of its next request; else it is
+  closed. Trickling one byte at a time does not extend it.
+- **per-client and total limits**: :class:`ConnectionGate` counts open connections (HTTP and
+  WebSocket alike) by client address. A connection past ``max_per_client`` from one address
+  is answered ``429`` and closed; one past ``max_connections`` in all, ``503``. Both answers
+  are the error envelope, written at once, before any request is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections import Counter
+from typing import Any
+
+import h11
+import msgspec
+from uvicorn.config import Config
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from tryon_core.api.errors import ErrorBody, ErrorEnvelope
+
+__all__ = ["ConnectionGate", "GuardedH11Protocol"]
+
+log = logging.getLogger("tryon.server")
+
+
+class ConnectionGate:
+    """Open connections, by client address; admits a new one only within the limits.
+
+    A connection counts from :meth:`admit` until its transport closes. A WebSocket upgrade
+    hands the transport to another protocol object, so closed transports are also swept up
+    at each admission rather than relied on to report their end.
+    """
+
+    def __init__(self, *, max_connections: int, max_per_client: int) -> None:
+        self.max_connections = max_connections
+        self.max_per_client = max_per_client
+        self._open: dict[asyncio.BaseTransport, str] = {}
+        self._per_client: Counter[str] = Counter()
+
+    def admit(self, transport: asyncio.BaseTransport, client: str | None) -> bytes | None:
+        """None: admitted. Else the answer to write before closing the connection."""
+        self._sweep()
+        address = client or ""
+        if len(self._open) >= self.max_connections:
+            log.info("refused a connection from %s: %d open in all", address, len(self._open))
+            return _SERVER_FULL
+        if client and self.max_per_client and self._per_client[address] >= self.max_per_client:
+            log.info(
+                "refused a connection from %s: %d open from that address",
+                address,
+                self._per_client[address],
+            )
+            return _CLIENT_FULL
+        self._open[transport] = address
+        self._per_client[address] += 1
+        return None
+
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        address = self._open.pop(transport, None)
+        if address is not None:
+            self._per_client[address] -= 1
+            if not self._per_client[address]:
+                del self._per_client[address]
+
+    def _sweep(self) -> None:
+        for transport in [t for t in self._open if t.is_closing()]:
+            self.release(transport)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, behind a :class:`ConnectionGate` and with a header timeout."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        gate: ConnectionGate,
+        header_timeout: float,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.gate = gate
+        self.header_timeout = header_timeout
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        refusal = self.gate.admit(transport, _address(self.client))
+        if refusal is not None:
+            transport.write(refusal)
+            transport.close()
+            return
+        self._await_headers()
+
+    def data_received(self, data: bytes) -> None:
+        if self.header_timer is None and self.conn.their_state is h11.IDLE:
+            self._await_headers()  # the first byte of the next request on a kept-alive connection
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self._stop_waiting()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        self.gate.release(self.transport)
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        self.header_timer = self.loop.call_later(self.header_timeout, self._headers_overdue)
+
+    def _stop_waiting(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _headers_overdue(self) -> None:
+        self.header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info(
+                "closed a connection from %s: no complete request headers within %g s",
+                _address(self.client),
+                self.header_timeout,
+            )
+            self.transport.close()
+
+
+def _address(client: tuple[str, int] | None) -> str | None:
+    """The client's IP address; an IPv4 address mapped into IPv6 counts as the IPv4 one."""
+    if client is None:
+        return None
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return client[0]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _answer(status: int, phrase: str, type: str, message: str) -> bytes:
+    body = msgspec.json.encode(
+        ErrorEnvelope(error=ErrorBody(code=status, message=message, type=type))
+    )
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "retry-after: 1\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_CLIENT_FULL = _answer(
+    429,
+    "Too Many Requests",
+    "rate_limit_exceeded",
+    "Too many open connections from this address; close some and retry.",
+)
+_SERVER_FULL = _answer(
+    503,
+    "Service Unavailable",
+    "service_unavailable",
+    "The gateway has too many open connections; retry shortly.",
+)

@@ -1,0 +1,117 @@
+"""``tryon serve`` in a subprocess, as an operator runs it: its own process, config file and log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import ROOT
+from tryon_core import accounts, billing
+from tryon_core.db import create_database
+
+SERVE = "from tryon_core.cli import main; raise SystemExit(main())"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Gateway:
+    """``tryon serve`` in a subprocess, started and killed by the test."""
+
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.config, self.port, self.log = config, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        bin_dir = Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env.pop("TRYON_CONFIG", None)
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SERVE, "serve", "--config", str(self.config)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, f"tryon serve exited: {self.tail()}"
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"tryon serve did not start: {self.tail()}"
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def tail(self) -> str:
+        return self.log.read_text()[-3000:] if self.log.exists() else ""
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        """What the server logged after the log had ``offset`` bytes (see :meth:`log_size`)."""
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+
+async def new_account(database_url: str, credits: int) -> tuple[str, str]:
+    """A migrated database with one account holding ``credits``; returns (key, account_id)."""
+    database = create_database(database_url)
+    try:
+        await database.upgrade()
+        async with database.transaction() as conn:
+            account_id = await accounts.create_account(conn, name="served")
+            _, key = await accounts.create_key(conn, account_id=account_id, name="served")
+            await billing.grant(conn, account_id, credits)
+    finally:
+        await database.dispose()
+    return key, account_id
+
+
+def configured(directory: Path, database_url: str, extra: str = "", *, server: str = "") -> Gateway:
+    """A ``tryon serve`` (not started) on a free port, with these ``[server]`` keys and sections."""
+    port = free_port()
+    config = directory / "tryon.toml"
+    config.write_text(
+        f"""
+[server]
+port = {port}
+{server}
+[database]
+url = "{database_url}"
+[storage]
+path = "{directory}/files"
+{extra}
+"""
+    )
+    return Gateway(config, port, directory / "serve.log")
