@@ -71,7 +71,9 @@ def _sqlite_path(app: Litestar) -> Path:
 
 
 def _can_write(path: Path) -> bool:
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    """The write lock can be had within 2 s (background work takes it for moments; a lock
+    left behind by a cut transaction would hold it for minutes)."""
+    other = sqlite3.connect(path, timeout=2, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
         other.execute("ROLLBACK")
