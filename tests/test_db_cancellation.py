@@ -92,3 +92,30 @@ async def test_cancellations_arriving_in_bursts_never_stall_the_writer(database_
             assert _can_write(Path(database.engine.url.database or ""))
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize("step", range(0, 30, 3))
+async def test_a_transaction_cancelled_again_and_again_still_ends_whole(
+    database_url: str, step: int
+) -> None:
+    """Cancelled at every turn of the loop from ``step`` on, as a cancel scope re-delivers a
+    cancellation until the task stops: the rollback or commit and the connection's return
+    still complete, and nothing holds the write lock."""
+    database = await _database(database_url)
+    try:
+        task = asyncio.ensure_future(_write(database, step + 1))
+        for _ in range(step):
+            await asyncio.sleep(0)
+        for _ in range(10_000):
+            if task.done():
+                break
+            task.cancel()
+            await asyncio.sleep(0)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert sorted(await _read(database)) in ([], [-(step + 1), step + 1])
+        assert database.engine.pool.checkedout() == 0, "a connection was never returned"
+        if database.is_sqlite:
+            assert _can_write(Path(database.engine.url.database or "")), "write lock held"
+    finally:
+        await database.dispose()
