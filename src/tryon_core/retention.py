@@ -79,7 +79,7 @@ async def sweep_orphans(gateway: Gateway, *, batch: int = 500) -> int:
         async for chunk in _chunks(_old_candidates(found, cutoff), batch):
             async with gateway.database.reading() as conn:
                 rows = await conn.execute(
-                    select(files.c.storage_key).where(files.c.id.in_({i for i, _ in chunk}))
+                    select(files.c.storage_key).where(files.c.id.in_([i for i, _ in chunk]))
                 )
                 referenced = set(rows.scalars())
             for _, key in chunk:
