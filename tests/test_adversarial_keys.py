@@ -40,6 +40,7 @@ KEYED: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/keys"): {"json": {}},
     ("DELETE", "/api/v1/keys/{key_id}"): {},
     ("GET", "/api/v1/files/{file_id}"): {},
+    ("HEAD", "/api/v1/files/{file_id}"): {},
     ("GET", "/api/v1/webhooks/secret"): {},
     ("POST", "/api/v1/webhooks/secret/rotate"): {},
     ("GET", "/api/v1/webhooks/deliveries"): {},
@@ -88,12 +89,17 @@ def concrete(path: str) -> str:
 
 def assert_401(response: Any, secret: str | None) -> None:
     assert response.status_code == 401, (response.status_code, response.text)
+    if secret:
+        assert all(secret not in value for value in response.headers.values())
+    if response.request.method == "HEAD":  # the answer GET gets, without its body
+        assert response.content == b""
+        assert response.headers["content-type"] == "application/json"
+        return
     error = response.json()["error"]
     assert set(error) == {"code", "message", "type", "param", "metadata"}
     assert error["code"] == 401 and error["type"] == "authentication" and error["message"]
     if secret:
         assert secret not in response.text
-        assert all(secret not in value for value in response.headers.values())
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_KEYS))

@@ -74,6 +74,9 @@ class DatabaseConfig(_Section):
 class StorageConfig(_Section):
     path: str = "var/files"
     retention_hours: Positive = 24 * 7
+    orphan_grace_hours: Positive = 24
+    """A file no row refers to is deleted once this old (never before a request could be
+    done with it: see :func:`tryon_core.retention.orphan_grace`)."""
     url_ttl_seconds: Positive = 3600
     signing_secret: str | None = None
     """Keys signed file URLs. Unset: generated once and kept in PATH/.signing-secret."""

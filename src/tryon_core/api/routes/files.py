@@ -1,24 +1,40 @@
-"""``GET /api/v1/files/{id}``: a stored image, by signed URL or by its owner's key."""
+"""``GET``/``HEAD /api/v1/files/{id}``: a stored image, by signed URL or by its owner's key."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, route
+from litestar.enums import HttpMethod
 from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 
 from tryon_core.api.deps import GatewayDep
 from tryon_core.api.openapi import AUTHED, BINARY, KEY_OR_LINK, body_operation, errors
 from tryon_core.db.schema import files
-from tryon_core.errors import AuthenticationFailed, InvalidSignature, NotFound
+from tryon_core.errors import AuthenticationFailed, InvalidRequest, InvalidSignature, NotFound
 from tryon_core.ids import as_utc, utcnow
 
+SIGNING_PARAMETERS = ("expires", "sig")
 
-@get(
+FILE_HEADERS = {
+    "Cache-Control": "private, max-age=3600",
+    "X-Content-Type-Options": "nosniff",
+    # Opened on its own, the file is an inert document: no script, no plugin, no form, and a
+    # unique origin even if a browser took it for HTML.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    # The links are made to be shown in <img> on the client's own pages, on any origin.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+}
+"""Sent with every stored file (besides its type, length and name)."""
+
+
+@route(
     "/api/v1/files/{file_id:str}",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
     summary="Download a result image: with the signed URL the API returned, or with the key "
-    "of the account that owns it.",
+    "of the account that owns it. HEAD answers the same without the body.",
     tags=["files"],
     media_type="application/octet-stream",
     responses=errors(400, 403, 404, *AUTHED),
@@ -34,6 +50,9 @@ async def download(
     expires: FromQuery[int | None] = None,
     sig: FromQuery[str | None] = None,
 ) -> Response[bytes]:
+    for name in SIGNING_PARAMETERS:
+        if len(request.query_params.getall(name, [])) > 1:
+            raise InvalidRequest(f"The query parameter {name} is given more than once.", param=name)
     if sig is not None or expires is not None:
         if sig is None or expires is None or not gateway.signer.verify(file_id, expires, sig):
             raise InvalidSignature("This file link is invalid or has expired.")
@@ -54,12 +73,9 @@ async def download(
         data = await gateway.store.get(row.storage_key)
     except FileNotFoundError:
         raise NotFound("No such file.", param="file_id") from None
-    return Response(
-        data,
-        media_type=row.content_type,
-        headers={
-            "Cache-Control": "private, max-age=3600",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Disposition": f'inline; filename="{file_id}"',
-        },
-    )
+    name = f"{file_id}{PurePosixPath(row.storage_key).suffix}"
+    headers = {**FILE_HEADERS, "Content-Disposition": f'inline; filename="{name}"'}
+    if request.method == HttpMethod.HEAD:  # what GET would send, but the body
+        headers["Content-Length"] = str(len(data))
+        return Response(b"", media_type=row.content_type, headers=headers)
+    return Response(data, media_type=row.content_type, headers=headers)
