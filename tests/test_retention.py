@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar import Litestar
@@ -151,3 +152,35 @@ async def test_the_store_lists_what_it_holds_and_leaves_no_empty_folder(
             assert folders or names or path == folder, f"{path} was left empty"
         for key in left:
             assert await store.get(key) == key.encode()
+
+
+async def test_a_scan_cancelled_while_its_thread_walks_ends_as_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk runs in a thread: a cancellation meanwhile (the gateway shutting down) must
+    end the scan as cancelled. Closing the walk while the thread still ran it raised
+    ValueError instead, which the retention loop logged before sleeping on: shutdown hung."""
+    import asyncio
+    from contextlib import aclosing
+
+    store = LocalFileStore(tmp_path)
+    walk = LocalFileStore._walk
+
+    def slow_walk(self: LocalFileStore) -> Any:
+        for found in walk(self):
+            time.sleep(0.3)
+            yield found
+
+    (tmp_path / "file_a.png").write_bytes(b"x")
+    monkeypatch.setattr(LocalFileStore, "_walk", slow_walk)
+
+    async def consume() -> None:
+        async with aclosing(store.scan()) as found:
+            async for _ in found:
+                pass
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

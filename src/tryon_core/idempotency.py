@@ -179,7 +179,9 @@ async def idempotent(
     if key is None:
         return await run()
     _check(key)
-    claim = await uninterrupted(_claim(gateway, principal.account_id, key, route, fingerprint))
+    # a hang-up inside the claim's own commit lands at run()'s first await: the claim is
+    # then dropped below, never left pending
+    claim = await _claim(gateway, principal.account_id, key, route, fingerprint)
     if isinstance(claim, _Stored):
         return _replay(await _inline_files(gateway, principal.account_id, claim))
     reset = current_claim.set(claim)

@@ -21,6 +21,8 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, NamedTuple, Protocol
 
+from tryon_core.uninterrupted import uninterrupted
+
 __all__ = ["FileStore", "LocalFileStore", "StoredFile", "UrlSigner", "load_or_create_secret"]
 
 
@@ -71,7 +73,9 @@ class LocalFileStore:
     async def scan(self) -> AsyncGenerator[StoredFile]:
         walk = self._walk()
         try:
-            while chunk := await asyncio.to_thread(list, islice(walk, _SCAN_CHUNK)):
+            # the walk runs in a thread and cannot be stopped part-way: a cancellation lands
+            # once the chunk is read, so that ``walk.close()`` never meets it still running
+            while chunk := await uninterrupted(asyncio.to_thread(list, islice(walk, _SCAN_CHUNK))):
                 for found in chunk:
                     yield found
         finally:
