@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components
 
 from tryon_core import __version__
 from tryon_core.accounts import record_key_usage
+from tryon_core.api.cors import demo_cors
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
 from tryon_core.api.hangups import disconnect_while_reading_body
@@ -122,7 +123,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         multipart_form_part_limit=tryon.form_part_limit(settings.images.max_garments),
-        middleware=[close_when_body_unread, disconnect_while_reading_body],
+        middleware=[demo_cors, close_when_body_unread, disconnect_while_reading_body],
         logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
             title="tryon-core",

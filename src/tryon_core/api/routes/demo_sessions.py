@@ -5,6 +5,7 @@ See :mod:`tryon_core.demo_sessions` for what a token may do, and docs/demo-sessi
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -34,7 +35,7 @@ class DemoSessionCreated(msgspec.Struct, kw_only=True, omit_defaults=False):
 
     id: str
     token: str
-    expires_at: str
+    expires_at: datetime
     allowed_origins: list[str]
     max_credits: int
     models: list[str] | None
@@ -48,9 +49,9 @@ class DemoSessionData(msgspec.Struct, kw_only=True, omit_defaults=False):
     spent: int
     reserved: int
     models: list[str] | None
-    created_at: str
-    expires_at: str
-    revoked_at: str | None
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
     object: Literal["demo_session"] = "demo_session"
 
 
@@ -101,7 +102,7 @@ async def create_session(
     return DemoSessionCreated(
         id=session.id,
         token=token,
-        expires_at=session.expires_at.isoformat(),
+        expires_at=session.expires_at,
         allowed_origins=session.allowed_origins,
         max_credits=session.max_credits,
         models=session.models,
@@ -148,7 +149,7 @@ def _data(session: DemoSession) -> DemoSessionData:
         spent=session.spent,
         reserved=session.reserved,
         models=session.models,
-        created_at=session.created_at.isoformat(),
-        expires_at=session.expires_at.isoformat(),
-        revoked_at=session.revoked_at.isoformat() if session.revoked_at else None,
+        created_at=session.created_at,
+        expires_at=session.expires_at,
+        revoked_at=session.revoked_at,
     )
