@@ -38,13 +38,20 @@ async def new_session(
     return created
 
 
-async def expire(client: AsyncTestClient[Litestar] | Litestar, session_id: str) -> None:
-    """Move the session's end into the past (no waiting)."""
+async def expire(
+    client: AsyncTestClient[Litestar] | Litestar,
+    session_id: str,
+    *,
+    ago: timedelta = timedelta(seconds=1),
+    revoked: bool = False,
+) -> None:
+    """Move the session's end (its expiry, or with ``revoked`` its revocation) ``ago`` into
+    the past (no waiting)."""
+    ended = utcnow() - ago
+    values = {"revoked_at": ended} if revoked else {"expires_at": ended}
     async with own_database(client) as database, database.transaction() as conn:
         await conn.execute(
-            update(demo_sessions)
-            .where(demo_sessions.c.id == session_id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
+            update(demo_sessions).where(demo_sessions.c.id == session_id).values(**values)
         )
 
 

@@ -8,12 +8,15 @@ demo token gets the allow header for its session's origins (so a page can read e
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.demo_helpers import ORIGIN, OTHER_ORIGIN, demo, expire, new_session
 from tests.helpers import auth, new_key
+from tryon_core import demo_sessions
 
 Client = AsyncTestClient[Litestar]
 
@@ -87,17 +90,29 @@ async def test_a_preflight_for_anything_else_is_refused(
     assert "access-control-allow-origin" not in answer.headers
 
 
-async def test_a_preflight_from_an_origin_no_live_session_lists_is_refused(
+async def test_a_preflight_from_an_origin_no_session_lists_is_refused(
     client: Client,
 ) -> None:
+    """Origins of sessions that ended over a day ago, or that no session ever listed, are
+    refused; a session that ended within the day still lets its page's call out, so that the
+    page can read its 401 (the call itself is refused)."""
     manager = await manager_of(client)
     assert (
         await client.options("/api/v1/tryon", headers=preflight(ORIGIN, "POST"))
     ).status_code == (403)  # no session at all yet
-    ended = await new_session(client, manager)
+    expired = await new_session(client, manager)
     revoked = await new_session(client, manager, origins=[OTHER_ORIGIN])
-    await expire(client, ended["id"])
-    await client.delete(f"/api/v1/demo-sessions/{revoked['id']}", headers=auth(manager))
+    await expire(client, expired["id"])
+    await expire(client, revoked["id"], revoked=True)
+    for origin in (ORIGIN, OTHER_ORIGIN):
+        recent = await client.options("/api/v1/tryon", headers=preflight(origin, "POST"))
+        assert recent.status_code == 204, origin
+        refused = await client.post("/api/v1/tryon", headers=demo(expired["token"]))
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == ORIGIN  # readable
+    day = demo_sessions.ENDED_GRACE + timedelta(minutes=1)
+    await expire(client, expired["id"], ago=day)
+    await expire(client, revoked["id"], ago=day, revoked=True)
     for origin in (ORIGIN, OTHER_ORIGIN, "http://third.localhost:8003", "null"):
         answer = await client.options("/api/v1/tryon", headers=preflight(origin, "POST"))
         assert answer.status_code == 403, origin

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.accounts import Principal, hash_key
@@ -28,6 +28,7 @@ from tryon_core.errors import AuthenticationFailed, Forbidden, InvalidRequest, N
 from tryon_core.ids import as_utc, new_id, utcnow
 
 __all__ = [
+    "ENDED_GRACE",
     "MAX_ORIGINS",
     "TOKEN_PREFIX",
     "DemoSession",
@@ -214,15 +215,25 @@ async def ensure_live(conn: AsyncConnection, session_id: str) -> None:
         raise AuthenticationFailed(EXPIRED_MESSAGE, type="demo_session_expired")
 
 
-async def origin_allowed(conn: AsyncConnection, origin: str) -> bool:
-    """Whether some live demo session (neither expired nor revoked) lists ``origin``."""
+ENDED_GRACE = timedelta(hours=24)
+"""How long after a session ended its origins still pass CORS preflights, so that a page can
+read why its calls now fail (``401 demo_session_expired``/``revoked``); the calls themselves
+are refused by the guard."""
+
+
+async def origin_allowed(
+    conn: AsyncConnection, origin: str, *, ended_within: timedelta = timedelta(0)
+) -> bool:
+    """Whether some demo session lists ``origin`` and is live, or ended no longer ago than
+    ``ended_within`` (preflights pass :data:`ENDED_GRACE`)."""
+    since = utcnow() - ended_within
     found = await conn.scalar(
         select(demo_session_origins.c.session_id)
         .join(demo_sessions, demo_sessions.c.id == demo_session_origins.c.session_id)
         .where(
             demo_session_origins.c.origin == origin,
-            demo_sessions.c.revoked_at.is_(None),
-            demo_sessions.c.expires_at > utcnow(),
+            or_(demo_sessions.c.revoked_at.is_(None), demo_sessions.c.revoked_at > since),
+            demo_sessions.c.expires_at > since,
         )
         .limit(1)
     )

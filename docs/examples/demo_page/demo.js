@@ -35,8 +35,21 @@ async function errorOf(response) {
   }
 }
 
+// A browser hides why a cross-origin call failed: a gateway that is down and an origin the
+// demo session does not allow both reject fetch with a TypeError. Say so instead of throwing.
+async function call(path, options = {}) {
+  try {
+    return await fetch(`${gateway}${path}`, { ...options, headers: auth });
+  } catch {
+    fail(`The gateway refused this page (its origin is not allowed by the demo session) or cannot be reached: ${gateway}`);
+    show("refused");
+    return null;
+  }
+}
+
 async function listModels() {
-  const response = await fetch(`${gateway}/api/v1/models`, { headers: auth });
+  const response = await call("/api/v1/models");
+  if (response === null) return;
   if (!response.ok) return fail(await errorOf(response));
   const select = form.elements.model;
   for (const model of (await response.json()).data) {
@@ -79,7 +92,8 @@ form.addEventListener("submit", async (event) => {
   body.append("model", form.elements.model.value);
   body.append("mode", "async");
   show("uploading");
-  const response = await fetch(`${gateway}/api/v1/tryon`, { method: "POST", headers: auth, body });
+  const response = await call("/api/v1/tryon", { method: "POST", body });
+  if (response === null) return;
   if (response.status !== 202) return fail(await errorOf(response));
   const accepted = await response.json();
   show(accepted.status);

@@ -4,7 +4,8 @@ A browser page may call the gateway from another origin only through the routes 
 sessions (``opt={"demo": True}``), and only from an origin a demo session lists:
 
 - A preflight (``OPTIONS`` with ``Access-Control-Request-Method``) carries no token, so it is
-  allowed when some live demo session (not expired, not revoked) lists the ``Origin``, the
+  allowed when some demo session lists the ``Origin`` and is live or ended within the last
+  24 hours (so that the page's call goes out and it can read its ``401``), the
   requested method is one the path opens to demo sessions and the requested headers are
   among ``Authorization``, ``Content-Type`` and ``Idempotency-Key``. Then ``204`` with those
   methods and headers; else ``403 origin_not_allowed``, with no CORS headers.
@@ -80,7 +81,9 @@ async def _preflight(scope: Scope, send: Send, origin: str, requested: str) -> N
     ok = requested in methods and wanted <= {h.lower() for h in ALLOWED_HEADERS}
     if ok:
         async with gateway.database.reading() as conn:
-            ok = await demo_sessions.origin_allowed(conn, origin)
+            ok = await demo_sessions.origin_allowed(
+                conn, origin, ended_within=demo_sessions.ENDED_GRACE
+            )
     if not ok:
         body = msgspec.json.encode(
             ErrorEnvelope(
