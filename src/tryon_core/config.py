@@ -147,6 +147,18 @@ class WebhooksConfig(_Section):
     """How often the gateway looks for deliveries that are due."""
 
 
+class ConsoleConfig(_Section):
+    enabled: bool = True
+    """Serve the web console at ``/`` (sign-in, keys, models, playground, generations ...)."""
+    session_hours: Positive = 12
+    """A console session ends this many hours after sign-in (or at sign-out)."""
+    link_minutes: Positive = 15
+    """A one-time sign-in link (``tryon console link``) is valid this many minutes."""
+    sign_in_attempts: Positive = 10
+    """Sign-in attempts (key or link) one client address may make per window; then 429."""
+    sign_in_window_seconds: Positive = 300
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -161,6 +173,7 @@ class Settings(_Section):
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)

@@ -116,11 +116,15 @@ async def list_jobs(
     limit: int,
     cursor: str | None,
     status: str | None,
+    model: str | None = None,
 ) -> JobList:
-    """The account's jobs, newest first; ``cursor`` continues after a previous page."""
+    """The account's jobs, newest first; ``cursor`` continues after a previous page.
+    ``status`` and ``model`` (the model that served, or last tried) narrow the list."""
     query = select(generations).where(generations.c.account_id == account_id)
     if status is not None:
         query = query.where(generations.c.status == status)
+    if model is not None:
+        query = query.where(generations.c.model == model)
     if cursor is not None:
         created, last_id = _decode_cursor(cursor)
         query = query.where(
