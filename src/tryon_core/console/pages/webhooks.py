@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 
 from tryon_core.console.render import gateway_of, page
 from tryon_core.console.session import SignedIn, SignedInDep
-from tryon_core.webhooks import get_secret, list_deliveries, rotate_secret
+from tryon_core.webhooks import SIGNATURE_HEADER, get_secret, list_deliveries, rotate_secret
 
 __all__ = ["ROUTES"]
 
@@ -32,6 +32,7 @@ async def _page(
         title="Webhooks",
         current="webhooks",
         deliveries=deliveries,
+        signature_header=SIGNATURE_HEADER,
         **context,
     )
 

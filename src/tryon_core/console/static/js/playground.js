@@ -114,11 +114,17 @@ function setState(status, text) {
   ui.state.textContent = text;
 }
 
-function log(text, current = false) {
+// What has been logged already, so that each state and each attempt is logged once.
+let seen = new Set();
+
+function log(key, state, text) {
+  if (seen.has(key)) return;
+  seen.add(key);
   for (const item of ui.log.querySelectorAll("li.now")) item.classList.remove("now");
   const item = document.createElement("li");
   item.textContent = text;
-  if (current) item.classList.add("now");
+  item.dataset.state = state;
+  item.classList.add("now");
   ui.log.append(item);
 }
 
@@ -129,47 +135,52 @@ function fail(message, { charged = 0, status = "failed" } = {}) {
   ui.run.disabled = false;
 }
 
-// What has been said already, so that each state and each attempt is logged once.
-let seen = new Set();
-
 function describeAttempt(attempt, index) {
   const base = `Attempt ${index + 1}: ${attempt.model} (${attempt.provider})`;
-  if (attempt.status === "succeeded") return `${base} succeeded in ${(attempt.duration_ms / 1000).toFixed(1)} s`;
+  if (attempt.status === "succeeded") {
+    return `${base} succeeded in ${(attempt.duration_ms / 1000).toFixed(1)} s`;
+  }
   const error = attempt.error ? ` — ${attempt.error.type}: ${attempt.error.message}` : "";
   return `${base} ${attempt.status}${error}`;
 }
 
+function credits(n) {
+  return `${n} credit${n === 1 ? "" : "s"}`;
+}
+
 function render(job) {
+  const p = job.progress;
+  if (job.status === "processing") {
+    const current = p && job.attempts[p.attempt - 1];
+    if (!p) {
+      log("processing", "processing", "Processing");
+    } else if (!current || current.status === "running") {
+      log(
+        `progress:${p.attempt}:${p.state}`,
+        "processing",
+        `Attempt ${p.attempt}: ${p.model} (${p.provider}), ${p.state}`,
+      );
+    }
+  }
   job.attempts.forEach((attempt, index) => {
-    if (attempt.status === "running") return;
-    const key = `attempt:${index}:${attempt.status}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      log(describeAttempt(attempt, index));
+    if (attempt.status !== "running") {
+      log(`attempt:${index}`, `attempt-${attempt.status}`, describeAttempt(attempt, index));
     }
   });
   if (job.status === "queued") {
-    if (!seen.has("queued")) {
-      seen.add("queued");
-      log("Queued: waiting for a worker", true);
-    }
-    setState("queued", "Queued");
+    setState("queued", "Queued: waiting for a worker");
   } else if (job.status === "processing") {
-    const p = job.progress;
-    const text = p
-      ? `Processing: attempt ${p.attempt}, ${p.model} (${p.provider}), ${p.state}`
-      : "Processing";
-    const key = p ? `progress:${p.attempt}:${p.model}:${p.state}` : "processing";
-    if (!seen.has(key)) {
-      seen.add(key);
-      log(text, true);
-    }
-    setState("processing", text);
+    setState(
+      "processing",
+      p ? `Processing: attempt ${p.attempt}, ${p.model} (${p.provider}), ${p.state}` : "Processing",
+    );
   } else if (job.status === "completed") {
+    log("completed", "completed", `Completed by ${job.model}: ${credits(job.usage.credits)} charged`);
     setState("completed", `Completed by ${job.model}`);
     showResult(job);
   } else if (job.status === "failed") {
     const message = job.error ? job.error.message : "The job failed.";
+    log("failed", "failed", `Failed: ${message}`);
     fail(message, { charged: job.usage.credits });
   }
 }
@@ -183,8 +194,7 @@ function showResult(job) {
   const image = job.images[0];
   if (image) ui.after.src = localUrl(image.url);
   ui.model.textContent = job.model ?? "";
-  const credits = job.usage.credits;
-  ui.cost.textContent = `${credits} credit${credits === 1 ? "" : "s"}`;
+  ui.cost.textContent = credits(job.usage.credits);
   ui.attempts.textContent = job.attempts.map((a, i) => describeAttempt(a, i)).join("; ");
   show(ui.result, true);
   ui.run.disabled = false;
@@ -207,7 +217,8 @@ async function poll(statusUrl) {
 function follow(accepted) {
   ui.link.textContent = accepted.jobId;
   ui.link.href = `${form.dataset.generations}${encodeURIComponent(accepted.jobId)}`;
-  setState("queued", "Queued");
+  log("queued", "queued", "Queued: waiting for a worker");
+  setState("queued", "Queued: waiting for a worker");
   const url = new URL(localUrl(accepted.wsUrl));
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   let finished = false;
