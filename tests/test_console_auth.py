@@ -321,3 +321,19 @@ async def test_the_console_can_be_switched_off(
             assert response.status_code == 404, path
             assert response.json()["error"]["type"] == "not_found"
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_a_console_form_is_small(client: Client) -> None:
+    token = await csrf(client)
+    response = await client.post(
+        "/sign-in",
+        data={"csrf_token": token, "api_key": "tryon_" + "x" * 70_000},
+        follow_redirects=False,
+    )
+    assert response.status_code == 413
+    assert "at most 65536 bytes" in response.text
+    fields = {f"f{i}": "1" for i in range(60)}
+    response = await client.post(
+        "/sign-in", data={"csrf_token": token, **fields}, follow_redirects=False
+    )
+    assert response.status_code == 400
