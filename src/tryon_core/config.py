@@ -147,6 +147,11 @@ class WebhooksConfig(_Section):
     """How often the gateway looks for deliveries that are due."""
 
 
+class DemoSessionsConfig(_Section):
+    max_ttl_seconds: Positive = 3600
+    """The longest a demo session lives; a longer ``ttl_seconds`` is cut to this."""
+
+
 class ConsoleConfig(_Section):
     enabled: bool = True
     """Serve the web console at ``/`` (sign-in, keys, models, playground, generations ...)."""
@@ -173,6 +178,7 @@ class Settings(_Section):
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)

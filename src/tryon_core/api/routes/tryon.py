@@ -14,7 +14,14 @@ from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.forms import read_form
 from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
-from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, echo
+from tryon_core.api.scopes import INFERENCE_OR_DEMO
+from tryon_core.errors import (
+    Forbidden,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    echo,
+)
 from tryon_core.jobs.links import status_url, ws_url
 from tryon_core.jobs.submit import submit_job
 from tryon_core.normalize import (
@@ -22,9 +29,8 @@ from tryon_core.normalize import (
     NativeOptions,
     form_options,
     from_native,
+    parse_json,
     url_sources,
-    validation_message,
-    validation_param,
 )
 from tryon_core.pipeline import Generation, generate
 from tryon_core.request import ImageSource, TryOnRequest
@@ -67,6 +73,7 @@ class NativeForm(NativeOptions, kw_only=True):
         **errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     },
     security=KEYED,
+    opt=INFERENCE_OR_DEMO,
     operation_class=body_operation(
         {"application/json": NativeJSON, "multipart/form-data": NativeForm},
         examples={
@@ -99,6 +106,12 @@ async def create_tryon(
     tryon, webhook = await _parse(request, gateway)
     if tryon.mode == "sync" and webhook is not None:
         raise InvalidRequest('webhook_url is for "mode": "async" only.', param="webhook_url")
+    if webhook is not None and principal.kind == "demo":
+        raise Forbidden(
+            "A demo session cannot ask for webhooks; follow the job on its WebSocket instead.",
+            param="webhook_url",
+            metadata={"required_scope": "inference", "scopes": []},
+        )
 
     async def respond() -> Response[Any]:
         if tryon.mode == "async":
@@ -167,15 +180,7 @@ async def _parse(
     media_type = request.content_type[0]
     max_garments = gateway.settings.images.max_garments
     if media_type == "application/json":
-        body = await request.body()
-        try:
-            parsed = msgspec.json.decode(body, type=NativeJSON)
-        except msgspec.ValidationError as exc:
-            raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
-        except msgspec.DecodeError:
-            raise InvalidRequest("The body is not valid JSON.") from None
-        except RecursionError:  # msgspec's own depth guard: a body of [[[[... or {"a":{"a":...
-            raise InvalidRequest("The body is not valid JSON: it is nested too deeply.") from None
+        parsed = parse_json(await request.body(), NativeJSON)
         tryon = from_native(
             parsed,
             url_sources(parsed.person_images, "person_images"),

@@ -6,15 +6,11 @@ Revises: 0005
 A session's cookie holds a random token and a link carries one; only their SHA-256 is kept.
 """
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-# Follows 0005 (key scopes and demo sessions, built on another branch); until that branch is
-# merged, it follows 0004. Replaced by the plain "0005" once both are in main.
-down_revision = "0005" if any(Path(__file__).parent.glob("0005_*.py")) else "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
