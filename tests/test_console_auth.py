@@ -44,7 +44,7 @@ def set_cookies(response: httpx.Response) -> dict[str, SimpleCookie]:
 async def test_signing_in_with_a_key_sets_a_session_cookie_and_never_the_key(
     client: Client,
 ) -> None:
-    key, account = await new_key(client)
+    key, account = await new_key(client, scope="management")
     response = await sign_in(client, key)
     assert response.headers["location"] == "/"
     header = session_cookie_header(response)
@@ -76,7 +76,7 @@ async def test_the_cookie_is_secure_over_https_or_when_public_url_is_https(
     settings.server.public_url = public_url
     app = create_app(settings, extra_plugins=[scripted], load_entry_points=False)
     async with AsyncTestClient(app=app) as client:
-        key, _ = await new_key(client)
+        key, _ = await new_key(client, scope="management")
         first = await page(client, "/sign-in")  # over http: the visitor cookie
         (visitor,) = first.headers.get_list("set-cookie")
         assert visitor.startswith("tryon_console_visitor=")
@@ -95,7 +95,7 @@ async def test_the_cookie_is_secure_over_https_or_when_public_url_is_https(
 
 
 async def test_a_wrong_or_revoked_key_does_not_sign_in(client: Client) -> None:
-    key, account = await new_key(client)
+    key, account = await new_key(client, scope="management")
     for wrong, status, message in [
         ("", 400, "Paste a management key"),
         ("tryon_nope", 401, "not valid, or it was revoked"),
@@ -114,7 +114,7 @@ async def test_a_wrong_or_revoked_key_does_not_sign_in(client: Client) -> None:
 
 
 async def test_every_unsafe_console_request_needs_the_csrf_token(client: Client) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     await sign_in(client, key)
     good = await csrf(client, "/keys")
     posts = [(m, p) for m, p, _ in console_routes(client.app) if m == "POST"]
@@ -136,7 +136,7 @@ async def test_every_unsafe_console_request_needs_the_csrf_token(client: Client)
 
 async def test_a_token_of_another_session_is_refused(client: Client) -> None:
     """A CSRF token is bound to its cookie: one browser's token is worthless in another."""
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     await sign_in(client, key)
     mine = client.cookies.get("tryon_console")
     await sign_in(client, key)  # another browser, another session
@@ -151,7 +151,7 @@ async def test_a_token_of_another_session_is_refused(client: Client) -> None:
 async def test_every_console_page_has_the_csp_and_no_inline_script_or_style(
     client: Client,
 ) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     await sign_in(client, key)
     keys = (await client.get("/api/v1/keys", headers=auth(key))).json()["data"]
     job = await client.post(
@@ -209,7 +209,7 @@ async def test_pages_redirect_and_scripts_get_401_without_a_session(client: Clie
 async def test_after_sign_in_the_browser_goes_back_to_the_page_it_asked_for(
     client: Client,
 ) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     response = await page(client, "/generations?status=failed", 303)
     assert response.headers["location"] == "/sign-in?next=/generations%3Fstatus%3Dfailed"
     form = await page(client, response.headers["location"])
@@ -231,7 +231,7 @@ async def test_sign_in_attempts_are_bounded_per_client_address(
 ) -> None:
     app = make_app(database_url, extra="[console]\nsign_in_attempts = 3")
     async with AsyncTestClient(app=app) as client:
-        key, _ = await new_key(client)
+        key, _ = await new_key(client, scope="management")
         for _ in range(2):
             response = await post_form(client, "/sign-in", {"api_key": "tryon_wrong"})
             assert response.status_code == 401
@@ -246,7 +246,7 @@ async def test_sign_in_attempts_are_bounded_per_client_address(
 
 
 async def test_a_one_time_link_signs_in_once(client: Client) -> None:
-    _, account = await new_key(client)
+    _, account = await new_key(client, scope="management")
     async with own_database(client) as database, database.transaction() as conn:
         token, _ = await create_link(conn, account_id=account, ttl=timedelta(minutes=15))
     form = await page(client, f"/sign-in/link?token={token}")
@@ -269,7 +269,7 @@ async def test_a_one_time_link_signs_in_once(client: Client) -> None:
 
 
 async def test_an_expired_or_unknown_link_does_not_sign_in(client: Client) -> None:
-    _, account = await new_key(client)
+    _, account = await new_key(client, scope="management")
     async with own_database(client) as database, database.transaction() as conn:
         token, _ = await create_link(conn, account_id=account, ttl=timedelta(minutes=-1))
     for used, message in [(token, "has expired"), ("tcl_" + "x" * 43, "not valid")]:
@@ -280,7 +280,7 @@ async def test_an_expired_or_unknown_link_does_not_sign_in(client: Client) -> No
 
 
 async def test_signing_out_ends_the_session_for_good(client: Client) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     await sign_in(client, key)
     stolen = client.cookies.get("tryon_console")
     assert stolen
@@ -296,7 +296,7 @@ async def test_signing_out_ends_the_session_for_good(client: Client) -> None:
 async def test_a_session_ends_with_the_key_that_opened_it_and_when_it_expires(
     client: Client,
 ) -> None:
-    key, account = await new_key(client)
+    key, account = await new_key(client, scope="management")
     await sign_in(client, key)
     await page(client, "/keys")
     async with own_database(client) as database, database.transaction() as conn:
@@ -337,3 +337,22 @@ async def test_a_console_form_is_small(client: Client) -> None:
         "/sign-in", data={"csrf_token": token, **fields}, follow_redirects=False
     )
     assert response.status_code == 400
+
+
+async def test_an_inference_key_or_a_demo_token_does_not_sign_in(client: Client) -> None:
+    inference, account = await new_key(client)
+    response = await post_form(client, "/sign-in", {"api_key": inference})
+    assert response.status_code == 403
+    assert "This is an inference key" in response.text
+    assert "tryon_console" not in set_cookies(response)
+    manager, _ = await new_key(client, scope="management", account=account)
+    created = await client.post(
+        "/api/v1/demo-sessions",
+        json={"allowed_origins": ["https://shop.example"], "max_credits": 5},
+        headers=auth(manager),
+    )
+    assert created.status_code == 201, created.text
+    response = await post_form(client, "/sign-in", {"api_key": created.json()["token"]})
+    assert response.status_code == 403
+    assert "demo session" in response.text
+    assert "tryon_console" not in set_cookies(response)

@@ -41,7 +41,7 @@ SAMPLE_FORM = {"person_sample": (None, "person.jpg"), "garment_sample": (None, "
 @pytest.fixture
 async def signed_in(client: Client) -> tuple[str, str]:
     """(key, account): an account with 100 credits, signed in to the console."""
-    key, account = await new_key(client, credits=100)
+    key, account = await new_key(client, credits=100, scope="management")
     await sign_in(client, key)
     return key, account
 
@@ -104,11 +104,9 @@ async def test_a_key_created_in_the_console_works_until_it_is_revoked(
     assert "shop backend" in listing
     assert key[:12] in listing
     assert key not in listing  # shown once only
-    key_id = next(
-        k["id"]
-        for k in (await client.get("/api/v1/keys", headers=auth(key))).json()["data"]
-        if k["name"] == "shop backend"
-    )
+    row = re.search(r'data-testid="key-row" data-id="(key_[\w-]+)">\s*<td>shop backend<', listing)
+    assert row, listing
+    key_id = row.group(1)
     confirm = (await page(client, f"/keys/{key_id}/revoke")).text
     assert "Revoke key" in confirm and "stops working at once" in confirm
     revoked = await post_form(
@@ -120,6 +118,27 @@ async def test_a_key_created_in_the_console_works_until_it_is_revoked(
     after = (await page(client, "/keys?done=revoked")).text
     assert "The key was revoked" in after
     assert "revoked 20" in after
+
+
+async def test_a_management_key_made_in_the_console_manages_and_runs_nothing(
+    client: Client, signed_in: tuple[str, str]
+) -> None:
+    created = await post_form(client, "/keys", {"name": "ops", "scope": "management"})
+    assert created.status_code == 201
+    assert "Scope: <strong>management</strong>" in created.text
+    secret = re.search(r'value="(tryon_[\w-]+)" data-testid="new-key-secret"', created.text)
+    assert secret
+    key = secret.group(1)
+    assert (await client.get("/api/v1/keys", headers=auth(key))).status_code == 200
+    refused = await client.post("/api/v1/tryon", json={}, headers=auth(key))
+    assert refused.status_code == 403
+    assert refused.json()["error"]["type"] == "insufficient_scope"
+    listing = (await page(client, "/keys")).text
+    assert re.search(
+        r'data-id="key_[\w-]+">\s*<td>ops</td>\s*<td class="mono">tryon_\S+</td>\s*'
+        r'<td><span class="badge scope-management">management<',
+        listing,
+    )
 
 
 async def test_key_forms_refuse_bad_input_and_keys_of_other_accounts(
@@ -264,7 +283,7 @@ async def test_the_playground_refuses_what_it_cannot_run(
 
 
 async def test_the_playground_needs_credits(client: Client) -> None:
-    key, account = await new_key(client, credits=0)
+    key, account = await new_key(client, credits=0, scope="management")
     await sign_in(client, key)
     response = await client.post(
         "/playground/jobs",
@@ -283,7 +302,7 @@ async def test_the_playground_job_is_followed_on_its_websocket(
     scripted.script("scripted/beta", ProviderUnavailable("down"))
     app = make_app(database_url, extra='[routing.fallbacks]\n"scripted/beta" = ["scripted/alpha"]')
     async with live_server(app) as url, httpx.AsyncClient(base_url=url) as http:
-        key, _ = await new_key(app)
+        key, _ = await new_key(app, scope="management")
         token = CSRF.search((await http.get("/sign-in")).text)
         assert token
         signed = await http.post("/sign-in", data={"csrf_token": token.group(1), "api_key": key})
@@ -406,8 +425,9 @@ async def test_webhook_deliveries_are_listed(
 ) -> None:
     app = make_app(database_url, extra='[fetch]\nallow_hosts = ["127.0.0.1:9"]')
     async with AsyncTestClient(app=app) as client:
-        key, _ = await new_key(client)
-        await sign_in(client, key)
+        manager, account = await new_key(client, scope="management")
+        await sign_in(client, manager)
+        key, _ = await new_key(client, account=account)
         response = await client.post(
             "/api/v1/tryon",
             json={

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core.accounts import is_operator
 from tryon_core.config import Settings
-from tryon_core.console import compat
 from tryon_core.console_sessions import create_link
 from tryon_core.errors import InvalidRequest
 from tryon_core.reports import list_accounts
@@ -20,7 +20,7 @@ async def default_account(conn: AsyncConnection) -> str:
     oldest), else the only account there is."""
     found = await list_accounts(conn)
     for account in found:
-        if await compat.is_operator(conn, account.id):
+        if await is_operator(conn, account.id):
             return account.id
     if len(found) == 1:
         return found[0].id

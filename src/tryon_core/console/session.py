@@ -13,8 +13,13 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
-from tryon_core.accounts import Account, Principal, get_account
-from tryon_core.console import compat
+from tryon_core.accounts import (
+    Account,
+    Principal,
+    console_principal,
+    get_account,
+    is_operator,
+)
 from tryon_core.console.render import gateway_of
 from tryon_core.console.security import SESSION_COOKIE
 from tryon_core.console_sessions import ConsoleSession, find_session
@@ -40,7 +45,7 @@ class SignedIn:
     @property
     def principal(self) -> Principal:
         """The console acts for its account with both scopes."""
-        return compat.console_principal(self.account.id)
+        return console_principal(self.account.id)
 
 
 SignedInDep = NamedDependency[SignedIn]
@@ -56,7 +61,7 @@ async def provide_signed_in(request: Request[Any, Any, Any]) -> SignedIn:
         if session is None:
             raise SignInRequired("Your console session has ended; sign in again.")
         account = await get_account(conn, session.account_id)
-        operator = await compat.is_operator(conn, session.account_id)
+        operator = await is_operator(conn, session.account_id)
     signed_in = SignedIn(session=session, account=account, operator=operator)
     request.state.console = signed_in
     return signed_in

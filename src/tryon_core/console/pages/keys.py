@@ -9,8 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from tryon_core.accounts import KeyInfo, list_keys, revoke_key
-from tryon_core.console import compat
+from tryon_core.accounts import SCOPES, KeyInfo, create_key, list_keys, revoke_key
 from tryon_core.console.render import gateway_of, href, page
 from tryon_core.console.security import form_fields
 from tryon_core.console.session import SignedIn, SignedInDep
@@ -20,14 +19,12 @@ from tryon_core.reports import spend_by_key
 __all__ = ["ROUTES"]
 
 PAGE = {"console_page": True}
-SCOPES = ("inference", "management")
 MAX_NAME = 200
 _NOTICES = {"revoked": "The key was revoked: it stops working at once."}
 
 
 class KeyRow(msgspec.Struct, frozen=True, kw_only=True):
     info: KeyInfo
-    scope: str
     spent: int
 
 
@@ -35,7 +32,7 @@ async def _rows(request: Request[Any, Any, Any], console: SignedIn) -> list[KeyR
     async with gateway_of(request).database.reading() as conn:
         keys = await list_keys(conn, account_id=console.account_id)
         spent = await spend_by_key(conn, console.account_id)
-    rows = [KeyRow(info=k, scope=compat.key_scope(k), spent=spent.get(k.id, 0)) for k in keys]
+    rows = [KeyRow(info=k, spent=spent.get(k.id, 0)) for k in keys]
     rows.sort(key=lambda r: (r.info.revoked_at is not None, r.info.created_at), reverse=False)
     return rows
 
@@ -83,9 +80,7 @@ async def create(request: Request[Any, Any, Any], console: SignedInDep) -> Respo
         error = "Choose the key's scope: inference or management."
         return await _page(request, console, status=400, error=error, form=form)
     async with gateway_of(request).database.transaction() as conn:
-        info, secret = await compat.create_key(
-            conn, account_id=console.account_id, name=name, scope=scope
-        )
+        info, secret = await create_key(conn, account_id=console.account_id, name=name, scope=scope)
     created = {"info": info, "scope": scope, "secret": secret}
     return await _page(request, console, status=201, created=created)
 
@@ -110,7 +105,6 @@ async def confirm_revoke(
         title="Revoke a key",
         current="keys",
         key=info,
-        scope=compat.key_scope(info),
     )
 
 

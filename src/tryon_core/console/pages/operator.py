@@ -12,8 +12,8 @@ from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from tryon_core import billing
+from tryon_core.accounts import is_operator
 from tryon_core.amounts import MAX_CREDITS
-from tryon_core.console import compat
 from tryon_core.console.models_view import ModelRow, model_rows
 from tryon_core.console.render import gateway_of, href, page
 from tryon_core.console.security import form_fields
@@ -68,7 +68,7 @@ async def _page(
     gateway = gateway_of(request)
     async with gateway.database.reading() as conn:
         accounts = await list_accounts(conn)
-        operators = {a.id for a in accounts if await compat.is_operator(conn, a.id)}
+        operators = {a.id for a in accounts if await is_operator(conn, a.id)}
     models = model_rows(gateway)
     context.setdefault("notice", None)
     context.setdefault("error", None)

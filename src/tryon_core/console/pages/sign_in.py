@@ -16,7 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from tryon_core.console import compat
+from tryon_core import demo_sessions
 from tryon_core.console.failures import safe_next
 from tryon_core.console.render import base_path, gateway_of, href, page
 from tryon_core.console.security import SESSION_COOKIE, form_fields, make_cookie
@@ -37,6 +37,10 @@ _LINK_REFUSALS = {
 }
 _NO_KEY = "Paste a management key: it starts with tryon_."
 _BAD_KEY = "This API key is not valid, or it was revoked."
+_DEMO_TOKEN = (
+    "This is a demo session's token: it is for a browser page on the origins it allows, not "
+    "for the console. Sign in with a management key."
+)
 _INFERENCE_KEY = (
     "This is an inference key: it runs try-ons but cannot manage the account. Sign in with "
     "a management key (tryon keys create --scope management), or ask the server's operator "
@@ -116,11 +120,13 @@ async def sign_in(request: Request[Any, Any, Any], throttle: ThrottleDep) -> Res
     key = fields.get("api_key", "").strip()
     if not key:
         return _form(request, status=400, next_path=next_path, error=_NO_KEY)
+    if key.startswith(demo_sessions.TOKEN_PREFIX):
+        return _form(request, status=403, next_path=next_path, error=_DEMO_TOKEN)
     try:
         principal = await gateway_of(request).authenticate(f"Bearer {key}")
     except AuthenticationFailed:
         return _form(request, status=401, next_path=next_path, error=_BAD_KEY)
-    if principal.key_id is None or "management" not in compat.principal_scopes(principal):
+    if principal.kind != "key" or "management" not in principal.scopes:
         return _form(request, status=403, next_path=next_path, error=_INFERENCE_KEY)
     return await _signed_in(
         request, account_id=principal.account_id, key_id=principal.key_id, next_path=next_path
