@@ -90,3 +90,16 @@ def test_with_several_accounts_one_is_named(
     assert code == 0 and json.loads(out)["account_id"] == first
     code, _, err = run(capsys, "console", "link", "--account", "acct_nope", "--config", config)
     assert code == 1 and "No account 'acct_nope'" in err
+
+
+def test_the_first_operator_account_is_the_default(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_account(capsys, config, "one")
+    second = new_account(capsys, config, "two")
+    third = new_account(capsys, config, "three")
+    for account in (third, second):
+        code, _, _ = run(capsys, "accounts", "operator", account, "--config", config)
+        assert code == 0
+    code, out, _ = run(capsys, "console", "link", "--json", "--config", config)
+    assert code == 0 and json.loads(out)["account_id"] == second  # the oldest operator

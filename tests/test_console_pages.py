@@ -22,8 +22,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.console_helpers import CSRF, CSRF_DATA, Client, csrf, page, post_form, sign_in
-from tests.helpers import SAMPLES, auth, data_url, live_server, new_key
+from tests.helpers import SAMPLES, auth, data_url, live_server, new_key, own_database
 from tests.jobs_helpers import money
+from tryon_core import accounts
 from tryon_core.errors import ContentRefused, ProviderUnavailable
 from tryon_core.testing import ScriptedProvider
 
@@ -463,3 +464,40 @@ async def test_operator_pages_are_refused_to_other_accounts(
     )
     assert grant.status_code == 403
     assert await money(client, account) == (100, 0, 100, 0)
+
+
+async def test_an_operator_sees_every_account_and_grants_credits(
+    client: Client, signed_in: tuple[str, str]
+) -> None:
+    _, account = signed_in
+    _, other = await new_key(client, credits=7)
+    async with own_database(client) as database, database.transaction() as conn:
+        await accounts.set_operator(conn, account, True)
+    assert 'href="/operator"' in (await page(client, "/")).text
+    client.app.state.gateway.health.failure("scripted/beta")
+    html = (await page(client, "/operator")).text
+    rows = dict(
+        re.findall(r'data-testid="account-row" data-id="(acct_[\w-]+)">(.*?)</tr>', html, re.S)
+    )
+    assert set(rows) >= {account, other}
+    assert "operator" in rows[account] and "operator" not in rows[other]
+    assert re.search(r'<td class="num">7</td>', rows[other])
+    assert re.search(r"scripted/beta</td><td>scripted</td><td class=\"num\">1</td>", html)
+    granted = await post_form(
+        client,
+        "/operator/grant",
+        {"account_id": other, "credits": "25", "note": "welcome"},
+        from_page="/operator",
+    )
+    assert granted.status_code == 303 and granted.headers["location"] == "/operator?done=granted"
+    assert await money(client, other) == (32, 0, 32, 0)
+    for fields, status, message in [
+        ({"account_id": other, "credits": "many"}, 400, "whole number"),
+        ({"account_id": other, "credits": "0"}, 400, "zero credits"),
+        ({"account_id": other, "credits": "-100"}, 400, "below zero"),
+        ({"account_id": "acct_nope", "credits": "5"}, 404, "No account"),
+    ]:
+        refused = await post_form(client, "/operator/grant", fields, from_page="/operator")
+        assert refused.status_code == status, refused.text
+        assert message in refused.text
+    assert await money(client, other) == (32, 0, 32, 0)
