@@ -120,7 +120,7 @@ async def test_every_unsafe_console_request_needs_the_csrf_token(client: Client)
     posts = [(m, p) for m, p, _ in console_routes(client.app) if m == "POST"]
     assert len(posts) >= 8
     for method, path in posts:
-        target = fill(path, {"key_id": "key_x"})
+        target = fill(path, {"key_id": "key_x", "session_id": "demo_x"})
         for data, headers in [
             ({}, {}),
             ({"csrf_token": "0" * 64}, {}),
@@ -160,9 +160,15 @@ async def test_every_console_page_has_the_csp_and_no_inline_script_or_style(
         headers={"X-CSRF-Token": await csrf(client, "/playground")},
     )
     assert job.status_code == 202, job.text
+    demo = await client.post(
+        "/api/v1/demo-sessions",
+        json={"allowed_origins": ["https://shop.example"], "max_credits": 1},
+        headers=auth(key),
+    )
     values = {
         "key_id": keys[0]["id"],
         "job_id": job.json()["jobId"],
+        "session_id": demo.json()["id"],
         "name": "person.jpg",
         "file_path": "console.css",
     }
@@ -188,7 +194,13 @@ async def test_every_console_page_has_the_csp_and_no_inline_script_or_style(
 
 
 async def test_pages_redirect_and_scripts_get_401_without_a_session(client: Client) -> None:
-    values = {"key_id": "key_x", "job_id": "gen_x", "name": "person.jpg", "file_path": "x"}
+    values = {
+        "key_id": "key_x",
+        "job_id": "gen_x",
+        "session_id": "demo_x",
+        "name": "person.jpg",
+        "file_path": "x",
+    }
     open_paths = {"/sign-in", "/sign-in/link", "/samples/{name:str}", "/static/{file_path:path}"}
     for method, path, handler in console_routes(client.app):
         if method != "GET" or path in open_paths:

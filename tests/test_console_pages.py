@@ -35,6 +35,7 @@ PAGES = {
     "/playground": "Playground",
     "/generations": "Generations",
     "/webhooks": "Webhooks",
+    "/demo-sessions": "Demo sessions",
 }
 SAMPLE_FORM = {"person_sample": (None, "person.jpg"), "garment_sample": (None, "garment.png")}
 
@@ -501,3 +502,72 @@ async def test_an_operator_sees_every_account_and_grants_credits(
         assert refused.status_code == status, refused.text
         assert message in refused.text
     assert await money(client, other) == (32, 0, 32, 0)
+
+
+async def test_a_demo_session_made_in_the_console_works_until_it_is_revoked(
+    client: Client, signed_in: tuple[str, str]
+) -> None:
+    manager, _ = signed_in
+    assert 'data-testid="demo-sessions-empty"' in (await page(client, "/demo-sessions")).text
+    created = await post_form(
+        client,
+        "/demo-sessions",
+        {
+            "allowed_origins": "https://shop.example\r\nhttp://127.0.0.1:5500",
+            "max_credits": "6",
+            "ttl_minutes": "10",
+            "models": "scripted/alpha",
+        },
+    )
+    assert created.status_code == 201, created.text
+    found = re.search(r'value="(tryon_demo_[\w-]+)" data-testid="new-demo-token"', created.text)
+    assert found
+    token = found.group(1)
+    assert "it is not shown again" in created.text
+    (listed,) = (await client.get("/api/v1/demo-sessions", headers=auth(manager))).json()["data"]
+    assert listed["allowed_origins"] == ["https://shop.example", "http://127.0.0.1:5500"]
+    assert listed["max_credits"] == 6 and listed["models"] == ["scripted/alpha"]
+    assert listed["status"] == "active"
+    demo = {"Authorization": f"Bearer {token}", "Origin": "https://shop.example"}
+    assert (await client.get("/api/v1/tryon", headers=demo)).status_code == 200
+    html = (await page(client, "/demo-sessions")).text
+    assert token not in html  # shown once
+    assert re.search(rf'data-id="{listed["id"]}">.*?0 / 6.*?scripted/alpha.*?>active<', html, re.S)
+    confirm = (await page(client, f"/demo-sessions/{listed['id']}/revoke")).text
+    assert "Revoke demo session" in confirm
+    revoked = await post_form(
+        client, f"/demo-sessions/{listed['id']}/revoke", {}, from_page="/demo-sessions"
+    )
+    assert revoked.status_code == 303
+    assert revoked.headers["location"] == "/demo-sessions?done=revoked"
+    assert (await client.get("/api/v1/tryon", headers=demo)).status_code == 401
+    assert ">revoked<" in (await page(client, "/demo-sessions?done=revoked")).text
+
+
+async def test_the_demo_session_form_refuses_bad_input(
+    client: Client, signed_in: tuple[str, str]
+) -> None:
+    good = {"allowed_origins": "https://shop.example", "max_credits": "5", "ttl_minutes": "10"}
+    for change, message in [
+        ({"allowed_origins": " "}, "at least one origin"),
+        ({"allowed_origins": "shop.example"}, "origin"),
+        ({"allowed_origins": "https://shop.example/path"}, "origin"),
+        ({"max_credits": "many"}, "Credit cap: a whole number"),
+        ({"ttl_minutes": "-5"}, "Lifetime: a whole number"),
+        ({"models": "nobody/nothing"}, "nobody/nothing"),
+    ]:
+        response = await post_form(client, "/demo-sessions", {**good, **change})
+        assert response.status_code == 400, (change, response.text)
+        assert message in response.text, (change, response.text)
+    assert 'data-testid="demo-sessions-empty"' in (await page(client, "/demo-sessions")).text
+    other_manager, _ = await new_key(client, scope="management")
+    theirs = await client.post(
+        "/api/v1/demo-sessions",
+        json={"allowed_origins": ["https://other.example"], "max_credits": 1},
+        headers=auth(other_manager),
+    )
+    await page(client, f"/demo-sessions/{theirs.json()['id']}/revoke", 404)
+    refused = await post_form(
+        client, f"/demo-sessions/{theirs.json()['id']}/revoke", {}, from_page="/demo-sessions"
+    )
+    assert refused.status_code == 404

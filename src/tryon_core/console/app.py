@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 from tryon_core.config import Settings
 from tryon_core.console.failures import CONSOLE_EXCEPTION_HANDLERS
 from tryon_core.console.pages import (
+    demo_sessions,
     generations,
     keys,
     models,
@@ -36,6 +37,7 @@ PAGES = [
     *playground.ROUTES,
     *generations.ROUTES,
     *webhooks.ROUTES,
+    *demo_sessions.ROUTES,
     *operator.ROUTES,
 ]
 

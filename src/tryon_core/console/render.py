@@ -42,6 +42,7 @@ NAV = (
     ("playground", "/playground", "Playground"),
     ("generations", "/generations", "Generations"),
     ("webhooks", "/webhooks", "Webhooks"),
+    ("demo-sessions", "/demo-sessions", "Demo sessions"),
 )
 OPERATOR_NAV = (("operator", "/operator", "Operator"),)
 
