@@ -22,12 +22,17 @@ SAMPLES = ROOT / "samples"
 
 
 async def new_key(
-    client: AsyncTestClient[Litestar] | Litestar, credits: int = 100
+    client: AsyncTestClient[Litestar] | Litestar,
+    credits: int = 100,
+    *,
+    scope: str = "inference",
+    account: str | None = None,
 ) -> tuple[str, str]:
-    """Create an account with ``credits`` and a key for it; returns (key, account_id)."""
+    """Create an account with ``credits`` and a key of ``scope`` for it (with ``account``, a
+    key for that account instead); returns (key, account_id)."""
     async with own_database(client) as database, database.transaction() as conn:
-        account_id = await accounts.create_account(conn, name="test")
-        _, secret = await accounts.create_key(conn, account_id=account_id, name="test")
+        account_id = account or await accounts.create_account(conn, name="test")
+        _, secret = await accounts.create_key(conn, account_id=account_id, name="test", scope=scope)
         if credits:
             await billing.grant(conn, account_id, credits)
     return secret, account_id

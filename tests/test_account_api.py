@@ -37,15 +37,17 @@ async def test_bad_keys_are_401_with_the_envelope(client: Client, header: str | 
 
 
 async def test_key_lifecycle(client: Client) -> None:
-    key, account_id = await new_key(client, credits=5)
+    key, account_id = await new_key(client, credits=5, scope="management")
     me = (await client.get("/api/v1/key", headers=auth(key))).json()["data"]
     assert me["account_id"] == account_id and key.startswith(me["prefix"])
+    assert me["scope"] == "management"
     assert len(key) >= len("tryon_") + 32
 
     created = await client.post("/api/v1/keys", json={"name": "second"}, headers=auth(key))
     assert created.status_code == 201
     second = created.json()
     assert second["key"].startswith("tryon_") and second["data"]["name"] == "second"
+    assert second["data"]["scope"] == "inference"  # the default
     assert "key" not in second["data"]
 
     unnamed = await client.post("/api/v1/keys", headers=auth(key))
@@ -73,14 +75,19 @@ async def test_key_lifecycle(client: Client) -> None:
 async def test_accounts_cannot_touch_each_others_keys_or_files(
     client: Client, tryon_body: Any
 ) -> None:
-    alice, _ = await new_key(client)
+    alice, alice_account = await new_key(client)
+    alice_manager, _ = await new_key(client, 0, scope="management", account=alice_account)
     bob, _ = await new_key(client)
     bob_key_id = (await client.get("/api/v1/key", headers=auth(bob))).json()["data"]["id"]
     assert_envelope(
-        await client.delete(f"/api/v1/keys/{bob_key_id}", headers=auth(alice)), 404, "not_found"
+        await client.delete(f"/api/v1/keys/{bob_key_id}", headers=auth(alice_manager)),
+        404,
+        "not_found",
     )
     assert_envelope(
-        await client.delete("/api/v1/keys/key_nothing", headers=auth(alice)), 404, "not_found"
+        await client.delete("/api/v1/keys/key_nothing", headers=auth(alice_manager)),
+        404,
+        "not_found",
     )
     assert (await client.get("/api/v1/credits", headers=auth(bob))).status_code == 200
 

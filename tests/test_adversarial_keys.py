@@ -44,6 +44,9 @@ KEYED: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/webhooks/secret"): {},
     ("POST", "/api/v1/webhooks/secret/rotate"): {},
     ("GET", "/api/v1/webhooks/deliveries"): {},
+    ("POST", "/api/v1/demo-sessions"): {"json": {}},
+    ("GET", "/api/v1/demo-sessions"): {},
+    ("DELETE", "/api/v1/demo-sessions/{session_id}"): {},
 }
 OPEN = {
     ("GET", "/healthz"),
@@ -84,6 +87,7 @@ def concrete(path: str) -> str:
         path.replace("{job_id}", "gen_x")
         .replace("{key_id}", "key_x")
         .replace("{file_id}", "file_x")
+        .replace("{session_id}", "demo_x")
     )
 
 
@@ -121,7 +125,7 @@ async def test_a_revoked_key_is_401_everywhere_at_once(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     spare, _ = await new_key(client)
     key_id = (await client.get("/api/v1/key", headers=auth(key))).json()["data"]["id"]
     revoked = await client.delete(f"/api/v1/keys/{key_id}", headers=auth(key))
@@ -138,56 +142,75 @@ async def test_no_answer_or_log_line_ever_contains_a_key(
 ) -> None:
     """The happy paths too: creating keys, jobs, failures, listings."""
     caplog.set_level(logging.DEBUG)
-    key, _ = await new_key(client)
-    created = await client.post("/api/v1/keys", json={"name": "second"}, headers=auth(key))
+    key, account = await new_key(client)
+    manager, _ = await new_key(client, 0, scope="management", account=account)
+    created = await client.post("/api/v1/keys", json={"name": "second"}, headers=auth(manager))
     second = created.json()["key"]
     accepted = await submit(client, key, tryon_body())
     await wait_for(client, key, accepted["jobId"])
     answers = [
-        await client.get("/api/v1/keys", headers=auth(key)),
+        await client.get("/api/v1/keys", headers=auth(manager)),
         await client.get("/api/v1/key", headers=auth(second)),
         await client.get("/api/v1/tryon", headers=auth(key)),
         await client.post("/api/v1/tryon", json=tryon_body(n=99), headers=auth(key)),
     ]
     for answer in answers:
         assert key not in answer.text and second not in answer.text
+        assert manager not in answer.text
     logged = [record.getMessage() for record in caplog.records]
     assert all(key not in line and second not in line for line in logged)
+    assert all(manager not in line for line in logged)
 
 
 async def test_nothing_of_another_account_is_reachable(client: Client, tryon_body: Any) -> None:
-    alice, _ = await new_key(client)
-    bob, _ = await new_key(client)
+    alice, alice_account = await new_key(client)
+    alice_manager, _ = await new_key(client, 0, scope="management", account=alice_account)
+    bob, bob_account = await new_key(client)
+    bob_manager, _ = await new_key(client, 0, scope="management", account=bob_account)
     hook = "https://example.com/hook"
     job = await submit(client, alice, tryon_body(webhook_url=hook))
     done = await wait_for(client, alice, job["jobId"])
     file_id = urlsplit(done["images"][0]["url"]).path.rsplit("/", 1)[1]
     alice_key_id = (await client.get("/api/v1/key", headers=auth(alice))).json()["data"]["id"]
+    session = await client.post(
+        "/api/v1/demo-sessions",
+        json={"allowed_origins": ["https://shop.example"], "max_credits": 5},
+        headers=auth(alice_manager),
+    )
+    session_id = session.json()["id"]
     pairs = [
-        ("GET", f"/api/v1/tryon/{job['jobId']}", "/api/v1/tryon/gen_absent"),
-        ("DELETE", f"/api/v1/tryon/{job['jobId']}", "/api/v1/tryon/gen_absent"),
-        ("GET", f"/api/v1/files/{file_id}", "/api/v1/files/file_absent"),
-        ("DELETE", f"/api/v1/keys/{alice_key_id}", "/api/v1/keys/key_absent"),
+        ("GET", f"/api/v1/tryon/{job['jobId']}", "/api/v1/tryon/gen_absent", bob),
+        ("DELETE", f"/api/v1/tryon/{job['jobId']}", "/api/v1/tryon/gen_absent", bob),
+        ("GET", f"/api/v1/files/{file_id}", "/api/v1/files/file_absent", bob),
+        ("DELETE", f"/api/v1/keys/{alice_key_id}", "/api/v1/keys/key_absent", bob_manager),
+        (
+            "DELETE",
+            f"/api/v1/demo-sessions/{session_id}",
+            "/api/v1/demo-sessions/demo_absent",
+            bob_manager,
+        ),
     ]
-    for method, theirs, absent in pairs:
-        a = await client.request(method, theirs, headers=auth(bob))
-        b = await client.request(method, absent, headers=auth(bob))
+    for method, theirs, absent, bobs in pairs:
+        a = await client.request(method, theirs, headers=auth(bobs))
+        b = await client.request(method, absent, headers=auth(bobs))
         assert a.status_code == b.status_code == 404, (theirs, a.text)
         # the same answer, but for the id the client itself sent
         said = a.text.replace(theirs.rsplit("/", 1)[1], "ID")
         assert said == b.text.replace(absent.rsplit("/", 1)[1], "ID")
     listings = [
         await client.get("/api/v1/tryon", headers=auth(bob)),
-        await client.get("/api/v1/keys", headers=auth(bob)),
+        await client.get("/api/v1/keys", headers=auth(bob_manager)),
         await client.get(
-            "/api/v1/webhooks/deliveries", params={"job_id": job["jobId"]}, headers=auth(bob)
+            "/api/v1/webhooks/deliveries",
+            params={"job_id": job["jobId"]},
+            headers=auth(bob_manager),
         ),
+        await client.get("/api/v1/demo-sessions", headers=auth(bob_manager)),
     ]
     assert listings[0].json()["data"] == []
-    assert [k["account_id"] for k in listings[1].json()["data"]] == [
-        (await client.get("/api/v1/credits", headers=auth(bob))).json()["account_id"]
-    ]
+    assert {k["account_id"] for k in listings[1].json()["data"]} == {bob_account}
     assert listings[2].json()["data"] == []
+    assert listings[3].json()["data"] == []
     # and alice still has all of it
     assert (await client.get(f"/api/v1/tryon/{job['jobId']}", headers=auth(alice))).json()[
         "status"

@@ -367,10 +367,11 @@ async def test_a_generated_form_never_gets_a_500(
 
 
 async def test_an_unknown_model_or_key_is_quoted_briefly(client: Client, tryon_body: Any) -> None:
-    key, _ = await new_key(client)
+    key, account = await new_key(client)
+    manager, _ = await new_key(client, 0, scope="management", account=account)
     model = await client.post(TRYON, json=tryon_body(model="q" * 200), headers=auth(key))
     assert model.status_code == 404, model.text
-    revoke = await client.delete(f"/api/v1/keys/{LONG}", headers=auth(key))
+    revoke = await client.delete(f"/api/v1/keys/{LONG}", headers=auth(manager))
     assert revoke.status_code == 404, revoke.text
     for response in (model, revoke):
         quoted(expect_refusal(response))

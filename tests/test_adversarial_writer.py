@@ -56,10 +56,11 @@ async def test_reads_answer_and_readyz_fails_while_the_write_lock_is_held(
 async def test_the_last_use_of_a_key_is_still_recorded(make_app: Callable[..., Litestar]) -> None:
     app = make_app()
     async with live_server(app) as url, httpx.AsyncClient(base_url=url) as http:
-        key, _ = await new_key(app, credits=10)
+        key, account = await new_key(app, credits=10)
+        manager, _ = await new_key(app, 0, scope="management", account=account)
         assert (await http.get("/api/v1/credits", headers=auth(key))).status_code == 200
         for _ in range(150):  # written by a background task within seconds
-            keys = (await http.get("/api/v1/keys", headers=auth(key))).json()["data"]
+            keys = (await http.get("/api/v1/keys", headers=auth(manager))).json()["data"]
             if keys[0]["last_used_at"] is not None:
                 break
             await asyncio.sleep(0.1)

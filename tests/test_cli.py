@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from tryon_core import accounts
 from tryon_core.billing import MAX_CREDITS
 from tryon_core.cli import main
+from tryon_core.db import create_database
 
 
 @pytest.fixture
@@ -180,3 +183,47 @@ def show(capsys: pytest.CaptureFixture[str], config: str, account: str) -> dict[
     assert code == 0
     shown = json.loads(out)
     return {"balance": shown["balance"], "reserved": shown["reserved"]}
+
+
+def test_keys_have_a_scope_and_accounts_can_be_marked_operator(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "keys", "create", "--name", "shop", "--json", "--config", config)
+    shop = json.loads(out)
+    assert (code, shop["scope"]) == (0, "inference")
+    account = shop["account_id"]
+    code, out, _ = run(
+        capsys, "keys", "create", "--name", "admin", "--account", account,
+        "--scope", "management", "--config", config,
+    )  # fmt: skip
+    assert code == 0 and out.startswith("tryon_") and "management key" in out
+    code, out, _ = run(capsys, "keys", "list", "--json", "--config", config)
+    assert [(k["name"], k["scope"]) for k in json.loads(out)] == [
+        ("shop", "inference"),
+        ("admin", "management"),
+    ]
+    code, out, _ = run(capsys, "keys", "list", "--config", config)
+    assert [line.split()[3] for line in out.splitlines()] == ["inference", "management"]
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "keys", "create", "--name", "x", "--scope", "admin", "--config", config)
+    assert usage.value.code == 2 and "management" in capsys.readouterr().err
+
+    async def operator() -> bool:
+        database = create_database(f"sqlite+aiosqlite:///{Path(config).parent}/cli.db")
+        try:
+            async with database.reading() as conn:
+                return await accounts.is_operator(conn, account)
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(operator()) is False
+    code, out, _ = run(capsys, "accounts", "operator", account, "--config", config)
+    assert (code, out) == (0, f"account {account}: operator\n")
+    assert asyncio.run(operator()) is True
+    code, out, _ = run(
+        capsys, "accounts", "operator", account, "--off", "--json", "--config", config
+    )
+    assert json.loads(out) == {"account_id": account, "operator": False}
+    assert asyncio.run(operator()) is False
+    code, _, err = run(capsys, "accounts", "operator", "acct_missing", "--config", config)
+    assert (code, err) == (1, "tryon: No account 'acct_missing'.\n")

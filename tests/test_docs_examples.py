@@ -298,9 +298,11 @@ def test_cli_json_outputs_match_docs(server: Server, capsys: pytest.CaptureFixtu
         "created_at",
         "last_used_at",
         "revoked_at",
+        "scope",
         "key",
         "balance",
     }
+    assert created["scope"] == "inference"
     assert created["key"].startswith(created["prefix"]) and len(created["prefix"]) == 12
     account = created["account_id"]
     assert json_of("credits", "grant", account, "5") == {"account_id": account, "balance": 5}
@@ -328,6 +330,15 @@ def test_cli_json_outputs_match_docs(server: Server, capsys: pytest.CaptureFixtu
     assert code == 1
     code, _, err = server.cli(capsys, "keys", "create")
     assert code == 2 and "--name" in err
+    manager = json_of(
+        "keys", "create", "--name", "m", "--account", account, "--scope", "management"
+    )
+    assert manager["scope"] == "management" and manager["account_id"] == account
+    assert json_of("accounts", "operator", account) == {"account_id": account, "operator": True}
+    off = json_of("accounts", "operator", account, "--off")
+    assert off == {"account_id": account, "operator": False}
+    code, _, err = server.cli(capsys, "accounts", "operator", "acct_missing")
+    assert (code, err) == (1, "tryon: No account 'acct_missing'.\n")
 
 
 def test_serve_port_override_reaches_the_links(

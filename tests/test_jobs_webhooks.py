@@ -68,8 +68,11 @@ async def test_the_final_status_is_posted_signed_with_the_job_body(
     app: Litestar, hooks: Hooks, tryon_body: Any
 ) -> None:
     async with AsyncTestClient(app=app) as client:
-        key, _ = await new_key(client)
-        secret = (await client.get("/api/v1/webhooks/secret", headers=auth(key))).json()["secret"]
+        key, account = await new_key(client)
+        manager, _ = await new_key(client, 0, scope="management", account=account)
+        secret = (await client.get("/api/v1/webhooks/secret", headers=auth(manager))).json()[
+            "secret"
+        ]
         accepted = await submit(client, key, tryon_body(webhook_url=f"{hooks.url}/hook"))
         final = await wait_for(client, key, accepted["jobId"])
         ((headers, body),) = await delivered(hooks, 1)
@@ -85,7 +88,9 @@ async def test_the_final_status_is_posted_signed_with_the_job_body(
             i["url"].split("?")[0] for i in final["images"]
         ]
         deliveries = await client.get(
-            "/api/v1/webhooks/deliveries", params={"job_id": accepted["jobId"]}, headers=auth(key)
+            "/api/v1/webhooks/deliveries",
+            params={"job_id": accepted["jobId"]},
+            headers=auth(manager),
         )
         (record,) = deliveries.json()["data"]
         assert record["status"] == "delivered"

@@ -8,9 +8,12 @@ boundary values, random fuzzing, then stateful sequences along the links it infe
 job, read it, cancel it). Every answer must be no 5xx, a documented status, the documented
 content type, and a body that matches its schema.
 
-``DELETE /api/v1/keys/{key_id}`` runs apart, with a key of its own and ``POST /api/v1/keys``
-(whose answer links to it): schemathesis reuses ids the API returned, so beside
-``GET /api/v1/key`` it revokes the key it was given, and the rest would see only 401s.
+Each key scope gets its own run, with a key of that scope, over the operations that need it
+(read from the app's route table): inference operations with an inference key, management
+operations with a management key. ``DELETE /api/v1/keys/{key_id}`` runs apart, with a
+management key of its own and ``POST /api/v1/keys`` (whose answer links to it):
+schemathesis reuses ids the API returned, so beside ``GET /api/v1/key`` it revokes the key
+it was given, and the rest would see only 401s.
 
 Generation is deterministic (no example database, no randomness between runs) and bounded by
 ``MAX_EXAMPLES`` per operation, so a failure reproduces and the run stays short. On failure the
@@ -31,6 +34,7 @@ import pytest
 from litestar import Litestar
 
 from tests.helpers import auth, new_key
+from tryon_core.api.app import ROUTES
 from tryon_core.api.openapi import EXAMPLE_IMAGE
 from tryon_core.testing.server import serve_app_in_thread
 
@@ -45,6 +49,21 @@ CHECKS = [
 ]
 REVOKE = "DELETE /api/v1/keys/{key_id}"
 CREATE = "POST /api/v1/keys"
+
+
+def _management_operations() -> list[str]:
+    """``METHOD /path`` of every operation that needs a management key."""
+    found = []
+    for handler in ROUTES:
+        if handler.opt.get("scope") != "management":
+            continue
+        for path in handler.paths:
+            for method in sorted(getattr(handler, "http_methods", ())):
+                found.append(f"{method} {path.replace(':str}', '}')}")
+    return sorted(found)
+
+
+MANAGEMENT = _management_operations()
 # Read from the working directory. A run fails on these warnings too: all answers 401/403
 # (the key did not work), or a schema schemathesis cannot use as written.
 CONFIG = """\
@@ -58,9 +77,13 @@ class Gateway:
         self.app = app
         self.base_url = base_url
 
-    def key(self) -> str:
-        secret, _ = asyncio.run(new_key(self.app, credits=1_000_000))
-        return secret
+    def key(self, scope: str = "inference") -> tuple[str, str]:
+        """An inference key of a funded account, and a key of ``scope`` for it."""
+        runner, account = asyncio.run(new_key(self.app, credits=1_000_000))
+        if scope == "inference":
+            return runner, runner
+        manager, _ = asyncio.run(new_key(self.app, 0, scope=scope, account=account))
+        return runner, manager
 
     def file_id(self, key: str) -> str:
         """The id of a result image of ``key``'s account (made by one real request)."""
@@ -77,12 +100,12 @@ def gateway(make_app: Callable[..., Litestar], database_url: str) -> Iterator[Ga
         yield Gateway(app, base_url)
 
 
-def schemathesis(gateway: Gateway, cwd: Path, *options: str) -> None:
-    """Run schemathesis's command line with a fresh key; fail with its report.
+def schemathesis(gateway: Gateway, cwd: Path, *options: str, scope: str = "inference") -> None:
+    """Run schemathesis's command line with a fresh key of ``scope``; fail with its report.
 
-    ``{file_id}`` is one of that key's result images, so downloads answer 200 too.
+    ``{file_id}`` is one of that account's result images, so downloads answer 200 too.
     """
-    key = gateway.key()
+    runner, key = gateway.key(scope)
     command = [
         sys.executable,
         "-m",
@@ -104,7 +127,7 @@ def schemathesis(gateway: Gateway, cwd: Path, *options: str) -> None:
         *options,
     ]
     cwd.mkdir(exist_ok=True)
-    config = f'{CONFIG}\n[parameters]\nfile_id = "{gateway.file_id(key)}"\n'
+    config = f'{CONFIG}\n[parameters]\nfile_id = "{gateway.file_id(runner)}"\n'
     (cwd / "schemathesis.toml").write_text(config)
     result = subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=900, check=False
@@ -115,8 +138,24 @@ def schemathesis(gateway: Gateway, cwd: Path, *options: str) -> None:
 
 
 def test_every_operation_answers_as_documented(gateway: Gateway, tmp_path: Path) -> None:
-    schemathesis(gateway, tmp_path / "all", "--exclude-name", REVOKE)
+    excluded = [option for name in MANAGEMENT for option in ("--exclude-name", name)]
+    schemathesis(gateway, tmp_path / "all", *excluded)
+
+
+def test_every_management_operation_answers_as_documented(gateway: Gateway, tmp_path: Path) -> None:
+    included = [
+        option for name in MANAGEMENT if name != REVOKE for option in ("--include-name", name)
+    ]
+    schemathesis(gateway, tmp_path / "management", *included, scope="management")
 
 
 def test_revoking_keys_answers_as_documented(gateway: Gateway, tmp_path: Path) -> None:
-    schemathesis(gateway, tmp_path / "revoke", "--include-name", REVOKE, "--include-name", CREATE)
+    schemathesis(
+        gateway,
+        tmp_path / "revoke",
+        "--include-name",
+        REVOKE,
+        "--include-name",
+        CREATE,
+        scope="management",
+    )

@@ -150,7 +150,7 @@ def test_a_url_of_exactly_2000_characters_is_accepted() -> None:
 async def test_the_secret_is_created_on_first_read_and_stays(
     client: AsyncTestClient[Litestar],
 ) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     first = await client.get("/api/v1/webhooks/secret", headers=auth(key))
     assert first.status_code == 200, first.text
     body = first.json()
@@ -162,7 +162,7 @@ async def test_the_secret_is_created_on_first_read_and_stays(
 
 
 async def test_rotating_replaces_the_secret(client: AsyncTestClient[Litestar]) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     old = (await client.get("/api/v1/webhooks/secret", headers=auth(key))).json()
     rotated = await client.post("/api/v1/webhooks/secret/rotate", headers=auth(key))
     assert rotated.status_code == 200, rotated.text
@@ -173,14 +173,14 @@ async def test_rotating_replaces_the_secret(client: AsyncTestClient[Litestar]) -
 
 
 async def test_rotating_before_any_read_creates_one(client: AsyncTestClient[Litestar]) -> None:
-    key, _ = await new_key(client)
+    key, _ = await new_key(client, scope="management")
     rotated = (await client.post("/api/v1/webhooks/secret/rotate", headers=auth(key))).json()
     assert (await client.get("/api/v1/webhooks/secret", headers=auth(key))).json() == rotated
 
 
 async def test_each_account_has_its_own_secret(client: AsyncTestClient[Litestar]) -> None:
-    alice, _ = await new_key(client)
-    bob, _ = await new_key(client)
+    alice, _ = await new_key(client, scope="management")
+    bob, _ = await new_key(client, scope="management")
     a = (await client.get("/api/v1/webhooks/secret", headers=auth(alice))).json()
     b = (await client.get("/api/v1/webhooks/secret", headers=auth(bob))).json()
     assert a["secret"] != b["secret"]

@@ -356,8 +356,8 @@ async def hooked_client(
 async def test_the_app_sends_due_deliveries_and_lists_them_per_account(
     hooked_client: AsyncTestClient[Litestar], receiver: Receiver
 ) -> None:
-    key, account_id = await new_key(hooked_client)
-    other, _ = await new_key(hooked_client)
+    key, account_id = await new_key(hooked_client, scope="management")
+    other, _ = await new_key(hooked_client, scope="management")
     receiver.plans["flaky"] = [500]
     async with own_database(hooked_client) as database, database.transaction() as conn:
         delivery_id = await enqueue(

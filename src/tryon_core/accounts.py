@@ -1,4 +1,10 @@
-"""Accounts and API keys. A key is shown once; only its SHA-256 and a short prefix are kept."""
+"""Accounts, API keys and who is calling (:class:`Principal`).
+
+A key is shown once; only its SHA-256 and a short prefix are kept. Every key has a scope:
+``inference`` (try-ons, jobs, files, credits) or ``management`` (keys, demo sessions,
+webhooks, usage). An account may be marked operator (``tryon accounts operator``): that is
+for the console's operator pages, never an API scope.
+"""
 
 from __future__ import annotations
 
@@ -16,25 +22,38 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database
 from tryon_core.db.schema import accounts, api_keys
-from tryon_core.errors import AuthenticationFailed, NotFound, ServiceUnavailable, echo
+from tryon_core.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    echo,
+)
 from tryon_core.ids import as_utc, new_id, utcnow
 from tryon_core.uninterrupted import uninterrupted
 
 __all__ = [
     "KEY_PREFIX",
+    "SCOPES",
     "Account",
     "KeyInfo",
     "KeyUsage",
     "Principal",
     "authenticate",
+    "bearer_token",
+    "check_scope",
+    "console_principal",
     "create_account",
     "create_key",
-    "ensure_live",
+    "ensure_key_live",
     "get_account",
     "hash_key",
+    "is_operator",
+    "key_principal",
     "list_keys",
     "record_key_usage",
     "revoke_key",
+    "set_operator",
 ]
 
 log = logging.getLogger("tryon.accounts")
@@ -43,6 +62,8 @@ KEY_PREFIX = "tryon_"
 _LAST_USED_RESOLUTION = timedelta(seconds=60)  # spare the database a write on every request
 REVOKED_MESSAGE = "This API key was revoked; nothing more is done or charged for it."
 _VISIBLE = 12  # "tryon_" plus six characters: enough to tell keys apart, useless to an attacker
+SCOPES = ("inference", "management")
+"""What a key may be for; a key has exactly one."""
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,13 +82,29 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    scope: str = "inference"
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is calling: the key that authenticated and its account."""
+    """Who is calling, and what they may do.
 
-    key_id: str
+    ``kind`` is ``key`` (an API key: ``key_id``, one scope), ``demo`` (a demo session's token:
+    ``demo_session_id``, no scope; the routes open to demo sessions say so) or ``console`` (a
+    signed-in console session: both scopes, no key). ``models``, when set, are the only models
+    this caller may use.
+    """
+
+    key_id: str | None
     account_id: str
+    scopes: frozenset[str] = frozenset({"inference"})
+    kind: str = "key"
+    demo_session_id: str | None = None
+    models: tuple[str, ...] | None = None
+
+
+def console_principal(account_id: str) -> Principal:
+    """A console session acting for ``account_id``, with both scopes."""
+    return Principal(kind="console", key_id=None, account_id=account_id, scopes=frozenset(SCOPES))
 
 
 def hash_key(key: str) -> str:
@@ -97,8 +134,32 @@ async def get_account(conn: AsyncConnection, account_id: str) -> Account:
     )
 
 
-async def create_key(conn: AsyncConnection, *, account_id: str, name: str) -> tuple[KeyInfo, str]:
+async def is_operator(conn: AsyncConnection, account_id: str) -> bool:
+    """Whether the account is marked operator (False for an account that does not exist)."""
+    return bool(await conn.scalar(select(accounts.c.operator).where(accounts.c.id == account_id)))
+
+
+async def set_operator(conn: AsyncConnection, account_id: str, on: bool) -> None:
+    """Mark the account operator, or not (404 for an unknown account)."""
+    await get_account(conn, account_id)
+    await conn.execute(update(accounts).where(accounts.c.id == account_id).values(operator=on))
+
+
+def check_scope(scope: str) -> str:
+    if scope not in SCOPES:
+        raise InvalidRequest(
+            f"A key's scope is one of {', '.join(SCOPES)}; not {echo(scope)!r}.",
+            param="scope",
+            metadata={"scopes": list(SCOPES)},
+        )
+    return scope
+
+
+async def create_key(
+    conn: AsyncConnection, *, account_id: str, name: str, scope: str = "inference"
+) -> tuple[KeyInfo, str]:
     """Create a key for an existing account. Returns its record and the secret (shown once)."""
+    check_scope(scope)
     await get_account(conn, account_id)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     info = KeyInfo(
@@ -107,6 +168,7 @@ async def create_key(conn: AsyncConnection, *, account_id: str, name: str) -> tu
         name=name,
         prefix=secret[:_VISIBLE],
         created_at=utcnow(),
+        scope=scope,
     )
     await conn.execute(
         insert(api_keys).values(
@@ -116,6 +178,7 @@ async def create_key(conn: AsyncConnection, *, account_id: str, name: str) -> tu
             prefix=info.prefix,
             hash=hash_key(secret),
             created_at=info.created_at,
+            scope=scope,
         )
     )
     return info, secret
@@ -195,24 +258,43 @@ async def record_key_usage(usage: KeyUsage, database: Database, *, every: float 
             await uninterrupted(usage.flush(database))
 
 
-async def authenticate(
-    conn: AsyncConnection, authorization: str | None, *, usage: KeyUsage | None = None
-) -> Principal:
-    """Resolve an ``Authorization: Bearer tryon_…`` header, or raise 401. Reads only.
-
-    The lookup is by SHA-256 of the whole key, so no secret is ever compared byte by byte.
-    With ``usage``, the key's use is noted there (written later, see :class:`KeyUsage`).
-    """
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer tryon_…`` header, or 401 (it is not echoed)."""
     if not authorization:
         raise AuthenticationFailed("Missing Authorization header; send 'Bearer tryon_…'.")
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or len(token) > 200:
         raise AuthenticationFailed("Malformed API key; send 'Authorization: Bearer tryon_…'.")
+    return token
+
+
+async def authenticate(
+    conn: AsyncConnection, authorization: str | None, *, usage: KeyUsage | None = None
+) -> Principal:
+    """Resolve an ``Authorization: Bearer tryon_…`` header holding an API key, or raise 401.
+
+    Reads only. :func:`tryon_core.principals.authenticate` takes demo session tokens too.
+    """
+    return await key_principal(conn, bearer_token(authorization), usage=usage)
+
+
+async def key_principal(
+    conn: AsyncConnection, token: str, *, usage: KeyUsage | None = None
+) -> Principal:
+    """The caller holding the API key ``token``, or 401. Reads only.
+
+    The lookup is by SHA-256 of the whole key, so no secret is ever compared byte by byte.
+    With ``usage``, the key's use is noted there (written later, see :class:`KeyUsage`).
+    """
     row = (
         await conn.execute(
             select(
-                api_keys.c.id, api_keys.c.account_id, api_keys.c.revoked_at, api_keys.c.last_used_at
+                api_keys.c.id,
+                api_keys.c.account_id,
+                api_keys.c.revoked_at,
+                api_keys.c.last_used_at,
+                api_keys.c.scope,
             ).where(api_keys.c.hash == hash_key(token))
         )
     ).first()
@@ -220,10 +302,10 @@ async def authenticate(
         raise AuthenticationFailed("Invalid or revoked API key.")
     if usage is not None:
         usage.note(row.id, row.last_used_at)
-    return Principal(key_id=row.id, account_id=row.account_id)
+    return Principal(key_id=row.id, account_id=row.account_id, scopes=frozenset({row.scope}))
 
 
-async def ensure_live(conn: AsyncConnection, key_id: str) -> None:
+async def ensure_key_live(conn: AsyncConnection, key_id: str) -> None:
     """Raise 401 if the key was revoked since it authenticated: live work (a stream, a
     WebSocket, a generation about to be charged) ends with its key."""
     revoked = await conn.scalar(select(api_keys.c.revoked_at).where(api_keys.c.id == key_id))
@@ -240,4 +322,5 @@ def _key_info(row: Any) -> KeyInfo:
         created_at=as_utc(row["created_at"]),
         last_used_at=as_utc(row["last_used_at"]) if row["last_used_at"] else None,
         revoked_at=as_utc(row["revoked_at"]) if row["revoked_at"] else None,
+        scope=row["scope"],
     )

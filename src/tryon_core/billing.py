@@ -8,6 +8,12 @@ is captured and released exactly once, whoever settles it.
 Ledger rows: ``amount`` is the change to the spendable balance and ``reserved_delta`` the change
 to the held amount. grant (+N, 0), reserve (-N, +N), capture (0, -C), release (+R, -R).
 
+A generation a demo session opened is also counted against the session's ``max_credits``:
+the reservation raises the session's ``reserved`` in the same transaction, by a conditional
+UPDATE that refuses to pass the cap (so concurrent requests cannot overshoot it); settlement
+moves the captured part to ``spent`` and gives the released part back. Accounts are always
+updated before demo sessions, so two transactions never wait on each other in a cycle.
+
 Every amount is bounded by :data:`MAX_CREDITS`, and so is what an account holds
 (``balance + reserved``): a grant that would pass it is refused, and reservations and
 settlements only move credits within an account or take them out. So no column and no sum of a
@@ -21,15 +27,17 @@ from typing import NamedTuple, NoReturn
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core import demo_sessions as demo_sessions_
 from tryon_core.amounts import MAX_CREDITS, is_credits
-from tryon_core.db.schema import accounts, generations, ledger
-from tryon_core.errors import InvalidRequest, NotFound, PaymentRequired, echo
-from tryon_core.ids import utcnow
+from tryon_core.db.schema import accounts, demo_sessions, generations, ledger
+from tryon_core.errors import AuthenticationFailed, InvalidRequest, NotFound, PaymentRequired, echo
+from tryon_core.ids import as_utc, utcnow
 
 __all__ = [
     "MAX_CREDITS",
     "LedgerTotals",
     "check_affordable",
+    "demo_credits_left",
     "grant",
     "ledger_totals",
     "reserve",
@@ -91,10 +99,20 @@ async def _refuse_grant(conn: AsyncConnection, account_id: str, credits: int) ->
     )
 
 
-async def reserve(conn: AsyncConnection, account_id: str, credits: int, generation_id: str) -> None:
-    """Hold ``credits`` for a generation, or raise 402 and change nothing.
+async def reserve(
+    conn: AsyncConnection,
+    account_id: str,
+    credits: int,
+    generation_id: str,
+    *,
+    demo_session_id: str | None = None,
+) -> None:
+    """Hold ``credits`` for a generation, or raise 402 and change nothing (the caller's
+    transaction is rolled back on the error).
 
     More than :data:`MAX_CREDITS` is a 402 without a statement: no account can hold that much.
+    With ``demo_session_id``, the session's cap must cover it too (else 402
+    ``demo_credit_limit``; 401 if the session ended meanwhile).
     """
     if type(credits) is not int or credits < 0:
         raise ValueError(f"cannot reserve {credits!r} credits")
@@ -114,6 +132,8 @@ async def reserve(conn: AsyncConnection, account_id: str, credits: int, generati
             f"Insufficient credits: this request needs {credits}, the balance is {balance or 0}.",
             metadata={"required": credits, "balance": int(balance or 0)},
         )
+    if demo_session_id is not None:
+        await _hold_within_cap(conn, demo_session_id, credits)
     await _write(conn, account_id, "reserve", -credits, credits, generation_id, "")
     await conn.execute(
         update(generations)
@@ -132,7 +152,11 @@ async def settle(conn: AsyncConnection, generation_id: str, charge: int) -> bool
             update(generations)
             .where(generations.c.id == generation_id, generations.c.settled.is_(False))
             .values(settled=True, credits_charged=charge, updated_at=utcnow())
-            .returning(generations.c.account_id, generations.c.credits_reserved)
+            .returning(
+                generations.c.account_id,
+                generations.c.credits_reserved,
+                generations.c.demo_session_id,
+            )
         )
     ).first()
     if row is None:
@@ -147,11 +171,65 @@ async def settle(conn: AsyncConnection, generation_id: str, charge: int) -> bool
             .where(accounts.c.id == account_id)
             .values(balance=accounts.c.balance + released, reserved=accounts.c.reserved - held)
         )
+        if row.demo_session_id is not None:
+            await conn.execute(
+                update(demo_sessions)
+                .where(demo_sessions.c.id == row.demo_session_id)
+                .values(
+                    reserved=demo_sessions.c.reserved - held,
+                    spent=demo_sessions.c.spent + charge,
+                )
+            )
     if charge:
         await _write(conn, account_id, "capture", 0, -charge, generation_id, "")
     if released:
         await _write(conn, account_id, "release", released, -released, generation_id, "")
     return True
+
+
+async def _hold_within_cap(conn: AsyncConnection, session_id: str, credits: int) -> None:
+    """Count ``credits`` against a live demo session's cap, in one conditional UPDATE."""
+    now = utcnow()
+    used = demo_sessions.c.reserved + demo_sessions.c.spent
+    result = await conn.execute(
+        update(demo_sessions)
+        .where(
+            demo_sessions.c.id == session_id,
+            used + credits <= demo_sessions.c.max_credits,
+            demo_sessions.c.revoked_at.is_(None),
+            demo_sessions.c.expires_at > now,
+        )
+        .values(reserved=demo_sessions.c.reserved + credits)
+    )
+    if result.rowcount != 1:
+        await _refuse_beyond_cap(conn, session_id, credits)
+
+
+async def _refuse_beyond_cap(conn: AsyncConnection, session_id: str, credits: int) -> NoReturn:
+    row = (
+        await conn.execute(select(demo_sessions).where(demo_sessions.c.id == session_id))
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthenticationFailed(demo_sessions_.REVOKED_MESSAGE, type="demo_session_revoked")
+    if as_utc(row.expires_at) <= utcnow():
+        raise AuthenticationFailed(demo_sessions_.EXPIRED_MESSAGE, type="demo_session_expired")
+    left = max(0, int(row.max_credits) - int(row.reserved) - int(row.spent))
+    raise PaymentRequired(
+        f"This demo session may use {left} more credit(s) (of {row.max_credits}); this request "
+        f"needs {credits}.",
+        type="demo_credit_limit",
+        metadata={"required": credits, "remaining": left, "max_credits": int(row.max_credits)},
+    )
+
+
+async def demo_credits_left(conn: AsyncConnection, session_id: str) -> int:
+    """What a demo session may still reserve (0 once it is revoked or expired)."""
+    row = (
+        await conn.execute(select(demo_sessions).where(demo_sessions.c.id == session_id))
+    ).first()
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+        return 0
+    return max(0, int(row.max_credits) - int(row.reserved) - int(row.spent))
 
 
 class LedgerTotals(NamedTuple):
@@ -194,11 +272,18 @@ async def _write(
     )
 
 
-async def check_affordable(conn: AsyncConnection, account_id: str, credits: int) -> None:
-    """Raise 402 if the spendable balance is below ``credits`` now: a cheap early refusal,
-    before a request's images are fetched or decoded. :func:`reserve` still decides."""
+async def check_affordable(
+    conn: AsyncConnection, account_id: str, credits: int, *, demo_session_id: str | None = None
+) -> None:
+    """Raise 402 if the spendable balance (or the demo session's cap) is below ``credits``
+    now: a cheap early refusal, before a request's images are fetched or decoded.
+    :func:`reserve` still decides."""
     if credits <= 0:
         return
+    if demo_session_id is not None:
+        left = await demo_credits_left(conn, demo_session_id)
+        if left < credits:
+            await _refuse_beyond_cap(conn, demo_session_id, credits)
     balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == account_id))
     if int(balance or 0) < credits:
         raise PaymentRequired(

@@ -1,4 +1,5 @@
-"""The ``tryon`` command: serve, keys, credits, models, db. Every command honours --config."""
+"""The ``tryon`` command: serve, keys, accounts, credits, models, db. Every command honours
+--config."""
 
 from __future__ import annotations
 
@@ -68,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--credits", metavar="N", default="0", help=f"grant this many credits (0 to {MAX_CREDITS})"
     )
+    create.add_argument(
+        "--scope",
+        choices=accounts.SCOPES,
+        default="inference",
+        help="inference (try-ons, jobs, files, credits; the default) or management (keys, "
+        "demo sessions, webhooks)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=_run(_keys_create))
     listing = keys.add_parser("list", parents=[common], help="list keys")
@@ -78,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(handler=_run(_keys_revoke))
+
+    account = commands.add_parser("accounts", help="accounts").add_subparsers(metavar="ACTION")
+    operator = account.add_parser(
+        "operator", parents=[common], help="mark an account operator (for the console), or not"
+    )
+    operator.add_argument("account_id")
+    operator.add_argument("--off", action="store_true", help="unmark it")
+    operator.add_argument("--json", action="store_true")
+    operator.set_defaults(handler=_run(_accounts_operator))
 
     credit = commands.add_parser("credits", help="account credits").add_subparsers(metavar="ACTION")
     grant = credit.add_parser("grant", parents=[common], help="add credits to an account")
@@ -181,14 +198,17 @@ async def _keys_create(database: Database, args: argparse.Namespace) -> tuple[st
     credits = _credits(args.credits, name="--credits", low=0)
     async with database.transaction() as conn:
         account_id = args.account or await accounts.create_account(conn, name=args.name)
-        info, secret = await accounts.create_key(conn, account_id=account_id, name=args.name)
+        info, secret = await accounts.create_key(
+            conn, account_id=account_id, name=args.name, scope=args.scope
+        )
         if credits:
             await billing.grant(conn, account_id, credits, note="keys create")
         account = await accounts.get_account(conn, account_id)
     data = {**msgspec.to_builtins(info), "key": secret, "balance": account.balance}
     human = (
         f"{secret}\n"
-        f"  key {info.id} ({info.name}) for account {account_id}, balance {account.balance}\n"
+        f"  {info.scope} key {info.id} ({info.name}) for account {account_id}, "
+        f"balance {account.balance}\n"
         "  Store the key now: it is not shown again."
     )
     return human, data
@@ -198,7 +218,8 @@ async def _keys_list(database: Database, args: argparse.Namespace) -> tuple[str,
     async with database.reading() as conn:
         found = await accounts.list_keys(conn, account_id=args.account)
     rows = [
-        f"{k.id}  {k.prefix}…  {k.account_id}  {k.name!r}" + ("  revoked" if k.revoked_at else "")
+        f"{k.id}  {k.prefix}…  {k.account_id}  {k.scope:10}  {k.name!r}"
+        + ("  revoked" if k.revoked_at else "")
         for k in found
     ]
     return "\n".join(rows) or "no keys", msgspec.to_builtins(found)
@@ -208,6 +229,16 @@ async def _keys_revoke(database: Database, args: argparse.Namespace) -> tuple[st
     async with database.transaction() as conn:
         info = await accounts.revoke_key(conn, args.id)
     return f"revoked {info.id} ({info.prefix}…)", msgspec.to_builtins(info)
+
+
+async def _accounts_operator(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    on = not args.off
+    async with database.transaction() as conn:
+        await accounts.set_operator(conn, args.account_id, on)
+    return (
+        f"account {args.account_id}: {'operator' if on else 'not an operator'}",
+        {"account_id": args.account_id, "operator": on},
+    )
 
 
 async def _credits_grant(database: Database, args: argparse.Namespace) -> tuple[str, Any]:

@@ -147,6 +147,11 @@ class WebhooksConfig(_Section):
     """How often the gateway looks for deliveries that are due."""
 
 
+class DemoSessionsConfig(_Section):
+    max_ttl_seconds: Positive = 3600
+    """The longest a demo session lives; a longer ``ttl_seconds`` is cut to this."""
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -161,6 +166,7 @@ class Settings(_Section):
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)

@@ -11,6 +11,7 @@ error envelope ``{"error": {"code", "message", "type", "param", "metadata"}}``.
     │   ├── UnsupportedMediaType    415 unsupported_media_type
     │   ├── AuthenticationFailed    401 authentication
     │   ├── InvalidSignature        403 invalid_signature (a tampered or expired file link)
+    │   ├── Forbidden               403 insufficient_scope (origin_not_allowed, model_not_allowed)
     │   ├── PaymentRequired         402 payment_required
     │   ├── NotFound                404 not_found
     │   └── NoCapableModel          422 no_capable_model
@@ -46,6 +47,7 @@ __all__ = [
     "ClientError",
     "ConfigError",
     "ContentRefused",
+    "Forbidden",
     "InputRejected",
     "InvalidImage",
     "InvalidRequest",
@@ -142,6 +144,15 @@ class AuthenticationFailed(ClientError):
 class InvalidSignature(ClientError):
     status = 403
     type = "invalid_signature"
+
+
+class Forbidden(ClientError):
+    """The caller is known but may not do this: a key outside its scope, a demo session token
+    on a route it does not open, from an origin it does not allow, or for a model it does not
+    allow."""
+
+    status = 403
+    type = "insufficient_scope"
 
 
 class PaymentRequired(ClientError):

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tryon_core.accounts import KeyUsage, Principal, authenticate
+from tryon_core.accounts import KeyUsage, Principal
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
 from tryon_core.db import Database, create_database
@@ -21,6 +21,7 @@ from tryon_core.imaging import ImageLimits
 from tryon_core.jobs.dispatch import Dispatcher
 from tryon_core.jobs.events import JobEvents
 from tryon_core.plugins import collect_providers, make_plugin_manager
+from tryon_core.principals import authenticate
 from tryon_core.storage import FileStore, LocalFileStore, UrlSigner, load_or_create_secret
 
 __all__ = ["Gateway", "build_catalog"]
@@ -128,11 +129,14 @@ class Gateway:
             await self._webhook_sender.aclose()
         await self.database.dispose()
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """The caller of an ``Authorization`` header, or 401. Reads only: never waits for
-        the database's writer."""
+    async def authenticate(
+        self, authorization: str | None, *, origin: str | None = None
+    ) -> Principal:
+        """The caller of an ``Authorization`` header (an API key, or a demo session's token
+        from the ``origin`` it allows), or 401. Reads only: never waits for the database's
+        writer."""
         async with self.database.reading() as conn:
-            return await authenticate(conn, authorization, usage=self.key_usage)
+            return await authenticate(conn, authorization, origin=origin, usage=self.key_usage)
 
     def result_fetcher(self, provider: str, base_url: str | None) -> GuardedFetcher:
         """The fetcher for one provider's result URLs: its own origin is allowed."""

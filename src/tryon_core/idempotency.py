@@ -179,6 +179,7 @@ async def idempotent(
     if key is None:
         return await run()
     _check(key)
+    key = _namespaced(principal, key)
     # a hang-up inside the claim's own commit lands at run()'s first await: the claim is
     # then dropped below, never left pending
     claim = await _claim(gateway, principal.account_id, key, route, fingerprint)
@@ -240,6 +241,14 @@ def _check(key: str) -> None:
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
             param=HEADER,
         )
+
+
+def _namespaced(principal: Principal, key: str) -> str:
+    """A demo session's keys are kept apart from its account's (and other sessions'): it
+    replays only its own answers. Hashed, so the stored key stays within the column."""
+    if principal.demo_session_id is None:
+        return key
+    return f"demo:{principal.demo_session_id}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def max_wait(gateway: Gateway) -> float:

@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import billing
-from tryon_core.accounts import Principal, ensure_live
+from tryon_core.accounts import Principal
 from tryon_core.catalog import Entry
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
@@ -29,6 +29,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.idempotency_claim import link_generation
 from tryon_core.ids import new_id, utcnow
 from tryon_core.intake import ingest_all
+from tryon_core.principals import ensure_live
 from tryon_core.provider import InputImage, ProviderRequest
 from tryon_core.request import TryOnRequest
 from tryon_core.routing import check_inputs, plan
@@ -145,7 +146,7 @@ async def generate(
         outcome = await execute(gateway, work, AttemptLog(gateway, generation_id))
         try:
             async with gateway.database.transaction() as conn:
-                await ensure_live(conn, principal.key_id)  # revoked meanwhile: charge nothing
+                await ensure_live(conn, principal)  # revoked meanwhile: charge nothing
                 kept = await record_success(
                     conn, gateway, generation_id, outcome, principal.account_id
                 )
@@ -174,10 +175,13 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
     What is cheap is checked first: the models, then whether the balance covers even the
     cheapest of them (a 402 before any image is fetched or decoded), then the images.
     """
-    candidates = plan(gateway.catalog, request, gateway.health)
+    candidates = plan(gateway.catalog, request, gateway.health, allowed=principal.models)
     async with gateway.database.reading() as conn:
         await billing.check_affordable(
-            conn, principal.account_id, min(entry.credits for entry in candidates) * request.n
+            conn,
+            principal.account_id,
+            min(entry.credits for entry in candidates) * request.n,
+            demo_session_id=principal.demo_session_id,
         )
     images = await ingest_all(
         [request.person, *request.garments],
@@ -261,6 +265,7 @@ async def open_generation(
             id=generation_id,
             account_id=principal.account_id,
             key_id=principal.key_id,
+            demo_session_id=principal.demo_session_id,
             status=status,
             route=route,
             mode=request.mode,
@@ -273,7 +278,13 @@ async def open_generation(
             **job,
         )
     )
-    await billing.reserve(conn, principal.account_id, reserved, generation_id)
+    await billing.reserve(
+        conn,
+        principal.account_id,
+        reserved,
+        generation_id,
+        demo_session_id=principal.demo_session_id,
+    )
     await link_generation(conn, generation_id)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tryon_core.catalog import Catalog, Entry
-from tryon_core.errors import NoCapableModel, NotFound, echo
+from tryon_core.errors import Forbidden, NoCapableModel, NotFound, echo
 from tryon_core.health import HealthTracker
 from tryon_core.provider import InputImage
 from tryon_core.request import TryOnRequest
@@ -11,12 +13,19 @@ from tryon_core.request import TryOnRequest
 __all__ = ["check_inputs", "plan"]
 
 
-def plan(catalog: Catalog, request: TryOnRequest, health: HealthTracker) -> list[Entry]:
+def plan(
+    catalog: Catalog,
+    request: TryOnRequest,
+    health: HealthTracker,
+    *,
+    allowed: Sequence[str] | None = None,
+) -> list[Entry]:
     """Ordered, capable candidates. Raises 404 for an unknown slug, 422 when none can serve.
 
     Order: the named model (or ``models`` list, or the ``auto`` list), each followed by its
     configured fallbacks, without repeats. Models cooling down after repeated failures are
-    skipped unless nothing else is left.
+    skipped unless nothing else is left. With ``allowed`` (a demo session's models), only
+    those: naming another is a 403, and ``auto`` means them, in their order.
     """
     named = [(slug, f"models[{i}]") for i, slug in enumerate(request.models)]
     if request.model != "auto" and request.model not in request.models:
@@ -24,16 +33,27 @@ def plan(catalog: Catalog, request: TryOnRequest, health: HealthTracker) -> list
     ordered: list[str] = []
     for name, param in named or [("auto", "model")]:
         if name == "auto":
-            chain = list(catalog.auto)
-        elif name in catalog:
-            chain = [name, *catalog.fallbacks.get(name, [])]
-        else:
+            chain = list(catalog.auto if allowed is None else allowed)
+        elif name not in catalog:
             raise NotFound(
                 f"Model {echo(name)!r} is not available on this gateway; see GET /api/v1/models.",
                 param=param,
                 type="model_not_found",
             )
-        ordered += [s for s in chain if s in catalog and s not in ordered]
+        elif allowed is not None and name not in allowed:
+            raise Forbidden(
+                f"This demo session may use only {', '.join(allowed)}; not {echo(name)!r}.",
+                param=param,
+                type="model_not_allowed",
+                metadata={"models": list(allowed)},
+            )
+        else:
+            chain = [name, *catalog.fallbacks.get(name, [])]
+        ordered += [
+            s
+            for s in chain
+            if s in catalog and s not in ordered and (allowed is None or s in allowed)
+        ]
     reasons: dict[str, str] = {}
     fields: set[str] = set()
     capable: list[Entry] = []

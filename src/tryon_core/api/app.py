@@ -15,11 +15,23 @@ from litestar.openapi.spec import Components
 
 from tryon_core import __version__
 from tryon_core.accounts import record_key_usage
+from tryon_core.api.cors import demo_cors
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
 from tryon_core.api.hangups import disconnect_while_reading_body
 from tryon_core.api.openapi import SECURITY_SCHEMES
-from tryon_core.api.routes import account, chat, files, health, jobs, models, tryon, webhooks
+from tryon_core.api.routes import (
+    account,
+    chat,
+    demo_sessions,
+    files,
+    health,
+    jobs,
+    models,
+    tryon,
+    webhooks,
+)
+from tryon_core.api.scopes import check_declared, guard
 from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.gateway import Gateway, build_catalog
@@ -50,6 +62,9 @@ ROUTES = [
     webhooks.webhook_secret,
     webhooks.rotate_webhook_secret,
     webhooks.webhook_deliveries,
+    demo_sessions.create_session,
+    demo_sessions.sessions,
+    demo_sessions.revoke_session,
 ]
 
 
@@ -65,6 +80,7 @@ def create_app(
     installed ``tryon`` entry points (off with ``load_entry_points=False``).
     """
     settings = settings or load_settings()
+    check_declared(ROUTES)
     catalog = build_catalog(
         settings, extra_plugins=extra_plugins, load_entry_points=load_entry_points
     )
@@ -103,10 +119,11 @@ def create_app(
             "gateway": Provide(provide_gateway),
             "principal": Provide(provide_principal),
         },
+        guards=[guard],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         multipart_form_part_limit=tryon.form_part_limit(settings.images.max_garments),
-        middleware=[close_when_body_unread, disconnect_while_reading_body],
+        middleware=[demo_cors, close_when_body_unread, disconnect_while_reading_body],
         logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
             title="tryon-core",

@@ -1,14 +1,16 @@
-"""Dependencies every handler can ask for by name: ``gateway`` and ``principal``."""
+"""Dependencies every handler can ask for by name: ``gateway`` and ``principal``.
+
+The principal is whoever :func:`tryon_core.api.scopes.guard` let through, for the scope the
+route declares in its ``opt``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
 from tryon_core.accounts import Principal
+from tryon_core.api.scopes import provide_principal
 from tryon_core.gateway import Gateway
 
 __all__ = ["GatewayDep", "PrincipalDep", "provide_gateway", "provide_principal"]
@@ -20,7 +22,3 @@ PrincipalDep = NamedDependency[Principal]
 async def provide_gateway(state: State) -> Gateway:
     gateway: Gateway = state.gateway
     return gateway
-
-
-async def provide_principal(request: Request[Any, Any, Any], gateway: GatewayDep) -> Principal:
-    return await gateway.authenticate(request.headers.get("authorization"))

@@ -47,9 +47,14 @@ __all__ = [
 
 ERRORS = {
     400: "The request is invalid; `param` names the field (`invalid_request`, `invalid_image`).",
-    401: "No API key, or a malformed, unknown or revoked one (`authentication`).",
-    402: "Not enough credits for the request (`payment_required`).",
-    403: "The signed link is invalid or has expired (`invalid_signature`).",
+    401: "No API key, or a malformed, unknown or revoked one (`authentication`); a demo "
+    "session that expired or was revoked (`demo_session_expired`, `demo_session_revoked`).",
+    402: "Not enough credits for the request (`payment_required`), or past a demo session's "
+    "cap (`demo_credit_limit`).",
+    403: "A key outside its scope or a demo session token on a route it does not open "
+    "(`insufficient_scope`), a demo token from an origin it does not allow "
+    "(`origin_not_allowed`), a model it may not use (`model_not_allowed`), or an invalid or "
+    "expired signed link (`invalid_signature`).",
     404: "No such resource for this account, or no such model (`not_found`).",
     413: "The body, a form or an image is too large (`payload_too_large`).",
     415: "The body's or an image's media type is not one the route takes.",
@@ -63,8 +68,9 @@ ERRORS = {
 }
 """What each status means on this API; every one is answered with the error envelope."""
 
-AUTHED = (401, 503)
-"""What any route that takes an API key (and reads the database) can answer besides its own."""
+AUTHED = (401, 403, 503)
+"""What any route that takes an API key (and reads the database) can answer besides its own:
+403 is a key outside the route's scope."""
 
 KEY_SCHEME = "ApiKey"
 SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
@@ -72,7 +78,9 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
         type="http",
         scheme="bearer",
         bearer_format="tryon_…",
-        description="An API key of the account: `Authorization: Bearer tryon_…`.",
+        description="An API key of the account: `Authorization: Bearer tryon_…`, of the scope "
+        "the route needs (inference or management); on the routes open to demo sessions, a "
+        "demo session's token (`tryon_demo_…`) from an origin it allows.",
     )
 }
 KEYED: list[dict[str, list[str]]] = [{KEY_SCHEME: []}]

@@ -131,6 +131,7 @@ class KeyData(msgspec.Struct, kw_only=True, omit_defaults=False):
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+    scope: Literal["inference", "management"]
 
 
 class KeyList(msgspec.Struct, kw_only=True):
@@ -145,3 +146,4 @@ class KeyCreated(msgspec.Struct, kw_only=True):
 
 class NewKey(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    scope: Literal["inference", "management"] = "inference"

@@ -50,6 +50,7 @@ accounts = Table(
     Column("balance", BigInteger, nullable=False, default=0),
     Column("reserved", BigInteger, nullable=False, default=0),
     Column("created_at", Timestamp, nullable=False),
+    Column("operator", Boolean, nullable=False, server_default=false()),
     CheckConstraint("balance >= 0", name="balance_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint(f"balance + reserved <= {MAX_CREDITS}", name="holdings_within_max"),
@@ -66,6 +67,34 @@ api_keys = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("last_used_at", Timestamp, nullable=True),
     Column("revoked_at", Timestamp, nullable=True),
+    Column("scope", String(16), nullable=False, server_default="inference"),
+)
+
+demo_sessions = Table(
+    "demo_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("allowed_origins", JSON, nullable=False),
+    Column("models", JSON, nullable=True),
+    Column("max_credits", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False, default=0),
+    Column("spent", BigInteger, nullable=False, default=0),
+    Column("created_by", String(40), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp, nullable=True),
+    CheckConstraint("reserved >= 0 AND spent >= 0", name="credits_not_negative"),
+    CheckConstraint("reserved + spent <= max_credits", name="within_cap"),
+)
+
+demo_session_origins = Table(
+    "demo_session_origins",
+    metadata,
+    Column("session_id", String(40), ForeignKey("demo_sessions.id"), nullable=False),
+    Column("origin", String(300), nullable=False, index=True),
+    PrimaryKeyConstraint("session_id", "origin"),
 )
 
 ledger = Table(
@@ -92,6 +121,7 @@ generations = Table(
     Column("id", String(40), primary_key=True),
     Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
     Column("key_id", String(40), nullable=True),
+    Column("demo_session_id", String(40), nullable=True, index=True),
     Column("status", String(16), nullable=False),
     Column("route", String(16), nullable=False),
     Column("request", JSON, nullable=False),

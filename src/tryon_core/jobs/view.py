@@ -96,12 +96,20 @@ class JobList(msgspec.Struct, kw_only=True):
 
 
 async def load_job(
-    conn: AsyncConnection, gateway: Gateway, job_id: str, *, account_id: str | None
+    conn: AsyncConnection,
+    gateway: Gateway,
+    job_id: str,
+    *,
+    account_id: str | None,
+    demo_session_id: str | None = None,
 ) -> JobBody | None:
-    """The job, or None if it does not exist or (``account_id`` given) is not that account's."""
+    """The job, or None if it does not exist or (``account_id`` given) is not that account's,
+    or (``demo_session_id`` given) was not opened by that demo session."""
     query = select(generations).where(generations.c.id == job_id)
     if account_id is not None:
         query = query.where(generations.c.account_id == account_id)
+    if demo_session_id is not None:
+        query = query.where(generations.c.demo_session_id == demo_session_id)
     row = (await conn.execute(query)).first()
     if row is None:
         return None
@@ -116,9 +124,13 @@ async def list_jobs(
     limit: int,
     cursor: str | None,
     status: str | None,
+    demo_session_id: str | None = None,
 ) -> JobList:
-    """The account's jobs, newest first; ``cursor`` continues after a previous page."""
+    """The account's jobs (with ``demo_session_id``, only that demo session's), newest first;
+    ``cursor`` continues after a previous page."""
     query = select(generations).where(generations.c.account_id == account_id)
+    if demo_session_id is not None:
+        query = query.where(generations.c.demo_session_id == demo_session_id)
     if status is not None:
         query = query.where(generations.c.status == status)
     if cursor is not None:

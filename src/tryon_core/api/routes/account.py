@@ -1,4 +1,4 @@
-"""The caller's account: credits and API keys."""
+"""The caller's account: credits (inference keys) and API keys (management keys)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from tryon_core.accounts import KeyInfo, create_key, get_account, list_keys, rev
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.openapi import AUTHED, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
+from tryon_core.api.scopes import ANY_KEY, INFERENCE, MANAGEMENT
 
 
 @get(
     "/api/v1/credits",
-    summary="This account's balance and reserved credits.",
+    summary="This account's balance and reserved credits (inference key).",
     tags=["account"],
     responses=errors(*AUTHED),
     security=KEYED,
+    opt=INFERENCE,
 )
 async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsResponse:
     async with gateway.database.reading() as conn:
@@ -30,10 +32,11 @@ async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsRespon
 
 @get(
     "/api/v1/key",
-    summary="The key making this request.",
+    summary="The key making this request, with its scope (any key).",
     tags=["account"],
     responses=errors(*AUTHED),
     security=KEYED,
+    opt=ANY_KEY,
 )
 async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, KeyData]:
     async with gateway.database.reading() as conn:
@@ -43,10 +46,11 @@ async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str,
 
 @get(
     "/api/v1/keys",
-    summary="Every key of this account.",
+    summary="Every key of this account (management key).",
     tags=["account"],
     responses=errors(*AUTHED),
     security=KEYED,
+    opt=MANAGEMENT,
 )
 async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     async with gateway.database.reading() as conn:
@@ -56,10 +60,11 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
 
 @post(
     "/api/v1/keys",
-    summary="Another key for this account (shown once).",
+    summary="Another key for this account, of either scope (shown once; management key).",
     tags=["account"],
     responses=errors(400, 413, *AUTHED),
     security=KEYED,
+    opt=MANAGEMENT,
     operation_class=body_operation(
         {},
         links={
@@ -74,19 +79,22 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
 async def new_key(
     gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey | None] = None
 ) -> KeyCreated:
-    name = data.name if data else ""
+    wanted = data or NewKey()
     async with gateway.database.transaction() as conn:
-        info, secret = await create_key(conn, account_id=principal.account_id, name=name)
+        info, secret = await create_key(
+            conn, account_id=principal.account_id, name=wanted.name, scope=wanted.scope
+        )
     return KeyCreated(data=_key(info), key=secret)
 
 
 @delete(
     "/api/v1/keys/{key_id:str}",
-    summary="Revoke a key of this account at once.",
+    summary="Revoke a key of this account at once (management key).",
     tags=["account"],
     status_code=200,
     responses=errors(404, *AUTHED),
     security=KEYED,
+    opt=MANAGEMENT,
 )
 async def remove_key(
     gateway: GatewayDep, principal: PrincipalDep, key_id: FromPath[str]
@@ -109,4 +117,5 @@ def _key(info: KeyInfo) -> KeyData:
         created_at=info.created_at.isoformat(),
         last_used_at=_iso(info.last_used_at),
         revoked_at=_iso(info.revoked_at),
+        scope="management" if info.scope == "management" else "inference",
     )

@@ -27,11 +27,12 @@ from litestar import MediaType, Request, Response, post
 from litestar.response import Stream
 
 from tryon_core import idempotency
-from tryon_core.accounts import ensure_live
+from tryon_core.accounts import Principal
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.errors import ErrorBody
 from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, SSE_EVENT, body_operation, errors
+from tryon_core.api.scopes import INFERENCE
 from tryon_core.chat import (
     AssistantMessage,
     ChatChunk,
@@ -52,6 +53,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id
 from tryon_core.normalize import validation_message, validation_param
 from tryon_core.pipeline import Generation, StoredImage, generate
+from tryon_core.principals import ensure_live
 from tryon_core.request import TryOnRequest
 
 log = logging.getLogger("tryon.api")
@@ -74,6 +76,7 @@ _abandoned: set[asyncio.Future[Generation]] = set()
     status_code=200,
     responses=errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     security=KEYED,
+    opt=INFERENCE,
     operation_class=body_operation(
         {"application/json": ChatRequest},
         examples={
@@ -180,14 +183,14 @@ async def stream(
     if task.done():
         extra = headers(task.result())  # a failure this early is a plain HTTP error
     return Stream(
-        events(gateway, chat, task, key_id=principal.key_id),
+        events(gateway, chat, task, principal=principal),
         media_type="text/event-stream",
         headers=_SSE_HEADERS | extra,
     )
 
 
 async def events(
-    gateway: Gateway, chat: ChatRequest, task: asyncio.Future[Generation], *, key_id: str
+    gateway: Gateway, chat: ChatRequest, task: asyncio.Future[Generation], *, principal: Principal
 ) -> AsyncIterator[bytes]:
     """The stream's body. Its key is checked at every keep-alive: revoked, the work stops
     (nothing is charged) and the stream ends with the error."""
@@ -198,7 +201,7 @@ async def events(
             if not task.done():
                 try:
                     async with gateway.database.reading() as conn:
-                        await ensure_live(conn, key_id)
+                        await ensure_live(conn, principal)
                 except TryOnError as exc:
                     _abandon(task)
                     yield _sse(_error_chunk(chat, exc))

@@ -1,4 +1,5 @@
-"""``GET``/``HEAD /api/v1/files/{id}``: a stored image, by signed URL or by its owner's key."""
+"""``GET``/``HEAD /api/v1/files/{id}``: a stored image, by signed URL or by its owner's key
+(an inference key of the account, or the demo session whose job made it)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy import select
 
 from tryon_core.api.deps import GatewayDep
 from tryon_core.api.openapi import AUTHED, BINARY, KEY_OR_LINK, body_operation, errors
-from tryon_core.db.schema import files
-from tryon_core.errors import AuthenticationFailed, InvalidRequest, InvalidSignature, NotFound
+from tryon_core.api.scopes import INFERENCE_OR_DEMO, principal_of
+from tryon_core.db.schema import files, generations
+from tryon_core.errors import InvalidRequest, InvalidSignature, NotFound
 from tryon_core.ids import as_utc, utcnow
 
 SIGNING_PARAMETERS = ("expires", "sig")
@@ -39,6 +41,7 @@ FILE_HEADERS = {
     media_type="application/octet-stream",
     responses=errors(400, 403, 404, *AUTHED),
     security=KEY_OR_LINK,
+    opt={**INFERENCE_OR_DEMO, "signed_link": True},
     operation_class=body_operation(
         {}, answers={200: dict.fromkeys(("image/png", "image/jpeg", "image/webp"), BINARY)}
     ),
@@ -53,19 +56,19 @@ async def download(
     for name in SIGNING_PARAMETERS:
         if len(request.query_params.getall(name, [])) > 1:
             raise InvalidRequest(f"The query parameter {name} is given more than once.", param=name)
-    if sig is not None or expires is not None:
-        if sig is None or expires is None or not gateway.signer.verify(file_id, expires, sig):
-            raise InvalidSignature("This file link is invalid or has expired.")
-        owner = None
-    else:
-        authorization = request.headers.get("authorization")
-        if not authorization:
-            raise AuthenticationFailed("Send the signed URL, or the owner's API key.")
-        owner = (await gateway.authenticate(authorization)).account_id
+    owner = principal_of(request)  # the guard authenticated the caller unless a link is given
+    if owner is None and (
+        sig is None or expires is None or not gateway.signer.verify(file_id, expires, sig)
+    ):
+        raise InvalidSignature("This file link is invalid or has expired.")
     async with gateway.database.reading() as conn:
         query = select(files).where(files.c.id == file_id)
         if owner is not None:
-            query = query.where(files.c.account_id == owner)
+            query = query.where(files.c.account_id == owner.account_id)
+        if owner is not None and owner.demo_session_id is not None:
+            query = query.join(generations, generations.c.id == files.c.generation_id).where(
+                generations.c.demo_session_id == owner.demo_session_id
+            )
         row = (await conn.execute(query)).first()
     if row is None or as_utc(row.expires_at) < utcnow():
         raise NotFound("No such file.", param="file_id")

@@ -1,11 +1,12 @@
 """Jobs: look one up, list them, cancel one, or watch one on a WebSocket.
 
 ``/api/v1/tryon/{id}/ws`` is for browsers too, which cannot set an Authorization header: it
-takes the job token from the ``wsUrl`` of the 202 answer (``?token=``), or the API key as a
-subprotocol (``Sec-WebSocket-Protocol: tryon, tryon-key.<KEY>``; the server answers
-``tryon``). On connect it sends the job at once, then each change, then the final status,
-and closes with 1000. Refusals are sent as an error message and a close code of 4000 plus
-the HTTP status (4401, 4404).
+takes the job token from the ``wsUrl`` of the 202 answer (``?token=``), or the API key (or a
+demo session's token, from an origin it allows) as a subprotocol (``Sec-WebSocket-Protocol:
+tryon, tryon-key.<KEY>``; the server answers ``tryon``). On connect it sends the job at once,
+then each change, then the final status, and closes with 1000. Refusals are sent as an error
+message and a close code of 4000 plus the HTTP status (4401, 4403, 4404). A socket on a job a
+demo session opened ends when that session does, however it was opened.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import msgspec
 from litestar import WebSocket, delete, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlalchemy import select
 
-from tryon_core.accounts import Principal, ensure_live
+from tryon_core.accounts import Principal
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.errors import ErrorBody
 from tryon_core.api.openapi import AUTHED, KEYED, errors
+from tryon_core.api.scopes import INFERENCE, INFERENCE_OR_DEMO, authorize
+from tryon_core.db.schema import generations
 from tryon_core.errors import AuthenticationFailed, NotFound, TryOnError
 from tryon_core.gateway import Gateway
 from tryon_core.jobs.cancel import cancel_job
 from tryon_core.jobs.links import verify_job_token
 from tryon_core.jobs.view import TERMINAL, JobBody, JobList, list_jobs, load_job
+from tryon_core.principals import ensure_live
 
 __all__ = ["cancel", "job", "job_socket", "jobs"]
 
@@ -42,10 +47,17 @@ KEY_PROTOCOL = "tryon-key."
     tags=["jobs"],
     responses=errors(404, *AUTHED),
     security=KEYED,
+    opt=INFERENCE_OR_DEMO,
 )
 async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
     async with gateway.database.reading() as conn:
-        body = await load_job(conn, gateway, job_id, account_id=principal.account_id)
+        body = await load_job(
+            conn,
+            gateway,
+            job_id,
+            account_id=principal.account_id,
+            demo_session_id=principal.demo_session_id,
+        )
     if body is None:
         raise NotFound("No such job.", param="id")
     return body
@@ -57,6 +69,7 @@ async def job(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str
     tags=["jobs"],
     responses=errors(400, *AUTHED),
     security=KEYED,
+    opt=INFERENCE_OR_DEMO,
 )
 async def jobs(
     gateway: GatewayDep,
@@ -73,6 +86,7 @@ async def jobs(
             limit=limit,
             cursor=cursor,
             status=status,
+            demo_session_id=principal.demo_session_id,
         )
 
 
@@ -83,6 +97,7 @@ async def jobs(
     status_code=200,
     responses=errors(404, *AUTHED),
     security=KEYED,
+    opt=INFERENCE,
 )
 async def cancel(gateway: GatewayDep, principal: PrincipalDep, job_id: FromPath[str]) -> JobBody:
     return await cancel_job(gateway, principal, job_id)
@@ -94,7 +109,7 @@ class _Message(msgspec.Struct, kw_only=True, rename={"kind": "type"}):
     error: ErrorBody | None = None
 
 
-@websocket("/api/v1/tryon/{job_id:str}/ws", tags=["jobs"])
+@websocket("/api/v1/tryon/{job_id:str}/ws", tags=["jobs"], opt=INFERENCE_OR_DEMO)
 async def job_socket(socket: WebSocket[Any, Any, Any], job_id: FromPath[str]) -> None:
     gateway: Gateway = socket.app.state.gateway
     offered = [p.strip() for p in socket.scope.get("subprotocols", [])]
@@ -115,15 +130,36 @@ async def job_socket(socket: WebSocket[Any, Any, Any], job_id: FromPath[str]) ->
 async def _authorize(
     gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, offered: list[str]
 ) -> Principal | None:
-    """None: the job token opened this socket (no account needed); else the key's caller."""
+    """Who watches: the key's (or demo session's) caller; with a job token, None (no account
+    needed), or the demo session that opened the job (the socket ends with it)."""
     token = socket.query_params.get("token")
     if token is not None:
         if not verify_job_token(gateway, job_id, token):
             raise AuthenticationFailed("This job link is invalid or has expired.")
-        return None
+        return await _opened_by_demo(gateway, job_id)
     keys = [p[len(KEY_PROTOCOL) :] for p in offered if p.startswith(KEY_PROTOCOL)]
-    authorization = socket.headers.get("authorization") or (f"Bearer {keys[0]}" if keys else None)
-    return await gateway.authenticate(authorization)
+    authorization = socket.headers.get("authorization") or (f"Bearer {keys[0]}" if keys else "")
+    return await authorize(socket, socket.route_handler.opt, authorization=authorization)
+
+
+async def _opened_by_demo(gateway: Gateway, job_id: str) -> Principal | None:
+    async with gateway.database.reading() as conn:
+        row = (
+            await conn.execute(
+                select(generations.c.account_id, generations.c.demo_session_id).where(
+                    generations.c.id == job_id
+                )
+            )
+        ).first()
+    if row is None or row.demo_session_id is None:
+        return None
+    return Principal(
+        kind="demo",
+        key_id=None,
+        account_id=row.account_id,
+        scopes=frozenset(),
+        demo_session_id=row.demo_session_id,
+    )
 
 
 async def _follow(
@@ -133,6 +169,7 @@ async def _follow(
     key checks it before every message and at least every POLL_SECONDS: revoked, it closes
     (4401) and sends nothing more."""
     account_id = principal.account_id if principal is not None else None
+    demo_session_id = principal.demo_session_id if principal is not None else None
     receiver = asyncio.ensure_future(_until_closed(socket))
     try:
         async with gateway.events.subscribe(job_id) as changed:
@@ -141,8 +178,14 @@ async def _follow(
                 changed.clear()
                 async with gateway.database.reading() as conn:
                     if principal is not None:
-                        await ensure_live(conn, principal.key_id)
-                    body = await load_job(conn, gateway, job_id, account_id=account_id)
+                        await ensure_live(conn, principal)
+                    body = await load_job(
+                        conn,
+                        gateway,
+                        job_id,
+                        account_id=account_id,
+                        demo_session_id=demo_session_id,
+                    )
                 if body is None:
                     raise NotFound("No such job.", param="id")
                 if (body.status, body.updated_at) != sent:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import get
+from typing import Any
+
+from litestar import Request, get
 
 from tryon_core.api.deps import GatewayDep
 from tryon_core.api.openapi import errors
@@ -14,6 +16,7 @@ from tryon_core.api.schemas import (
     TopProvider,
     TryOnCapabilities,
 )
+from tryon_core.api.scopes import OPEN_TO_DEMO, principal_of
 from tryon_core.catalog import Entry
 
 _PARAMETERS = ["seed", "n"]
@@ -21,16 +24,27 @@ _PARAMETERS = ["seed", "n"]
 
 @get(
     "/api/v1/models",
-    summary="List the models this gateway serves (no auth).",
+    summary="List the models this gateway serves (no auth; a demo session's token, if sent, "
+    "lists only the models it may use).",
     tags=["models"],
-    responses=errors(),
+    responses=errors(401, 403),
+    opt=OPEN_TO_DEMO,
 )
-async def list_models(gateway: GatewayDep) -> ModelList:
+async def list_models(request: Request[Any, Any, Any], gateway: GatewayDep) -> ModelList:
     catalog = gateway.catalog
-    entries = sorted(catalog.entries.values(), key=lambda e: e.slug)
+    caller = principal_of(request)
+    allowed = caller.models if caller is not None else None
+    entries = sorted(
+        (e for e in catalog.entries.values() if allowed is None or e.slug in allowed),
+        key=lambda e: e.slug,
+    )
     data = [_model(entry) for entry in entries]
-    if entries:
-        auto = [catalog.entries[s] for s in catalog.auto]
+    auto = [
+        catalog.entries[s]
+        for s in (catalog.auto if allowed is None else allowed)
+        if s in catalog.entries
+    ]
+    if auto:
         data.insert(
             0,
             ModelObject(

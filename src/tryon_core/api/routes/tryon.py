@@ -14,7 +14,14 @@ from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.forms import read_form
 from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
-from tryon_core.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, echo
+from tryon_core.api.scopes import INFERENCE_OR_DEMO
+from tryon_core.errors import (
+    Forbidden,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    echo,
+)
 from tryon_core.jobs.links import status_url, ws_url
 from tryon_core.jobs.submit import submit_job
 from tryon_core.normalize import (
@@ -67,6 +74,7 @@ class NativeForm(NativeOptions, kw_only=True):
         **errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     },
     security=KEYED,
+    opt=INFERENCE_OR_DEMO,
     operation_class=body_operation(
         {"application/json": NativeJSON, "multipart/form-data": NativeForm},
         examples={
@@ -99,6 +107,12 @@ async def create_tryon(
     tryon, webhook = await _parse(request, gateway)
     if tryon.mode == "sync" and webhook is not None:
         raise InvalidRequest('webhook_url is for "mode": "async" only.', param="webhook_url")
+    if webhook is not None and principal.kind == "demo":
+        raise Forbidden(
+            "A demo session cannot ask for webhooks; follow the job on its WebSocket instead.",
+            param="webhook_url",
+            metadata={"required_scope": "inference", "scopes": []},
+        )
 
     async def respond() -> Response[Any]:
         if tryon.mode == "async":

@@ -1,4 +1,4 @@
-"""The account's webhook signing secret, and what happened to its deliveries."""
+"""The account's webhook signing secret, and what happened to its deliveries (management key)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.openapi import AUTHED, KEYED, errors
+from tryon_core.api.scopes import MANAGEMENT
 from tryon_core.ids import as_utc
 from tryon_core.webhooks import Delivery, WebhookSecret, get_secret, list_deliveries, rotate_secret
 
@@ -32,6 +33,7 @@ class DeliveryList(msgspec.Struct, kw_only=True):
     tags=["webhooks"],
     responses=errors(*AUTHED),
     security=KEYED,
+    opt=MANAGEMENT,
 )
 async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
     async with gateway.database.transaction() as conn:
@@ -45,6 +47,7 @@ async def webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> Secret
     status_code=200,
     responses=errors(*AUTHED),
     security=KEYED,
+    opt=MANAGEMENT,
 )
 async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) -> SecretOut:
     async with gateway.database.transaction() as conn:
@@ -57,6 +60,7 @@ async def rotate_webhook_secret(gateway: GatewayDep, principal: PrincipalDep) ->
     tags=["webhooks"],
     responses=errors(400, *AUTHED),
     security=KEYED,
+    opt=MANAGEMENT,
 )
 async def webhook_deliveries(
     gateway: GatewayDep,
