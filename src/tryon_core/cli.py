@@ -1,5 +1,5 @@
-"""The ``tryon`` command: serve, keys, accounts, credits, models, db. Every command honours
---config."""
+"""The ``tryon`` command: serve, keys, accounts, credits, models, console, db. Every command
+honours --config."""
 
 from __future__ import annotations
 
@@ -121,6 +121,25 @@ def _parser() -> argparse.ArgumentParser:
     fake_serve.add_argument("--host", default="127.0.0.1")
     fake_serve.add_argument("--port", type=int, default=9100)
     fake_serve.set_defaults(handler=_fakes_serve)
+
+    console = commands.add_parser("console", help="the web console").add_subparsers(
+        metavar="ACTION"
+    )
+    link = console.add_parser(
+        "link",
+        parents=[common],
+        help="print a one-time sign-in link for the console",
+        description="Print a link that signs in to the web console once, within "
+        "[console] link_minutes. Without --account: the first operator account, else the "
+        "only account (with several accounts and no operator, name one).",
+    )
+    link.add_argument(
+        "--account",
+        metavar="ID",
+        help="the account to sign in to (default: the first operator, else the only account)",
+    )
+    link.add_argument("--json", action="store_true")
+    link.set_defaults(handler=_console_link)
 
     db = commands.add_parser("db", help="database").add_subparsers(metavar="ACTION")
     upgrade = db.add_parser("upgrade", parents=[common], help="apply migrations")
@@ -258,6 +277,25 @@ async def _credits_show(database: Database, args: argparse.Namespace) -> tuple[s
         f"account {account.id}: balance {account.balance}, reserved {account.reserved}",
         msgspec.to_builtins(account),
     )
+
+
+def _console_link(settings: Settings, args: argparse.Namespace) -> int:
+    from tryon_core.console.links import new_sign_in_link
+
+    async def command(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+        async with database.transaction() as conn:
+            url, account_id, expires = await new_sign_in_link(
+                conn, settings, account_id=args.account
+            )
+        minutes = settings.console.link_minutes
+        human = (
+            f"{url}\n"
+            f"  signs in to the console as account {account_id}, once, within {minutes} "
+            f"minutes (until {expires:%Y-%m-%d %H:%M} UTC)"
+        )
+        return human, {"url": url, "account_id": account_id, "expires_at": expires.isoformat()}
+
+    return _run(command)(settings, args)
 
 
 async def _db_upgrade(database: Database, args: argparse.Namespace) -> tuple[str, Any]:

@@ -152,6 +152,18 @@ class DemoSessionsConfig(_Section):
     """The longest a demo session lives; a longer ``ttl_seconds`` is cut to this."""
 
 
+class ConsoleConfig(_Section):
+    enabled: bool = True
+    """Serve the web console at ``/`` (sign-in, keys, models, playground, generations ...)."""
+    session_hours: Positive = 12
+    """A console session ends this many hours after sign-in (or at sign-out)."""
+    link_minutes: Positive = 15
+    """A one-time sign-in link (``tryon console link``) is valid this many minutes."""
+    sign_in_attempts: Positive = 10
+    """Sign-in attempts (key or link) one client address may make per window; then 429."""
+    sign_in_window_seconds: Positive = 300
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -167,6 +179,7 @@ class Settings(_Section):
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
+    console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)

@@ -27,6 +27,14 @@ class HealthTracker:
         until = self._until.get(slug)
         return until if until and until > self._clock() else None
 
+    def cooldown_left(self, slug: str) -> float:
+        """Seconds until the model is tried again; 0 when it is not cooling down."""
+        return max(0.0, self._until.get(slug, 0.0) - self._clock())
+
+    def failures(self, slug: str) -> int:
+        """Upstream failures in a row since the model last succeeded."""
+        return self._failures.get(slug, 0)
+
     def success(self, slug: str) -> None:
         self._failures.pop(slug, None)
         self._until.pop(slug, None)

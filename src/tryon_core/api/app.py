@@ -34,6 +34,7 @@ from tryon_core.api.routes import (
 from tryon_core.api.scopes import check_declared, guard
 from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
+from tryon_core.console.app import console_routers
 from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.jobs.dispatch import LocalDispatcher
 from tryon_core.jobs.sweeper import run_sweeper
@@ -113,7 +114,7 @@ def create_app(
             await gateway.close()
 
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *console_routers(settings)],
         lifespan=[lifespan],
         dependencies={
             "gateway": Provide(provide_gateway),

@@ -225,3 +225,27 @@ idempotency_keys = Table(
     Column("expires_at", Timestamp, nullable=False, index=True),
     PrimaryKeyConstraint("account_id", "key"),
 )
+
+# The web console: sessions (a cookie holds the token; only its SHA-256 is kept) and one-time
+# sign-in links (``tryon console link``). See tryon_core.console_sessions.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("key_id", String(40), nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+    Column("ended_at", Timestamp, nullable=True),
+)
+
+console_links = Table(
+    "console_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False, index=True),
+    Column("used_at", Timestamp, nullable=True),
+)

@@ -125,14 +125,18 @@ async def list_jobs(
     cursor: str | None,
     status: str | None,
     demo_session_id: str | None = None,
+    model: str | None = None,
 ) -> JobList:
     """The account's jobs (with ``demo_session_id``, only that demo session's), newest first;
-    ``cursor`` continues after a previous page."""
+    ``cursor`` continues after a previous page. ``status`` and ``model`` (the model that
+    served, or last tried) narrow the list."""
     query = select(generations).where(generations.c.account_id == account_id)
     if demo_session_id is not None:
         query = query.where(generations.c.demo_session_id == demo_session_id)
     if status is not None:
         query = query.where(generations.c.status == status)
+    if model is not None:
+        query = query.where(generations.c.model == model)
     if cursor is not None:
         created, last_id = _decode_cursor(cursor)
         query = query.where(
