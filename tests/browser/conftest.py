@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from tests.browser.live import Account, LiveGateway, start_gateway
+from tests.browser.live import Account, LiveGateway, live_gateway
 from tests.browser.origins import static_origin
 from tests.browser.problems import PageProblems
 from tests.browser.shots import LAPTOP, Screenshots
@@ -56,11 +56,8 @@ def browser() -> Iterator[Browser]:
 def gateway(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     """``tryon serve`` with the offline engine, shared by the browser tests (each test opens
     its own accounts). Asks for ``browser`` first so that no server starts when tests skip."""
-    live = start_gateway(tmp_path_factory.mktemp("gateway"))
-    try:
+    with live_gateway(tmp_path_factory.mktemp("gateway")) as live:
         yield live
-    finally:
-        live.gateway.stop()
 
 
 @pytest.fixture

@@ -1,51 +1,76 @@
 """The gateway the browser talks to: ``tryon serve`` in its own process (as an operator runs
 it), with the offline engine enabled, its own SQLite database and config file, and funded
 accounts opened through the core's functions. Its own process keeps the server's work (the
-offline engine is CPU-bound) and the test's browser driving from waiting on each other."""
+offline engine is CPU-bound) and the test's browser driving from waiting on each other.
+
+Kling's fake upstream is enabled too (served from the test's process, so a test can hold a
+task in Kling's own ``processing`` state); ``auto`` routes to the offline engine only."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY, KlingFake
+from tryon_kling.fake import create_app as kling_fake
 
 from tests.served import SERVE, Gateway, configured
 from tryon_core import accounts, billing
 from tryon_core.db import create_database
+from tryon_core.testing.server import serve_app_in_thread
 
-__all__ = ["Account", "LiveGateway", "start_gateway"]
+__all__ = ["Account", "LiveGateway", "live_gateway"]
 
 T = TypeVar("T")
 
+# Every test signs in from 127.0.0.1: the per-address sign-in limit must not end the suite.
 CONFIG = """
+[console]
+sign_in_attempts = 10000
+[routing]
+auto = ["local/overlay"]
 [providers.local]
 enabled = true
+[providers.kling]
+enabled = true
+base_url = "{kling}"
+access_key = "{access_key}"
+secret_key = "{secret_key}"
+poll_interval = 0.1
 """
 
 
 @dataclass(frozen=True)
 class Account:
+    """An account with credits, an ``inference`` key (try-ons) and a ``management`` key
+    (what a person pastes into the console's sign-in form)."""
+
     id: str
     key: str
+    management_key: str
 
 
 class LiveGateway:
     """A started ``tryon serve``: its URL, config file and database."""
 
-    def __init__(self, gateway: Gateway, database_url: str) -> None:
+    def __init__(self, gateway: Gateway, database_url: str, kling: KlingFake) -> None:
         self.gateway, self.database_url = gateway, database_url
         self.url = gateway.url
+        self.kling = kling
+        """Kling's fake: ``kling.processing_polls`` is how many status polls see
+        ``processing`` before a task succeeds."""
 
-    def open_account(self, credits: int = 100) -> Account:
-        """A new account holding ``credits``, with one key."""
-        return run_async(_open_account(self.database_url, credits))
+    def open_account(self, credits: int = 100, *, operator: bool = False) -> Account:
+        """A new account holding ``credits``, with one key of each scope."""
+        return run_async(_open_account(self.database_url, credits, operator))
 
     def api(self) -> httpx.Client:
         """An HTTP client on the gateway, for what a test checks outside the browser."""
@@ -69,17 +94,22 @@ def run_async(work: Coroutine[Any, Any, T]) -> T:
         return thread.submit(asyncio.run, work).result()
 
 
-async def _open_account(database_url: str, credits: int) -> Account:
+async def _open_account(database_url: str, credits: int, operator: bool) -> Account:
     database = create_database(database_url)
     try:
         async with database.transaction() as conn:
-            account_id = await accounts.create_account(conn, name="browser")
-            _, key = await accounts.create_key(conn, account_id=account_id, name="browser")
+            account_id = await accounts.create_account(conn, name="Browser test shop")
+            _, key = await accounts.create_key(conn, account_id=account_id, name="shop backend")
+            _, management = await accounts.create_key(
+                conn, account_id=account_id, name="console", scope="management"
+            )
             if credits:
                 await billing.grant(conn, account_id, credits)
+            if operator:
+                await accounts.set_operator(conn, account_id, True)
     finally:
         await database.dispose()
-    return Account(id=account_id, key=key)
+    return Account(id=account_id, key=key, management_key=management)
 
 
 async def _migrate(database_url: str) -> None:
@@ -90,10 +120,20 @@ async def _migrate(database_url: str) -> None:
         await database.dispose()
 
 
-def start_gateway(directory: Path) -> LiveGateway:
-    """Migrate a fresh SQLite database in ``directory`` and start ``tryon serve`` on it."""
+@contextmanager
+def live_gateway(directory: Path) -> Iterator[LiveGateway]:
+    """Migrate a fresh SQLite database in ``directory``, serve Kling's fake, start ``tryon
+    serve`` on both; stop them when the block ends."""
     database_url = f"sqlite+aiosqlite:///{directory}/tryon.db"
     run_async(_migrate(database_url))
-    gateway = configured(directory, database_url, CONFIG)
-    gateway.start()
-    return LiveGateway(gateway, database_url)
+    fake = kling_fake(processing_polls=1)
+    with serve_app_in_thread(fake) as kling_url:
+        config = CONFIG.format(
+            kling=kling_url, access_key=TEST_ACCESS_KEY, secret_key=TEST_SECRET_KEY
+        )
+        gateway = configured(directory, database_url, config)
+        try:
+            gateway.start()
+            yield LiveGateway(gateway, database_url, fake.state.kling)
+        finally:
+            gateway.stop()
