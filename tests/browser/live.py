@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from litestar import Litestar
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY, KlingFake
 from tryon_kling.fake import create_app as kling_fake
 
 from tests.served import SERVE, Gateway, configured
 from tryon_core import accounts, billing
 from tryon_core.db import create_database
+from tryon_core.testing.fakes import FakeState
 from tryon_core.testing.server import serve_app_in_thread
 
 __all__ = ["Account", "LiveGateway", "live_gateway"]
@@ -61,16 +63,20 @@ class Account:
 class LiveGateway:
     """A started ``tryon serve``: its URL, config file and database."""
 
-    def __init__(self, gateway: Gateway, database_url: str, kling: KlingFake) -> None:
+    def __init__(self, gateway: Gateway, database_url: str, kling: Litestar) -> None:
         self.gateway, self.database_url = gateway, database_url
         self.url = gateway.url
-        self.kling = kling
+        self.kling: KlingFake = kling.state.kling
         """Kling's fake: ``kling.processing_polls`` is how many status polls see
         ``processing`` before a task succeeds."""
+        self.kling_faults: FakeState = kling.state.fake
+        """``kling_faults.inject("content_refused")``: what Kling's fake does next."""
 
-    def open_account(self, credits: int = 100, *, operator: bool = False) -> Account:
+    def open_account(
+        self, credits: int = 100, *, name: str = "Browser test shop", operator: bool = False
+    ) -> Account:
         """A new account holding ``credits``, with one key of each scope."""
-        return run_async(_open_account(self.database_url, credits, operator))
+        return run_async(_open_account(self.database_url, credits, name, operator))
 
     def api(self) -> httpx.Client:
         """An HTTP client on the gateway, for what a test checks outside the browser."""
@@ -94,11 +100,11 @@ def run_async(work: Coroutine[Any, Any, T]) -> T:
         return thread.submit(asyncio.run, work).result()
 
 
-async def _open_account(database_url: str, credits: int, operator: bool) -> Account:
+async def _open_account(database_url: str, credits: int, name: str, operator: bool) -> Account:
     database = create_database(database_url)
     try:
         async with database.transaction() as conn:
-            account_id = await accounts.create_account(conn, name="Browser test shop")
+            account_id = await accounts.create_account(conn, name=name)
             _, key = await accounts.create_key(conn, account_id=account_id, name="shop backend")
             _, management = await accounts.create_key(
                 conn, account_id=account_id, name="console", scope="management"
@@ -134,6 +140,6 @@ def live_gateway(directory: Path) -> Iterator[LiveGateway]:
         gateway = configured(directory, database_url, config)
         try:
             gateway.start()
-            yield LiveGateway(gateway, database_url, fake.state.kling)
+            yield LiveGateway(gateway, database_url, fake)
         finally:
             gateway.stop()

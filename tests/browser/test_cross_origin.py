@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from tests.browser.calls import fetch_from
 from tests.browser.live import Account, LiveGateway
 from tests.browser.problems import PageProblems
 from tests.browser.shots import Screenshots
@@ -15,17 +16,6 @@ from tests.browser.shots import Screenshots
 pytestmark = pytest.mark.browser
 
 PAGES = Path(__file__).parent / "pages"
-
-# Calls the API from the page's own origin; a CORS refusal is a TypeError, not an answer.
-FETCH = """async ([url, key]) => {
-  const headers = key ? {Authorization: `Bearer ${key}`} : {};
-  try {
-    const answer = await fetch(url, {headers});
-    return {status: answer.status};
-  } catch (error) {
-    return {refused: String(error)};
-  }
-}"""
 
 
 @pytest.mark.parametrize("with_key", [True, False], ids=["with-a-key", "without-a-key"])
@@ -42,9 +32,8 @@ def test_a_page_on_another_origin_cannot_read_the_api(
     page.goto(f"{serve_origin(PAGES)}/blank.html")
     screenshots.take(page, "other-origin")
     problems.allow(r"blocked by CORS policy", r"net::ERR_FAILED")
-    outcome = page.evaluate(FETCH, [f"{gateway.url}/api/v1/models", key])
-    assert outcome == {"refused": "TypeError: Failed to fetch"}
+    models = f"{gateway.url}/api/v1/models"
+    assert fetch_from(page, models, key) == {"refused": "TypeError: Failed to fetch"}
     # The same call from the gateway's own origin is answered: the refusal above is CORS.
-    problems.allow(r"status of 404 .*/favicon\.ico\)$")  # /healthz is JSON: no icon of its own
-    page.goto("/healthz")
-    assert page.evaluate(FETCH, [f"{gateway.url}/api/v1/models", key]) == {"status": 200}
+    page.goto("/sign-in")
+    assert fetch_from(page, models, key)["status"] == 200
