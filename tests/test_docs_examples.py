@@ -281,6 +281,83 @@ def test_async_job_example(
     assert refused.stderr.startswith("Insufficient credits")
 
 
+def test_demo_page_server_snippet_mints_a_token_the_page_can_use(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """server_snippet.py with a management key prints the page's link; with the token in it,
+    a client on that origin does what demo.js does: models, an async try-on, its WebSocket
+    (here: polling), the result file. Another origin is refused."""
+    _, out, _ = server.cli(capsys, "keys", "create", "--name", "shop", "--credits", "5", "--json")
+    account = json.loads(out)["account_id"]
+    _, out, _ = server.cli(
+        capsys, "keys", "create", "--name", "admin", "--account", account,
+        "--scope", "management", "--json",
+    )  # fmt: skip
+    admin = json.loads(out)["key"]
+    origin = "http://localhost:8001"
+    snippet = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo_page" / "server_snippet.py"), origin],
+        env={**server.env, "TRYON_URL": server.url, "TRYON_ADMIN_KEY": admin},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert snippet.returncode == 0, snippet.stderr
+    link = snippet.stdout.strip()
+    assert link.startswith(f"{origin}/index.html#gateway=")
+    fragment = dict(p.split("=", 1) for p in urlsplit(link).fragment.split("&"))
+    token = fragment["token"]
+    assert token.startswith("tryon_demo_") and admin not in link
+    page = {"Authorization": f"Bearer {token}", "Origin": origin}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        preflight = http.options(
+            "/api/v1/tryon",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert preflight.headers["access-control-allow-origin"] == origin
+        models = http.get("/api/v1/models", headers=page).json()["data"]
+        assert "local/overlay" in [m["id"] for m in models]
+        accepted = http.post(
+            "/api/v1/tryon",
+            files={
+                "person_images": (SAMPLES / "person.jpg").read_bytes(),
+                "garment_images": (SAMPLES / "garment.png").read_bytes(),
+            },
+            data={"mode": "async", "model": "local/overlay"},
+            headers=page,
+        )
+        assert accepted.status_code == 202, accepted.text
+        job_url = f"/api/v1/tryon/{accepted.json()['jobId']}"
+        for _ in range(300):
+            job = http.get(job_url, headers=page).json()
+            if job["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.05)
+        assert job["status"] == "completed", job
+        image = http.get(link_path(job["images"][0]["url"]))
+        assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
+        elsewhere = http.get(job_url, headers=page | {"Origin": "http://localhost:8002"})
+        assert elsewhere.status_code == 403
+        assert elsewhere.json()["error"]["type"] == "origin_not_allowed"
+
+
+def test_demo_page_is_static_and_uses_only_what_a_token_may() -> None:
+    folder = EXAMPLES / "demo_page"
+    html = (folder / "index.html").read_text()
+    script = (folder / "demo.js").read_text()
+    assert re.findall(r"<script[^>]*>(.*?)</script>", html, re.S) == [""]  # no inline script
+    assert 'src="demo.js"' in html and 'href="demo.css"' in html
+    assert not re.search(r"\son[a-z]+=", html)  # no inline handlers either
+    used = set(re.findall(r"/api/v1/[a-z/${}.A-Za-z]*", script))
+    assert used == {"/api/v1/models", "/api/v1/tryon", "/api/v1/tryon/${jobId}/ws"}
+    assert "tryon_" not in script.replace("tryon_demo_", "")  # never a key
+
+
 def test_cli_json_outputs_match_docs(server: Server, capsys: pytest.CaptureFixture[str]) -> None:
     """The fields docs/cli.md lists for every --json output, and its exit statuses."""
 

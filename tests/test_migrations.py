@@ -174,3 +174,42 @@ async def test_credits_past_the_maximum_stop_the_upgrade_naming_the_account(
         assert (account.balance, account.reserved) == tuple(totals) == (5000, 0)
     finally:
         await database.dispose()
+
+
+OLD_KEY = (
+    "INSERT INTO api_keys (id, account_id, name, prefix, hash, created_at) "
+    "VALUES ('{id}', '{account}', 'old', 'tryon_old', '{hash}', CURRENT_TIMESTAMP)"
+)
+
+
+async def test_keys_made_before_scopes_become_inference_keys(database_url: str) -> None:
+    """After 0005 an old key works as it did (try-ons, jobs, credits), as an inference key;
+    managing keys then takes a management key."""
+    secret = "tryon_" + "o" * 43
+    database = await _at_revision(
+        database_url,
+        "0004",
+        OLD_ACCOUNT.format(id="acct_old", balance=7, reserved=0),
+        OLD_GRANT.format(id="acct_old", amount=7),
+        OLD_KEY.format(id="key_old", account="acct_old", hash=accounts.hash_key(secret)),
+    )
+    try:
+        await database.upgrade()
+        async with database.reading() as conn:
+            (info,) = await accounts.list_keys(conn, account_id="acct_old")
+            principal = await accounts.authenticate(conn, f"Bearer {secret}")
+            operator = await accounts.is_operator(conn, "acct_old")
+        assert (info.id, info.scope) == ("key_old", "inference")
+        assert principal.scopes == frozenset({"inference"}) and principal.kind == "key"
+        assert operator is False
+        async with database.transaction() as conn:
+            made, _ = await accounts.create_key(
+                conn, account_id="acct_old", name="admin", scope="management"
+            )
+            await accounts.set_operator(conn, "acct_old", True)
+        async with database.reading() as conn:
+            scopes = {k.id: k.scope for k in await accounts.list_keys(conn, account_id="acct_old")}
+            assert await accounts.is_operator(conn, "acct_old") is True
+        assert scopes == {"key_old": "inference", made.id: "management"}
+    finally:
+        await database.dispose()

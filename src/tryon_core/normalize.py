@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import msgspec
 import msgspec.inspect
@@ -22,6 +22,7 @@ __all__ = [
     "NativeOptions",
     "form_options",
     "from_native",
+    "parse_json",
     "validation_message",
     "validation_param",
 ]
@@ -125,6 +126,21 @@ def url_sources(value: Any, field: str) -> list[ImageSource]:
     """A JSON image field: one URL string or a list of them."""
     items = value if isinstance(value, list) else [value]
     return [ImageSource(param=f"{field}[{i}]", url=url) for i, url in enumerate(items)]
+
+
+T = TypeVar("T")
+
+
+def parse_json(body: bytes, type_: type[T]) -> T:
+    """A JSON body as ``type_``, or 400 ``invalid_request`` naming the field at fault."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
+    except msgspec.DecodeError:
+        raise InvalidRequest("The body is not valid JSON.") from None
+    except RecursionError:  # msgspec's own depth guard: a body of [[[[... or {"a":{"a":...
+        raise InvalidRequest("The body is not valid JSON: it is nested too deeply.") from None
 
 
 def validation_param(error: msgspec.ValidationError) -> str | None:

@@ -51,7 +51,7 @@ from tryon_core.chat import (
 from tryon_core.errors import InvalidRequest, NoCapableModel, TryOnError
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id
-from tryon_core.normalize import validation_message, validation_param
+from tryon_core.normalize import parse_json
 from tryon_core.pipeline import Generation, StoredImage, generate
 from tryon_core.principals import ensure_live
 from tryon_core.request import TryOnRequest
@@ -298,14 +298,7 @@ def _sse(chunk: ChatChunk) -> bytes:
 
 
 def parse(body: bytes) -> ChatRequest:
-    try:
-        return msgspec.json.decode(body, type=ChatRequest)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
-    except msgspec.DecodeError:
-        raise InvalidRequest("The body is not valid JSON.") from None
-    except RecursionError:  # msgspec's own depth guard, e.g. an ignored field of [[[[...
-        raise InvalidRequest("The body is not valid JSON: it is nested too deeply.") from None
+    return parse_json(body, ChatRequest)
 
 
 _CHAT_PARAMS = {"garment_images": "messages", "category": "tryon.category", "n": "n"}

@@ -6,11 +6,11 @@ See :mod:`tryon_core.demo_sessions` for what a token may do, and docs/demo-sessi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar import Request, delete, get, post
+from litestar.params import FromPath
 
 from tryon_core import demo_sessions
 from tryon_core.amounts import Credits
@@ -18,6 +18,7 @@ from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.openapi import AUTHED, KEYED, body_operation, errors
 from tryon_core.api.scopes import MANAGEMENT
 from tryon_core.demo_sessions import MAX_MODELS, MAX_ORIGINS, DemoSession
+from tryon_core.normalize import parse_json
 
 __all__ = ["create_session", "revoke_session", "sessions"]
 
@@ -85,8 +86,9 @@ class DemoSessionList(msgspec.Struct, kw_only=True):
     ),
 )
 async def create_session(
-    gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewDemoSession]
+    request: Request[Any, Any, Any], gateway: GatewayDep, principal: PrincipalDep
 ) -> DemoSessionCreated:
+    data = parse_json(await request.body(), NewDemoSession)
     limit = gateway.settings.demo_sessions.max_ttl_seconds
     async with gateway.database.transaction() as conn:
         session, token = await demo_sessions.create(

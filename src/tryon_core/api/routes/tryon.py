@@ -29,9 +29,8 @@ from tryon_core.normalize import (
     NativeOptions,
     form_options,
     from_native,
+    parse_json,
     url_sources,
-    validation_message,
-    validation_param,
 )
 from tryon_core.pipeline import Generation, generate
 from tryon_core.request import ImageSource, TryOnRequest
@@ -181,15 +180,7 @@ async def _parse(
     media_type = request.content_type[0]
     max_garments = gateway.settings.images.max_garments
     if media_type == "application/json":
-        body = await request.body()
-        try:
-            parsed = msgspec.json.decode(body, type=NativeJSON)
-        except msgspec.ValidationError as exc:
-            raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
-        except msgspec.DecodeError:
-            raise InvalidRequest("The body is not valid JSON.") from None
-        except RecursionError:  # msgspec's own depth guard: a body of [[[[... or {"a":{"a":...
-            raise InvalidRequest("The body is not valid JSON: it is nested too deeply.") from None
+        parsed = parse_json(await request.body(), NativeJSON)
         tryon = from_native(
             parsed,
             url_sources(parsed.person_images, "person_images"),
