@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from tests.helpers import auth, live_server, new_key, own_database
+from tests.helpers import auth, live_server, new_key, own_database, sqlite_takes_a_write
 from tests.jobs_helpers import money
 from tryon_core.db.schema import generations
 from tryon_core.testing import ScriptedProvider
@@ -73,15 +72,7 @@ def _sqlite_path(app: Litestar) -> Path:
 def _can_write(path: Path) -> bool:
     """The write lock can be had within 2 s (background work takes it for moments; a lock
     left behind by a cut transaction would hold it for minutes)."""
-    other = sqlite3.connect(path, timeout=2, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        other.close()
+    return sqlite_takes_a_write(path, wait=2)
 
 
 async def _retry(http: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str]) -> Any:

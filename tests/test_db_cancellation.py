@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from tests.helpers import sqlite_takes_a_write
 from tryon_core.db.engine import Database, create_database
 
 
@@ -40,15 +40,7 @@ async def _read(database: Database) -> list[int]:
 
 def _can_write(path: Path) -> bool:
     """Another connection takes SQLite's write lock at once (no busy wait)."""
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        other.close()
+    return sqlite_takes_a_write(path)
 
 
 @pytest.mark.parametrize("step", range(0, 40))

@@ -207,7 +207,7 @@ def test_a_quoted_url_in_a_message_keeps_its_closing_quote() -> None:
     )
 
 
-_keys = st.from_regex(r"(tryon|whsec)_[A-Za-z0-9_-]{43}", fullmatch=True)
+_keys = st.from_regex(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{43}", fullmatch=True)
 
 
 @given(before=st.text(), key=_keys, after=st.text())

@@ -55,7 +55,7 @@ from sqlalchemy import and_, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.accounts import Principal
-from tryon_core.api.errors import envelope
+from tryon_core.api.errors import envelope, error_response
 from tryon_core.db.conflicts import insert_on_conflict
 from tryon_core.db.schema import files, generations
 from tryon_core.db.schema import idempotency_keys as keys_table
@@ -193,7 +193,7 @@ async def idempotent(
         if exc.status in RELEASE_STATUSES:
             await uninterrupted(_drop(gateway, claim))
         else:
-            await uninterrupted(_finish(gateway, claim, _stored(_rendered(exc))))
+            await uninterrupted(_finish(gateway, claim, _stored(error_response(exc))))
         raise
     except Exception:
         await uninterrupted(
@@ -221,17 +221,6 @@ async def idempotent(
         headers={k: v for k, v in response.headers.items() if k.lower() != "content-type"},
         background=response.background,
         cookies=response.cookies,
-    )
-
-
-def _rendered(exc: TryOnError) -> Response[Any]:
-    return envelope(
-        exc.status,
-        exc.message,
-        exc.type,
-        param=exc.param,
-        metadata=exc.metadata,
-        retry_after=exc.retry_after,
     )
 
 

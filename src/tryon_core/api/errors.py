@@ -15,7 +15,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from tryon_core.api.disconnect import ClientDisconnected
 from tryon_core.errors import TryOnError
 
-__all__ = ["EXCEPTION_HANDLERS", "ErrorBody", "ErrorEnvelope", "envelope"]
+__all__ = ["EXCEPTION_HANDLERS", "ErrorBody", "ErrorEnvelope", "envelope", "error_response"]
 
 log = logging.getLogger("tryon.api")
 
@@ -70,9 +70,8 @@ def envelope(
     )
 
 
-def _tryon_error(_: Request[Any, Any, Any], exc: TryOnError) -> Response[ErrorEnvelope]:
-    if exc.status >= 500 and exc.status not in (502, 503, 504):
-        log.error("request failed: %s", exc.message)
+def error_response(exc: TryOnError) -> Response[ErrorEnvelope]:
+    """The answer a domain error gets: its envelope, status and Retry-After."""
     return envelope(
         exc.status,
         exc.message,
@@ -81,6 +80,12 @@ def _tryon_error(_: Request[Any, Any, Any], exc: TryOnError) -> Response[ErrorEn
         metadata=exc.metadata,
         retry_after=exc.retry_after,
     )
+
+
+def _tryon_error(_: Request[Any, Any, Any], exc: TryOnError) -> Response[ErrorEnvelope]:
+    if exc.status >= 500 and exc.status not in (502, 503, 504):
+        log.error("request failed: %s", exc.message)
+    return error_response(exc)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorEnvelope]:

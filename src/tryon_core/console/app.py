@@ -41,7 +41,11 @@ PAGES = [
 
 
 def console_routers(settings: Settings) -> list[Router]:
-    """The console's pages and its static files, or nothing if it is switched off."""
+    """The console's pages and its static files, or nothing if it is switched off.
+
+    Every console route handler has ``opt["console"]`` set (its pages ``console_page`` too):
+    they are for browsers with a session cookie, not API keys.
+    """
     if not settings.console.enabled:
         return []
     throttle = SignInThrottle(
@@ -63,6 +67,7 @@ def console_routers(settings: Settings) -> list[Router]:
         middleware=[SecurityHeaders],
         exception_handlers=CONSOLE_EXCEPTION_HANDLERS,
         include_in_schema=False,
+        opt={"console": True},
     )
     static = create_static_files_router(
         path="/static",
@@ -71,5 +76,6 @@ def console_routers(settings: Settings) -> list[Router]:
         middleware=[SecurityHeaders],
         cache_control=CacheControlHeader(max_age=86400, public=True),
         include_in_schema=False,
+        opt={"console": True},
     )
     return [pages, static]

@@ -60,7 +60,10 @@ def _failure(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         status, message = 500, "Something went wrong on the server; it was logged."
     if status >= 500 and isinstance(exc, HTTPException | TryOnError):
         message = message or "The server could not answer."
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
     return page(request, "error.html", status=status, title=title, message=message)
 
 

@@ -1,5 +1,5 @@
 """The bundled sample photos the playground offers: ``samples/`` of the source tree, or the
-copy an installed wheel carries in ``tryon_core/console/samples``."""
+copy an installed wheel carries in ``tryon_core/console/sample_photos``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ SAMPLES = (
 
 
 def samples_folder() -> Path:
-    packaged = Path(__file__).with_name("samples")
+    packaged = Path(__file__).with_name("sample_photos")
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "samples"
 
 

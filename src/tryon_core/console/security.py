@@ -27,7 +27,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from tryon_core.config import Settings
-from tryon_core.errors import ClientError, InvalidRequest
+from tryon_core.errors import ClientError, InvalidRequest, PayloadTooLarge
 
 __all__ = [
     "CSRF_FIELD",
@@ -50,6 +50,8 @@ CSRF_HEADER = "x-csrf-token"
 _CSRF_LABEL = b"tryon-console-csrf:"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_FIELDS = 50
+MAX_FORM_BYTES = 64 * 1024
+"""The largest urlencoded form a console page takes (its forms are a few short fields)."""
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
@@ -93,14 +95,18 @@ def make_cookie(
 
 
 async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """A urlencoded form's fields (the first value of each); read once, then kept with the
-    request. Anything else is an empty form."""
+    """A urlencoded form's fields (the first value of each), at most ``MAX_FORM_BYTES``; read
+    once, then kept with the request. Anything else is an empty form."""
     kept: dict[str, str] | None = request.state.get("console_form")
     if kept is not None:
         return kept
     fields: dict[str, str] = {}
     if request.content_type[0] == "application/x-www-form-urlencoded":
-        body = await request.body()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise PayloadTooLarge(f"A console form is at most {MAX_FORM_BYTES} bytes.")
         try:
             pairs = parse_qsl(
                 body.decode("utf-8"),
@@ -141,9 +147,8 @@ def content_security_policy(scope: Scope) -> str:
     """Own origin only; the WebSocket of a job on this same host too (``ws:``/``wss:``)."""
     connect = ["'self'"]
     host = _header(scope, b"host")
-    if host and _HOST.match(host):
-        secure = scope.get("scheme") == "https"
-        connect.append(f"{'wss' if secure else 'ws'}://{host}")
+    if host and _HOST.match(host):  # wss too: behind a TLS proxy the request looks like http
+        connect += [f"ws://{host}", f"wss://{host}"]
     return "; ".join(
         [
             "default-src 'none'",

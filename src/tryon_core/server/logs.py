@@ -7,8 +7,9 @@ plugins' lines) is blanked before it is written (:class:`RedactingFormatter`):
   (:data:`KEPT_PARAMETERS`: ``expires``, ``limit``, ``cursor``, ``status``); every other value,
   ``sig`` and ``token`` among them and whatever a client sent by mistake (``?api_key=``), is
   written ``[redacted]``, and so is a name that is not a short plain word;
-- anything shaped like a gateway key (``tryon_…``) or a webhook secret (``whsec_…``), and the
-  credentials after ``Bearer`` or ``Basic``, wherever they appear.
+- anything shaped like a gateway key (``tryon_…``), a webhook secret (``whsec_…``) or a console
+  session or sign-in link token (``tcs_…``, ``tcl_…``), and the credentials after ``Bearer`` or
+  ``Basic``, wherever they appear.
 
 A query string ends at whitespace. In a log record's arguments (uvicorn passes the request's
 path and query as one) that is exact: quotes a client put in its query cannot end it early.
@@ -45,7 +46,7 @@ _QUERY_IN_TEXT = re.compile(r"(?<=[\w/.%~-])\?((?:[^\s\"']|[\"'](?![\s,;:)\]}]|$
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
 _SECRETS = [
-    (re.compile(r"(tryon|whsec)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
+    (re.compile(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
     (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}"),
 ]
 

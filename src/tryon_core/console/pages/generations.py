@@ -105,7 +105,7 @@ async def export(
 async def _csv_rows(
     gateway: Gateway, account_id: str, status: str | None, model: str | None
 ) -> AsyncIterator[bytes]:
-    yield _csv_line(CSV_COLUMNS)
+    yield csv_record(CSV_COLUMNS)
     cursor: str | None = None
     while True:
         async with gateway.database.reading() as conn:
@@ -120,7 +120,7 @@ async def _csv_rows(
             )
         for job in found.data:
             row = generation_row(job)
-            yield _csv_line(
+            yield csv_record(
                 (
                     job.id,
                     job.created_at,
@@ -140,7 +140,7 @@ async def _csv_rows(
         cursor = found.next_cursor
 
 
-def _csv_line(cells: tuple[str, ...]) -> bytes:
+def csv_record(cells: tuple[str, ...]) -> bytes:
     """One CSV record; a cell a spreadsheet would run as a formula is quoted with ``'``."""
     out = io.StringIO()
     csv.writer(out).writerow(["'" + c if c.startswith(_FORMULA_STARTS) else c for c in cells])

@@ -31,6 +31,7 @@ __all__ = ["ROUTES"]
 
 PAGE = {"console_page": True}
 SCRIPT = {"console_page": False}
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 @get("/playground", opt=PAGE)
@@ -74,13 +75,13 @@ async def submit(request: Request[Any, Any, Any], console: SignedInDep) -> Respo
         statusUrl=href(settings, f"/playground/jobs/{job_id}"),
         wsUrl=ws_url(gateway, job_id, submitted.deadline),
     )
-    return Response(body, status_code=202)
+    return Response(body, status_code=202, headers=NO_STORE)
 
 
 @get("/playground/jobs/{job_id:str}", opt=SCRIPT)
 async def job(
     request: Request[Any, Any, Any], console: SignedInDep, job_id: FromPath[str]
-) -> JobBody:
+) -> Response[JobBody]:
     """The job as ``GET /api/v1/tryon/{id}`` shows it (for when the WebSocket cannot open)."""
     gateway = gateway_of(request)
     async with gateway.database.reading() as conn:
@@ -89,7 +90,7 @@ async def job(
         raise NotFound("No such job.", param="id")
     for image in body.images:
         image.url = local_url(gateway.settings, image.url)
-    return body
+    return Response(body, headers=NO_STORE)
 
 
 async def _parse(request: Request[Any, Any, Any], *, max_image_bytes: int) -> TryOnRequest:
