@@ -3,8 +3,9 @@ it), with the offline engine enabled, its own SQLite database and config file, a
 accounts opened through the core's functions. Its own process keeps the server's work (the
 offline engine is CPU-bound) and the test's browser driving from waiting on each other.
 
-Kling's fake upstream is enabled too (served from the test's process, so a test can hold a
-task in Kling's own ``processing`` state); ``auto`` routes to the offline engine only."""
+Kling's fake upstream is enabled too, first in ``auto`` before the offline engine. It is
+served from the test's process, so a test can hold a task in Kling's own ``processing`` state
+or make Kling fail (and ``auto`` fall back)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ CONFIG = """
 [console]
 sign_in_attempts = 10000
 [routing]
-auto = ["local/overlay"]
+auto = ["kling/kolors-v1-5", "local/overlay"]
 [providers.local]
 enabled = true
 [providers.kling]

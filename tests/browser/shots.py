@@ -41,10 +41,12 @@ class Screenshots:
         return path
 
     def for_docs(self, page: Page, name: str) -> Path | None:
-        """Also keep the viewport as ``docs/img/NAME.png`` when docs screenshots are asked for."""
+        """Also keep the viewport, scrolled to the top, as ``docs/img/NAME.png`` when docs
+        screenshots are asked for."""
         self.take(page, name)
         if os.environ.get(DOCS_ENV) != "1":
             return None
+        page.evaluate("window.scrollTo(0, 0)")
         path = DOCS_IMAGES / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(small_png(page.screenshot()))

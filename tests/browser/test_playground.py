@@ -98,6 +98,21 @@ def test_the_upstream_state_is_shown_while_the_upstream_works(
     expect(state).to_have_text("Completed by kling/kolors-v1-5")
 
 
+def test_each_fallback_attempt_is_shown(page: Page, gateway: LiveGateway, account: Account) -> None:
+    gateway.kling_faults.inject("server_error")  # Kling, first in auto, fails once
+    sign_in(page, account.management_key)
+    run(page, "auto")
+    result = page.get_by_test_id("result-image")
+    expect(result).to_be_visible(timeout=RESULT_TIMEOUT_MS)
+    assert displayed_width(result) > 0
+    attempts = [text for state, text in logged(page) if state.startswith("attempt-")]
+    assert len(attempts) == 2, attempts
+    assert attempts[0].startswith("Attempt 1: kling/kolors-v1-5 (kling) failed")
+    assert attempts[1].startswith("Attempt 2: local/overlay (local) succeeded")
+    expect(page.get_by_test_id("result-model")).to_have_text("local/overlay")
+    expect(page.get_by_test_id("job-cost")).to_have_text("1 credit")  # the failed try is free
+
+
 def test_a_refused_try_on_shows_why_and_that_nothing_was_charged(
     page: Page, gateway: LiveGateway, problems: PageProblems
 ) -> None:
