@@ -26,7 +26,9 @@ from websockets.exceptions import ConnectionClosed
 from tests.demo_helpers import OTHER_ORIGIN, demo, expire, new_session
 from tests.helpers import auth, live_server, new_key
 from tests.test_adversarial_keys import concrete
+from tryon_core import accounts
 from tryon_core.api.app import ROUTES
+from tryon_core.api.scopes import check
 
 Client = AsyncTestClient[Litestar]
 WS = "/api/v1/tryon/{job_id}/ws"
@@ -209,3 +211,12 @@ async def test_the_websocket_for_every_kind_of_caller(
                     await socket.recv()
                 assert closed.value.rcvd is not None
                 assert closed.value.rcvd.code == 4000 + status, kind
+
+
+def test_a_console_session_may_do_what_either_scope_may() -> None:
+    """The console acts for its account with both scopes; it is never a demo session."""
+    principal = accounts.console_principal("acct_x")
+    assert (principal.kind, principal.key_id, principal.demo_session_id) == ("console", None, None)
+    for handler in ROUTES:
+        if handler.opt.get("scope") is not None:
+            check(principal, handler.opt)  # raises nothing
