@@ -39,6 +39,7 @@ __all__ = [
     "csrf_guard",
     "csrf_token",
     "form_fields",
+    "form_values",
     "is_secure",
     "make_cookie",
 ]
@@ -97,10 +98,19 @@ def make_cookie(
 async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
     """A urlencoded form's fields (the first value of each), at most ``MAX_FORM_BYTES``; read
     once, then kept with the request. Anything else is an empty form."""
-    kept: dict[str, str] | None = request.state.get("console_form")
+    return {name: values[0] for name, values in (await _form(request)).items()}
+
+
+async def form_values(request: Request[Any, Any, Any], name: str) -> list[str]:
+    """Every value of one field of a urlencoded form (checkboxes), in order."""
+    return (await _form(request)).get(name, [])
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+    kept: dict[str, list[str]] | None = request.state.get("console_form")
     if kept is not None:
         return kept
-    fields: dict[str, str] = {}
+    fields: dict[str, list[str]] = {}
     if request.content_type[0] == "application/x-www-form-urlencoded":
         body = bytearray()
         async for chunk in request.stream():
@@ -117,7 +127,7 @@ async def form_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
         except (UnicodeDecodeError, ValueError):
             raise InvalidRequest("The form is not valid UTF-8 urlencoded data.") from None
         for name, value in pairs:
-            fields.setdefault(name, value)
+            fields.setdefault(name, []).append(value)
     request.state.console_form = fields
     return fields
 
