@@ -46,3 +46,19 @@ def test_an_allowed_console_error_is_ignored(
     page.evaluate("console.error('expected: a refusal the test provokes')")
     problems.settle(page.context)
     assert problems.take() == []
+
+
+def test_the_consoles_policy_refuses_an_inline_script(page: Page, problems: PageProblems) -> None:
+    """The console's pages run no inline script, so their CSP can and does refuse one."""
+    page.goto("/sign-in")
+    page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "document.title = 'injected'";
+          document.head.append(script);
+        }"""
+    )
+    problems.settle(page.context)
+    assert page.title() != "injected"
+    found = problems.take()
+    assert any(p.startswith("CSP violation: script-src-elem | inline") for p in found), found
