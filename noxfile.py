@@ -1,4 +1,5 @@
-"""Sessions: tests, slow, lint, typecheck, bench. Each runs in the project's uv environment.
+"""Sessions: tests, slow, lint, typecheck, bench, screenshots. Each runs in the project's uv
+environment.
 
 `uv run nox` runs the default sessions, tests and slow: the whole test suite.
 """
@@ -25,6 +26,17 @@ def tests(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """The tests marked slow: schemathesis on the OpenAPI document, big concurrency runs."""
     _uv(session, "pytest", "-q", "-m", "slow", *session.posargs)
+
+
+@nox.session
+def screenshots(session: nox.Session) -> None:
+    """The browser tests, retaking the documentation's screenshots (docs/img/console-*.png)."""
+    session.run(
+        *("uv", "run", "--frozen", "pytest", "-q", "-m", "browser", "tests/browser"),
+        *session.posargs,
+        external=True,
+        env={"TRYON_DOCS_SCREENSHOTS": "1"},
+    )
 
 
 _LINTED = ("src", "plugins", "tests", "benchmarks", "docs/examples", "noxfile.py")
