@@ -122,6 +122,22 @@ async def test_a_key_created_in_the_console_works_until_it_is_revoked(
     assert "revoked 20" in after
 
 
+async def test_the_key_form_sent_twice_makes_one_key(
+    client: Client, signed_in: tuple[str, str]
+) -> None:
+    """A reload of the answer (the browser sends the same form again) or a double click."""
+    form_id = re.search(r'name="form_id" value="([^"]+)"', (await page(client, "/keys")).text)
+    assert form_id
+    fields = {"name": "twice", "scope": "inference", "form_id": form_id.group(1)}
+    assert (await post_form(client, "/keys", fields)).status_code == 201
+    again = await post_form(client, "/keys", fields)
+    assert again.status_code == 303
+    assert again.headers["location"] == "/keys?done=sent_twice"
+    listing = (await page(client, "/keys?done=sent_twice")).text
+    assert listing.count("<td>twice<") == 1
+    assert "no other key was made" in listing
+
+
 async def test_a_management_key_made_in_the_console_manages_and_runs_nothing(
     client: Client, signed_in: tuple[str, str]
 ) -> None:

@@ -145,11 +145,6 @@ def test_only_the_allowed_origin_may_use_the_token(
     assert [m["error"]["type"] for m in refused["messages"]] == ["origin_not_allowed"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h-scopes defect: demo.js does not catch a refused fetch, so the page on a refused "
-    "origin shows 'Ready.' and throws an uncaught TypeError instead of saying it is refused",
-)
 def test_the_demo_page_on_another_origin_says_it_is_refused(
     page: Page,
     gateway: LiveGateway,
@@ -200,12 +195,6 @@ def wait_until_refused(gateway: LiveGateway, token: str, origin: str) -> dict[st
     raise AssertionError(f"the demo session was still accepted: {answer.status_code}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h-scopes defect: a preflight is allowed only while a live session lists the origin, "
-    "so once the session has ended the page's POST fails CORS and it never reads the 401 "
-    "demo_session_expired/revoked the API answers",
-)
 @pytest.mark.parametrize("ending", ["expired", "revoked"])
 def test_an_ended_session_shows_why_on_the_page(
     ending: str,

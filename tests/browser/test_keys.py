@@ -57,11 +57,6 @@ def test_a_new_key_is_shown_once_and_works_against_the_api(
     expect(row).to_contain_text(scope)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h-console defect: POST /keys answers the secret itself (201, no redirect), so "
-    "reloading that page posts the form again and makes a second key with a new secret",
-)
 def test_reloading_the_new_key_page_makes_no_other_key(page: Page, account: Account) -> None:
     sign_in(page, account.management_key)
     secret = create_key(page, "reloaded", "inference")

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from tryon_core.accounts import SCOPES, KeyInfo, create_key, list_keys, revoke_key
+from tryon_core.console.once import OnceForms
 from tryon_core.console.render import gateway_of, href, page
 from tryon_core.console.security import form_fields
 from tryon_core.console.session import SignedIn, SignedInDep
@@ -20,7 +21,12 @@ __all__ = ["ROUTES"]
 
 PAGE = {"console_page": True}
 MAX_NAME = 200
-_NOTICES = {"revoked": "The key was revoked: it stops working at once."}
+_NOTICES = {
+    "revoked": "The key was revoked: it stops working at once.",
+    "sent_twice": "This form was already sent, so no other key was made: the key it created "
+    "is in the list below, and its secret was shown once, when it was made.",
+}
+_SENT = OnceForms()
 
 
 class KeyRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +54,7 @@ async def _page(
     context.setdefault("error", None)
     context.setdefault("notice", None)
     context.setdefault("form", {"name": "", "scope": "inference"})
+    context.setdefault("form_id", _SENT.new())
     return page(
         request,
         "keys.html",
@@ -68,7 +75,7 @@ async def keys(
 
 
 @post("/keys", opt=PAGE)
-async def create(request: Request[Any, Any, Any], console: SignedInDep) -> Response[str]:
+async def create(request: Request[Any, Any, Any], console: SignedInDep) -> Response[str] | Redirect:
     fields = await form_fields(request)
     name = fields.get("name", "").strip()
     scope = fields.get("scope", "inference")
@@ -79,6 +86,9 @@ async def create(request: Request[Any, Any, Any], console: SignedInDep) -> Respo
     if scope not in SCOPES:
         error = "Choose the key's scope: inference or management."
         return await _page(request, console, status=400, error=error, form=form)
+    if not _SENT.first_use(fields.get("form_id", "")):  # a reload or a second click
+        settings = gateway_of(request).settings
+        return Redirect(path=href(settings, "/keys") + "?done=sent_twice", status_code=303)
     async with gateway_of(request).database.transaction() as conn:
         info, secret = await create_key(conn, account_id=console.account_id, name=name, scope=scope)
     created = {"info": info, "scope": scope, "secret": secret}
