@@ -178,3 +178,20 @@ async def test_oversized_body_is_413(make_app: Any) -> None:
         )
         error = assert_envelope(response, 413, "payload_too_large")
         assert error["message"] == f"The request body is larger than the {limit}-byte limit."
+
+
+async def test_each_key_shows_its_usage(client: Client, tryon_body: Any) -> None:
+    """A management key sees what every key of the account spent (credits charged)."""
+    spender, account = await new_key(client, credits=20)
+    idle, _ = await new_key(client, account=account)
+    manager, _ = await new_key(client, account=account, scope="management")
+    for _ in range(2):
+        answer = await client.post(
+            "/api/v1/tryon", json=tryon_body(model="scripted/alpha"), headers=auth(spender)
+        )
+        assert answer.status_code == 200, answer.text
+    listing = (await client.get("/api/v1/keys", headers=auth(manager))).json()["data"]
+    spent = {k["prefix"]: k["credits_spent"] for k in listing}
+    assert spent == {spender[:12]: 6, idle[:12]: 0, manager[:12]: 0}
+    own = (await client.get("/api/v1/key", headers=auth(spender))).json()["data"]
+    assert own["credits_spent"] == 6

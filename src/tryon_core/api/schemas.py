@@ -132,6 +132,8 @@ class KeyData(msgspec.Struct, kw_only=True, omit_defaults=False):
     last_used_at: str | None
     revoked_at: str | None
     scope: Literal["inference", "management"]
+    credits_spent: int
+    """Credits charged for the generations this key opened (its usage)."""
 
 
 class KeyList(msgspec.Struct, kw_only=True):

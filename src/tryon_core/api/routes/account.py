@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from litestar import delete, get, post
@@ -12,6 +13,7 @@ from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.openapi import AUTHED, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
 from tryon_core.api.scopes import ANY_KEY, INFERENCE, MANAGEMENT
+from tryon_core.reports import spend_by_key
 
 
 @get(
@@ -41,7 +43,8 @@ async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsRespon
 async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, KeyData]:
     async with gateway.database.reading() as conn:
         keys = await list_keys(conn, account_id=principal.account_id)
-    return {"data": next(_key(k) for k in keys if k.id == principal.key_id)}
+        spent = await spend_by_key(conn, principal.account_id)
+    return {"data": next(_key(k, spent) for k in keys if k.id == principal.key_id)}
 
 
 @get(
@@ -55,7 +58,8 @@ async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str,
 async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     async with gateway.database.reading() as conn:
         found = await list_keys(conn, account_id=principal.account_id)
-    return KeyList(data=[_key(k) for k in found])
+        spent = await spend_by_key(conn, principal.account_id)
+    return KeyList(data=[_key(k, spent) for k in found])
 
 
 @post(
@@ -84,7 +88,7 @@ async def new_key(
         info, secret = await create_key(
             conn, account_id=principal.account_id, name=wanted.name, scope=wanted.scope
         )
-    return KeyCreated(data=_key(info), key=secret)
+    return KeyCreated(data=_key(info, {}), key=secret)
 
 
 @delete(
@@ -101,14 +105,16 @@ async def remove_key(
 ) -> dict[str, KeyData]:
     async with gateway.database.transaction() as conn:
         info = await revoke_key(conn, key_id, account_id=principal.account_id)
-    return {"data": _key(info)}
+        spent = await spend_by_key(conn, principal.account_id)
+    return {"data": _key(info, spent)}
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _key(info: KeyInfo) -> KeyData:
+def _key(info: KeyInfo, spent: Mapping[str | None, int]) -> KeyData:
+    """A key as the API shows it; ``spent``: credits charged by key (reports.spend_by_key)."""
     return KeyData(
         id=info.id,
         name=info.name,
@@ -118,4 +124,5 @@ def _key(info: KeyInfo) -> KeyData:
         last_used_at=_iso(info.last_used_at),
         revoked_at=_iso(info.revoked_at),
         scope="management" if info.scope == "management" else "inference",
+        credits_spent=spent.get(info.id, 0),
     )
