@@ -28,6 +28,7 @@ NAV = [
     ("Playground", "Playground", "playground"),
     ("Generations", "Generations", "generations"),
     ("Webhooks", "Webhooks", "webhooks"),
+    ("Demo sessions", "Demo sessions", "demo-sessions"),
     ("Operator", "Operator", "operator"),
 ]
 # Pages whose laptop screenshot for the docs another test takes, in a more telling state.
