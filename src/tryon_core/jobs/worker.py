@@ -79,6 +79,10 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
     except TryOnError as exc:
         await finish_failure(gateway, job_id, error_record(exc))
         return
+    except OSError as exc:  # the file store is away: the job waits for it, untouched
+        log.warning("job %s: its input images cannot be read now (%s); handed back", job_id, exc)
+        await _hand_back(gateway, job_id)
+        return
     attempts = JobAttemptLog(gateway, job_id, adopt=adopt)
     watcher = asyncio.create_task(_watch(gateway, job_id, asyncio.current_task(), attempts))
     try:
@@ -313,7 +317,7 @@ async def _inputs(gateway: Gateway, conn: AsyncConnection, ids: list[str]) -> li
             if row is None:
                 raise FileNotFoundError(file_id)
             data = await gateway.store.get(row.storage_key)
-        except OSError:
+        except FileNotFoundError:
             raise _CannotRun("The job's input images are no longer in the file store.") from None
         images.append(
             InputImage(data=data, content_type=row.content_type, width=row.width, height=row.height)
