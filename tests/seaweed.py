@@ -188,11 +188,19 @@ class SeaweedFS:
         finally:
             client.close()
 
-    def storage_toml(self, bucket: str, *, prefix: str = "tryon/", presign: bool = False) -> str:
-        """``[storage.s3]`` for ``bucket`` of this server (``[storage] backend`` not included)."""
+    def storage_toml(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "tryon/",
+        presign: bool = False,
+        endpoint: str | None = None,
+    ) -> str:
+        """``[storage.s3]`` for ``bucket`` of this server (``[storage] backend`` not included);
+        ``endpoint`` reaches it another way (through a proxy)."""
         return (
             "[storage.s3]\n"
-            f'endpoint_url = "{self.endpoint}"\n'
+            f'endpoint_url = "{endpoint or self.endpoint}"\n'
             f'bucket = "{bucket}"\n'
             f'access_key_id = "{self.access_key}"\n'
             f'secret_access_key = "{self.secret_key}"\n'
