@@ -3,6 +3,8 @@ refusals and an outage of the store, through the public surface (HTTP, the CLI).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from tryon_core.config import parse_settings
 from tryon_core.ids import utcnow
 from tryon_core.pipeline import save_images
 from tryon_core.testing import ScriptedProvider
+from tryon_core.testing.scripted import Sleep
 
 
 class Image(msgspec.Struct, frozen=True):
@@ -34,8 +37,8 @@ class Image(msgspec.Struct, frozen=True):
     height: int = 64
 
 
-def _config(tmp_path: Path, storage: str) -> str:
-    return f"""
+def _config(tmp_path: Path, storage: str, extra: str = "") -> str:
+    return f"""{extra}
 [database]
 url = "sqlite+aiosqlite:///{tmp_path}/tryon.db"
 [storage]
@@ -53,12 +56,14 @@ timeout = 5.0
 def s3_app(
     seaweedfs: SeaweedFS, tmp_path: Path, scripted: ScriptedProvider
 ) -> Callable[..., tuple[Litestar, str]]:
-    """``make(presign=False, endpoint=None)``: an app on a fresh bucket, and that bucket."""
+    """``make(presign=, endpoint=, extra=)``: an app on a fresh bucket, and that bucket."""
 
-    def make(*, presign: bool = False, endpoint: str | None = None) -> tuple[Litestar, str]:
+    def make(
+        *, presign: bool = False, endpoint: str | None = None, extra: str = ""
+    ) -> tuple[Litestar, str]:
         bucket = seaweedfs.new_bucket()
         storage = seaweedfs.storage_toml(bucket, presign=presign, endpoint=endpoint)
-        settings = parse_settings(_config(tmp_path, storage))
+        settings = parse_settings(_config(tmp_path, storage, extra))
         app = create_app(settings, extra_plugins=[scripted], load_entry_points=False)
         return app, bucket
 
@@ -294,3 +299,74 @@ async def test_a_store_outage_is_a_503_that_charges_nothing_and_service_resumes(
         assert len(_results(seaweedfs.keys(bucket))) == 2  # no result of a refused request
     finally:
         await proxy.close()
+
+
+async def test_a_job_waits_out_a_store_outage_and_one_that_cannot_keep_its_result_is_free(
+    s3_app: Callable[..., tuple[Litestar, str]],
+    seaweedfs: SeaweedFS,
+    scripted: ScriptedProvider,
+    tryon_body: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Job A's result cannot be stored: it fails, released. Job B's inputs cannot be read: it
+    is handed back untouched, and completes once the store is back."""
+    handed_back = asyncio.Event()
+    watcher = _Watch("handed back", handed_back)
+    logging.getLogger("tryon.jobs").addHandler(watcher)
+    target = urlsplit(seaweedfs.endpoint)
+    proxy = TcpProxy((target.hostname or "127.0.0.1", target.port or 80))
+    await proxy.start()
+    one_worker = "[jobs]\nworkers = 1\nsweep_interval_seconds = 0.2\n"
+    app, bucket = s3_app(endpoint=f"http://127.0.0.1:{proxy.port}", extra=one_worker)
+    scripted.script("scripted/alpha", Sleep(1.0))  # A holds the only worker a while
+    try:
+        async with live_server(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as h:
+            key, account = await new_key(app)
+            jobs = []
+            for _ in range(2):
+                accepted = await h.post(
+                    "/api/v1/tryon",
+                    json=tryon_body(mode="async", model="scripted/alpha"),
+                    headers=auth(key),
+                )
+                assert accepted.status_code == 202, accepted.text
+                jobs.append(accepted.json()["jobId"])
+            await wait_for(h, key, jobs[0], "processing")  # type: ignore[arg-type]
+            await proxy.cut()
+            failed = await wait_for(h, key, jobs[0])  # type: ignore[arg-type]
+            assert failed["status"] == "failed"
+            assert failed["error"]["type"] == "service_unavailable", failed
+            async with asyncio.timeout(20):
+                await handed_back.wait()  # B met the outage, and waits
+            waiting = await wait_for(h, key, jobs[1], "queued", "processing")  # type: ignore[arg-type]
+            assert waiting["status"] in ("queued", "processing")
+
+            await proxy.restore()
+            done = await wait_for(h, key, jobs[1])  # type: ignore[arg-type]
+            assert done["status"] == "completed", done
+            balance, reserved, *ledger = await money(app, account)
+            assert (balance, reserved) == tuple(ledger) and reserved == 0
+            assert balance == 100 - done["usage"]["credits"]  # B only
+            # A's inputs could not be deleted while the store was away: their rows are gone,
+            # so the orphan sweep removes them once they are past their grace
+            assert len(_results(seaweedfs.keys(bucket))) == 1  # B's result, nothing of A
+            later = utcnow() + retention.orphan_grace(app.state.gateway) + timedelta(minutes=1)
+            monkeypatch.setattr(retention, "utcnow", lambda: later)
+            assert await retention.sweep_orphans(app.state.gateway) == 2
+        assert len(seaweedfs.keys(bucket)) == 1
+    finally:
+        logging.getLogger("tryon.jobs").removeHandler(watcher)
+        await proxy.close()
+
+
+class _Watch(logging.Handler):
+    """Sets ``event`` when a log line contains ``text``."""
+
+    def __init__(self, text: str, event: asyncio.Event) -> None:
+        super().__init__()
+        self.text = text
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
