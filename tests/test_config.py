@@ -65,6 +65,9 @@ def test_environment_variables_are_substituted() -> None:
     assert settings.server.base_url == "https://tryon.example/x"
 
 
+_S3 = '[storage.s3]\nbucket = "tryon"\naccess_key_id = "k"\nsecret_access_key = "s"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "names"),
     [
@@ -77,6 +80,17 @@ def test_environment_variables_are_substituted() -> None:
         ("[surprise]\nx = 1\n", "surprise"),
         ('[server]\npublic_url = "${NOPE}"\n', "NOPE"),
         ("[server\n", "TOML"),
+        ('[storage]\nbackend = "ftp"\n', "storage.backend"),
+        ('[storage]\nbackend = "s3"\n', 'storage: backend = "s3" needs a'),
+        ('[storage.s3]\nbucket = "tryon"\n', "storage.s3: Object missing required field"),
+        (_S3.replace('"k"', '""'), "storage.s3.access_key_id"),
+        (_S3 + 'endpoint_url = "s3.internal"\n', "storage.s3: endpoint_url must be"),
+        (_S3 + 'prefix = "../up"\n', "storage.s3: prefix may not"),
+        (_S3 + "presign = 1\n", "storage.s3.presign"),
+        (
+            '[storage]\nbackend = "s3"\nurl_ttl_seconds = 604801\n' + _S3 + "presign = true\n",
+            "storage: url_ttl_seconds: a presigned URL lasts at most",
+        ),
     ],
 )
 def test_bad_values_stop_the_start_naming_the_key(text: str, names: str) -> None:

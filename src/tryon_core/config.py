@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -25,7 +25,9 @@ from tryon_core.registry import Registry
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "S3Config",
     "Settings",
+    "StorageConfig",
     "load_settings",
     "parse_settings",
     "resolve_providers",
@@ -37,6 +39,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+WEEK = 7 * 24 * 3600
 
 
 class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -71,8 +74,36 @@ class DatabaseConfig(_Section):
     """PostgreSQL: seconds to connect and for each statement; past it, the request is a 503."""
 
 
+class S3Config(_Section):
+    """``[storage.s3]``: an S3-compatible bucket (AWS S3, SeaweedFS, MinIO, Ceph, R2, ...)."""
+
+    bucket: Annotated[str, msgspec.Meta(min_length=3, max_length=63)]
+    access_key_id: Annotated[str, msgspec.Meta(min_length=1)]
+    secret_access_key: Annotated[str, msgspec.Meta(min_length=1)]
+    endpoint_url: str | None = None
+    """The store's address, e.g. "http://127.0.0.1:8333"; unset: AWS S3 in ``region``."""
+    region: Annotated[str, msgspec.Meta(min_length=1)] = "us-east-1"
+    prefix: str = ""
+    """Put before every key (e.g. "tryon/"), so that one bucket can hold other things too."""
+    presign: bool = False
+    """Hand clients presigned GET URLs of the store instead of links to the gateway."""
+    timeout: Seconds = 10.0
+    """Seconds to connect and for each answer; past it, the store counts as down (503)."""
+
+    def __post_init__(self) -> None:
+        url = self.endpoint_url
+        if url is not None and not re.fullmatch(r"https?://[^/?#\s]+/?", url):
+            raise ValueError(f"endpoint_url must be http(s)://HOST[:PORT], not {url!r}")
+        if self.prefix.startswith("/") or ".." in self.prefix.split("/"):
+            raise ValueError(f"prefix may not start with / nor contain .., not {self.prefix!r}")
+
+
 class StorageConfig(_Section):
+    backend: Literal["local", "s3"] = "local"
+    """Where files are kept: "local" (the folder ``path``) or "s3" (``[storage.s3]``)."""
+    s3: S3Config | None = None
     path: str = "var/files"
+    """The folder of the local store; either backend keeps the generated signing secret here."""
     retention_hours: Positive = 24 * 7
     orphan_grace_hours: Positive = 24
     """A file no row refers to is deleted once this old (never before a request could be
@@ -80,6 +111,12 @@ class StorageConfig(_Section):
     url_ttl_seconds: Positive = 3600
     signing_secret: str | None = None
     """Keys signed file URLs. Unset: generated once and kept in PATH/.signing-secret."""
+
+    def __post_init__(self) -> None:
+        if self.backend == "s3" and self.s3 is None:
+            raise ValueError('backend = "s3" needs a [storage.s3] table')
+        if self.backend == "s3" and self.s3 and self.s3.presign and self.url_ttl_seconds > WEEK:
+            raise ValueError("url_ttl_seconds: a presigned URL lasts at most 604800 s (7 days)")
 
 
 class FetchConfig(_Section):

@@ -22,7 +22,8 @@ from tryon_core.jobs.dispatch import Dispatcher
 from tryon_core.jobs.events import JobEvents
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.principals import authenticate
-from tryon_core.storage import FileStore, LocalFileStore, UrlSigner, load_or_create_secret
+from tryon_core.storage import UrlSigner, load_or_create_secret
+from tryon_core.stores import FileStore, StoreBackend, create_store
 
 __all__ = ["Gateway", "build_catalog"]
 
@@ -46,6 +47,10 @@ class Gateway:
     catalog: Catalog
     database: Database
     store: FileStore
+    """Where files are put and read (tests may wrap it)."""
+    backend: StoreBackend
+    """The configured store itself: opened at start, closed at the end, and asked for direct
+    download links (presigned URLs of an S3 store)."""
     signer: UrlSigner
     fetcher: GuardedFetcher
     http: httpx.AsyncClient
@@ -73,11 +78,13 @@ class Gateway:
         storage = Path(settings.storage.path)
         fetch = settings.fetch
         images = settings.images
+        store = create_store(settings.storage)
         return cls(
             settings=settings,
             catalog=catalog,
             database=create_database(settings.database.url, timeout=settings.database.timeout),
-            store=LocalFileStore(storage),
+            store=store,
+            backend=store,
             signer=UrlSigner(
                 load_or_create_secret(settings.storage.signing_secret, storage),
                 ttl_seconds=settings.storage.url_ttl_seconds,
@@ -117,8 +124,14 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        if self.settings.database.migrate_on_start:
-            await self.database.upgrade()
+        """Open the file store (ConfigError if it cannot be used), then migrate."""
+        await self.backend.open()
+        try:
+            if self.settings.database.migrate_on_start:
+                await self.database.upgrade()
+        except BaseException:
+            await self.backend.close()
+            raise
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -128,6 +141,7 @@ class Gateway:
         if self._webhook_sender is not None:
             await self._webhook_sender.aclose()
         await self.database.dispose()
+        await self.backend.close()
 
     async def authenticate(
         self, authorization: str | None, *, origin: str | None = None
@@ -173,7 +187,14 @@ class Gateway:
             )
         return self._webhook_sender
 
-    def file_url(self, file_id: str) -> str:
+    def file_url(self, file_id: str, *, key: str | None = None) -> str:
+        """The link a client downloads file ``file_id`` (kept under ``key``) with, valid for
+        ``[storage] url_ttl_seconds``: the store's own (presigned) URL where it makes one,
+        else a link to the gateway signed with ``[storage] signing_secret``."""
+        ttl = self.signer.ttl_seconds
+        direct = None if key is None else self.backend.direct_url(key, ttl_seconds=ttl)
+        if direct is not None:
+            return direct
         expires, signature = self.signer.sign(file_id)
         base = self.settings.server.base_url
         return f"{base}/api/v1/files/{file_id}?expires={expires}&sig={signature}"

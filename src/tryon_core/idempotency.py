@@ -64,6 +64,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.idempotency_claim import Claim, current_claim, owned_by
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.request import ImageSource, TryOnRequest
+from tryon_core.stores import store_unavailable
 from tryon_core.uninterrupted import uninterrupted
 
 __all__ = [
@@ -441,14 +442,19 @@ async def _inline_files(gateway: Gateway, account_id: str, stored: _Stored) -> _
         }
     inlined: dict[bytes, bytes] = {}
     for file_id, match in found.items():
+        row = rows.get(file_id)
         try:
-            data = await gateway.store.get(rows[file_id].storage_key)
-        except (KeyError, OSError):
+            if row is None:
+                raise FileNotFoundError(file_id)
+            data = await gateway.store.get(row.storage_key)
+        except FileNotFoundError:
             raise NotFound(
                 "The image of this answer is no longer kept; its generation may still be read "
                 "with GET /api/v1/tryon/{id}.",
                 param=HEADER,
             ) from None
+        except OSError:  # the store is away: the answer is still kept, so ask to retry
+            raise store_unavailable() from None
         inlined[match.group(0)] = b"data:" + match.group(1) + b";base64," + base64.b64encode(data)
     body = _REFERENCES.sub(lambda m: inlined[m.group(0)], stored.body)
     return msgspec.structs.replace(stored, body=body)

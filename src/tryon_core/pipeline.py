@@ -33,6 +33,7 @@ from tryon_core.principals import ensure_live
 from tryon_core.provider import InputImage, ProviderRequest
 from tryon_core.request import TryOnRequest
 from tryon_core.routing import check_inputs, plan
+from tryon_core.stores import store_unavailable
 
 __all__ = [
     "AttemptLog",
@@ -62,6 +63,8 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 class StoredImage(msgspec.Struct, frozen=True, kw_only=True):
     file_id: str
+    key: str
+    """Where the file store keeps it."""
     content_type: str
     width: int
     height: int
@@ -301,6 +304,7 @@ async def _store(
         (
             StoredImage(
                 file_id=file_id,
+                key=key,
                 content_type=image.content_type,
                 width=image.width,
                 height=image.height,
@@ -326,17 +330,21 @@ async def save_images(
             key = f"{folder}/{file_id}.{_EXTENSIONS[image.content_type]}"
             await gateway.store.put(key, image.data)
             saved.append((file_id, key))
-    except OSError as exc:
-        await remove_files(gateway, [key for _, key in saved])
+    except OSError as exc:  # a full disk, an S3 store away (StoreUnavailable)
         log.error("file store failed: %s", exc)
-        raise ServiceUnavailable(failure) from None
+        await remove_files(gateway, [key for _, key in saved])
+        raise store_unavailable(failure) from None
     return saved
 
 
 async def remove_files(gateway: Gateway, keys: Sequence[str]) -> None:
-    """Delete files from the file store (a missing one is no error)."""
+    """Delete files from the file store (a missing one is no error). Best effort: a file the
+    store could not delete now has no row, so the orphan sweep of retention deletes it later."""
     for key in keys:
-        await gateway.store.delete(key)
+        try:
+            await gateway.store.delete(key)
+        except OSError as exc:
+            log.warning("file store: %s not deleted yet (retention will): %s", key, exc)
 
 
 async def record_success(

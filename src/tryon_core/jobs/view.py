@@ -176,7 +176,7 @@ async def render_jobs(
         ):
             images[image.generation_id].append(
                 JobImage(
-                    url=gateway.file_url(image.id),
+                    url=gateway.file_url(image.id, key=image.storage_key),
                     content_type=image.content_type,
                     width=image.width,
                     height=image.height,

@@ -79,6 +79,10 @@ async def run_job(gateway: Gateway, job_id: str) -> None:
     except TryOnError as exc:
         await finish_failure(gateway, job_id, error_record(exc))
         return
+    except OSError as exc:  # the file store is away: the job waits for it, untouched
+        log.warning("job %s: its input images cannot be read now (%s); handed back", job_id, exc)
+        await _hand_back(gateway, job_id)
+        return
     attempts = JobAttemptLog(gateway, job_id, adopt=adopt)
     watcher = asyncio.create_task(_watch(gateway, job_id, asyncio.current_task(), attempts))
     try:
@@ -231,8 +235,9 @@ async def _load(gateway: Gateway, row: Any) -> tuple[Work, dict[int, int]]:
     entries = [catalog.entries[slug] for slug in row.candidates or [] if slug in catalog]
     if not entries:
         raise _CannotRun("None of the models planned for this job is served any more.")
+    ids = list(row.inputs or [])
     async with gateway.database.reading() as conn:
-        inputs = await _inputs(gateway, conn, list(row.inputs or []))
+        stored = (await conn.execute(select(files).where(files.c.id.in_(ids)))).all()
         tried = (
             await conn.execute(
                 select(attempts)
@@ -240,6 +245,8 @@ async def _load(gateway: Gateway, row: Any) -> tuple[Work, dict[int, int]]:
                 .order_by(attempts.c.position)
             )
         ).all()
+    inputs = await _inputs(gateway, ids, {file.id: file for file in stored})  # not in the
+    # database's block: that one takes any OSError (the file store's too) for its own outage
     summary = row.request
     request = TryOnRequest(
         person=ImageSource(param="person_images[0]", url="stored"),
@@ -302,10 +309,9 @@ async def _interrupted(gateway: Gateway, attempt_id: int) -> None:
         )
 
 
-async def _inputs(gateway: Gateway, conn: AsyncConnection, ids: list[str]) -> list[InputImage]:
-    rows = {
-        row.id: row for row in (await conn.execute(select(files).where(files.c.id.in_(ids)))).all()
-    }
+async def _inputs(gateway: Gateway, ids: list[str], rows: dict[str, Any]) -> list[InputImage]:
+    """The job's input images from the file store; OSError (not FileNotFoundError) while the
+    store is away."""
     images: list[InputImage] = []
     for file_id in ids:
         row = rows.get(file_id)
@@ -313,7 +319,7 @@ async def _inputs(gateway: Gateway, conn: AsyncConnection, ids: list[str]) -> li
             if row is None:
                 raise FileNotFoundError(file_id)
             data = await gateway.store.get(row.storage_key)
-        except OSError:
+        except FileNotFoundError:
             raise _CannotRun("The job's input images are no longer in the file store.") from None
         images.append(
             InputImage(data=data, content_type=row.content_type, width=row.width, height=row.height)

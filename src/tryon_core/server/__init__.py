@@ -14,6 +14,7 @@ from typing import cast
 from tryon_core.config import Settings
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
+from tryon_core.stores import check_store
 
 __all__ = [
     "ConnectionGate",
@@ -31,11 +32,16 @@ _FILES_BESIDES_CONNECTIONS = 128
 
 
 def serve(settings: Settings) -> None:
-    """Build the app and serve it until interrupted (uvicorn handles SIGINT and SIGTERM)."""
+    """Build the app and serve it until interrupted (uvicorn handles SIGINT and SIGTERM).
+
+    The file store is checked first: a store that cannot be used raises ConfigError (one line
+    from ``tryon serve``) rather than failing inside the server's start-up.
+    """
     import uvicorn
 
     from tryon_core.api import create_app
 
+    asyncio.run(check_store(settings.storage))
     configure_logging()
     app = create_app(settings)
     server = settings.server

@@ -326,7 +326,7 @@ def completion(gateway: Gateway, chat: ChatRequest, generation: Generation) -> C
 
 def message(gateway: Gateway, chat: ChatRequest, generation: Generation) -> AssistantMessage:
     if chat.options.image_delivery == "url":
-        urls = [gateway.file_url(image.file_id) for image in generation.images]
+        urls = [gateway.file_url(image.file_id, key=image.key) for image in generation.images]
     else:
         urls = [_data_url(image) for image in generation.images]
     return AssistantMessage(

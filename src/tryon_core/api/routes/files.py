@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -17,6 +18,9 @@ from tryon_core.api.scopes import INFERENCE_OR_DEMO, principal_of
 from tryon_core.db.schema import files, generations
 from tryon_core.errors import InvalidRequest, InvalidSignature, NotFound
 from tryon_core.ids import as_utc, utcnow
+from tryon_core.stores import store_unavailable
+
+log = logging.getLogger("tryon.api")
 
 SIGNING_PARAMETERS = ("expires", "sig")
 
@@ -76,6 +80,9 @@ async def download(
         data = await gateway.store.get(row.storage_key)
     except FileNotFoundError:
         raise NotFound("No such file.", param="file_id") from None
+    except OSError as exc:  # the store is away (or its disk failed): retry later
+        log.error("file store failed on download: %s", exc)
+        raise store_unavailable() from None
     name = f"{file_id}{PurePosixPath(row.storage_key).suffix}"
     headers = {**FILE_HEADERS, "Content-Disposition": f'inline; filename="{name}"'}
     if request.method == HttpMethod.HEAD:  # what GET would send, but the body

@@ -161,7 +161,7 @@ def _rendered(gateway: GatewayDep, generation: Generation) -> TryOnResponse:
         created=int(generation.created.timestamp()),
         images=[
             ImageOut(
-                url=gateway.file_url(image.file_id),
+                url=gateway.file_url(image.file_id, key=image.key),
                 content_type=image.content_type,
                 width=image.width,
                 height=image.height,
