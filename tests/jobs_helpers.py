@@ -44,6 +44,20 @@ async def wait_for(
         await asyncio.sleep(0.05)
 
 
+async def wait_for_attempt(
+    client: Client, key: str, job_id: str, *, within: float = 20.0
+) -> dict[str, Any]:
+    """Poll until the job's first attempt has started (``processing`` comes a moment before,
+    when a worker claims the job)."""
+    end = time.monotonic() + within
+    while True:
+        body = await job(client, key, job_id)
+        if body["attempts"]:
+            return body
+        assert time.monotonic() < end, f"job {job_id} started no attempt: {body}"
+        await asyncio.sleep(0.05)
+
+
 async def money(client: Client | Litestar, account_id: str) -> tuple[int, int, int, int]:
     """(balance, reserved) as the account says and as the ledger sums them."""
     async with own_database(client) as database, database.reading() as conn:

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from tests.helpers import auth, new_key, own_database
-from tests.jobs_helpers import job, money, submit, wait_for
+from tests.jobs_helpers import job, money, submit, wait_for, wait_for_attempt
 from tryon_core.db.schema import files
 from tryon_core.errors import ContentRefused, ProviderUnavailable
 from tryon_core.testing import ScriptedProvider
@@ -270,7 +270,7 @@ async def test_cancelling_a_processing_job_stops_before_its_next_attempt(
     accepted = await submit(
         client, key, tryon_body(model="scripted/alpha", models=["scripted/beta"])
     )
-    await wait_for(client, key, accepted["jobId"], "processing")
+    await wait_for_attempt(client, key, accepted["jobId"])  # its attempt runs: cancel now
     response = await client.delete(f"/api/v1/tryon/{accepted['jobId']}", headers=auth(key))
     assert response.status_code == 200
     assert response.json()["status"] == "processing"
@@ -289,7 +289,7 @@ async def test_a_processing_job_whose_attempt_succeeds_after_cancel_is_reported_
     key, account = await new_key(client, credits=10)
     scripted.script("scripted/alpha", Sleep(0.5))
     accepted = await submit(client, key, tryon_body(model="scripted/alpha"))
-    await wait_for(client, key, accepted["jobId"], "processing")
+    await wait_for_attempt(client, key, accepted["jobId"])
     await client.delete(f"/api/v1/tryon/{accepted['jobId']}", headers=auth(key))
     body = await wait_for(client, key, accepted["jobId"])
     assert body["status"] == "completed"

@@ -59,3 +59,24 @@ def test_a_non_ascii_webhook_digest_is_refused_not_raised(digest: str) -> None:
     timestamp = header.split(",")[0]
     assert not verify("whsec", f"{timestamp},v1={digest}", body)
     assert verify("whsec", f"{header},v1={digest}", body)  # another v1 may still match
+
+
+async def test_a_nul_character_anywhere_is_never_a_500(
+    client: AsyncTestClient[Litestar],
+) -> None:
+    """Schemathesis sent ``job_id=...%00...`` to the deliveries list: PostgreSQL refuses NUL
+    in text, which surfaced as a 500. Wherever a client's text reaches the database, a NUL
+    is a 400 (PostgreSQL) or simply matches nothing (SQLite)."""
+    manager, _ = await new_key(client, credits=5, scope="management")
+    inference, _ = await new_key(client, credits=5)
+    answers = [
+        await client.get("/api/v1/webhooks/deliveries?job_id=gen%00x", headers=auth(manager)),
+        await client.post("/api/v1/keys", json={"name": "a\u0000b"}, headers=auth(manager)),
+        await client.get("/api/v1/tryon/gen_%00", headers=auth(inference)),
+        await client.get("/api/v1/tryon?cursor=%00", headers=auth(inference)),
+        await client.delete("/api/v1/keys/key_%00", headers=auth(manager)),
+    ]
+    for answer in answers:
+        assert answer.status_code < 500, (answer.request.url, answer.text)
+        if answer.status_code >= 400:
+            assert set(answer.json()["error"]) >= {"code", "message", "type"}

@@ -15,10 +15,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from tryon_core.errors import ServiceUnavailable
+from tryon_core.errors import InvalidRequest, ServiceUnavailable
 from tryon_core.uninterrupted import uninterrupted
 
 __all__ = ["Database", "create_database"]
@@ -87,6 +87,15 @@ class Database:
             with contextlib.suppress(ServiceUnavailable):
                 await _guarded(conn.close())
             raise _unavailable() from exc
+        except DBAPIError as exc:
+            with contextlib.suppress(ServiceUnavailable):
+                await _guarded(conn.close())
+            if _nul_character(exc):  # PostgreSQL text cannot hold it; SQLite's can
+                raise InvalidRequest(
+                    "Text in this request contains a NUL character (\\u0000), which no "
+                    "name, id or value here may contain."
+                ) from None
+            raise
         except BaseException:
             with contextlib.suppress(ServiceUnavailable):
                 await _guarded(conn.close())
@@ -142,6 +151,11 @@ def _sqlite_takes_a_write(path: str, wait: float) -> bool:
         return False
     finally:
         probe.close()
+
+
+def _nul_character(exc: DBAPIError) -> bool:
+    """PostgreSQL's refusal of a NUL character in text (a client's input, never ours)."""
+    return "0x00" in str(exc.orig) and "invalid byte sequence" in str(exc.orig)
 
 
 def _unavailable() -> ServiceUnavailable:
