@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -51,19 +50,6 @@ async def own_database(client: AsyncTestClient[Litestar] | Litestar) -> AsyncIte
         yield database
     finally:
         await database.dispose()
-
-
-def sqlite_takes_a_write(path: Path, *, wait: float = 0.0) -> bool:
-    """Another connection can take the SQLite database's write lock within ``wait`` seconds."""
-    other = sqlite3.connect(path, timeout=wait, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        other.close()
 
 
 def auth(key: str) -> dict[str, str]:

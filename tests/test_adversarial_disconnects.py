@@ -27,8 +27,9 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
 
-from tests.helpers import auth, live_server, new_key, own_database, sqlite_takes_a_write
+from tests.helpers import auth, live_server, new_key, own_database
 from tests.jobs_helpers import money
+from tryon_core.db.engine import sqlite_takes_a_write
 from tryon_core.db.schema import generations
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import Sleep

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import sqlite_takes_a_write
-from tryon_core.db.engine import Database, create_database
+from tryon_core.db.engine import Database, create_database, sqlite_takes_a_write
 
 
 async def _database(url: str) -> Database:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
 from tryon_core.uninterrupted import uninterrupted
 
-__all__ = ["Database", "create_database"]
+__all__ = ["Database", "create_database", "sqlite_takes_a_write"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
@@ -116,7 +117,7 @@ class Database:
         if self.is_sqlite:
             path = self.engine.url.database or ""
             on_disk = path and path != ":memory:" and not path.startswith("file:")
-            if on_disk and not await asyncio.to_thread(_sqlite_takes_a_write, path, wait):
+            if on_disk and not await asyncio.to_thread(sqlite_takes_a_write, path, wait=wait):
                 raise ServiceUnavailable(
                     "The database cannot take a write: its write lock is held.",
                     retry_after=5,
@@ -141,7 +142,8 @@ async def _guarded(step: Awaitable[T]) -> T:
         raise _unavailable() from exc
 
 
-def _sqlite_takes_a_write(path: str, wait: float) -> bool:
+def sqlite_takes_a_write(path: str | os.PathLike[str], *, wait: float = 0.0) -> bool:
+    """Another connection can take the SQLite database's write lock within ``wait`` seconds."""
     probe = sqlite3.connect(path, timeout=wait, isolation_level=None)
     try:
         probe.execute("BEGIN IMMEDIATE")
