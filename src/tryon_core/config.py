@@ -25,6 +25,7 @@ from tryon_core.registry import Registry
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "RedisConfig",
     "S3Config",
     "Settings",
     "StorageConfig",
@@ -171,6 +172,25 @@ class JobsConfig(_Section):
     """A running job's claim; renewed while it runs. After a crash, others take it over."""
     sweep_interval_seconds: Seconds = 5.0
     """How often the gateway looks for queued, orphaned and overdue jobs."""
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    """On SIGTERM, running jobs get this long to finish; the rest are handed back at once (a
+    submit-poll model's task is resumed by the next worker, never submitted twice)."""
+
+
+class RedisConfig(_Section):
+    url: str | None = None
+    """``redis://[:PASSWORD@]HOST[:PORT][/DB]`` (or ``rediss://``, ``unix://``): what the
+    processes of one deployment share: the job queue, job events, model health and cool-downs,
+    and counters. Unset: all of it stays in this process (the embedded default)."""
+    prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "tryon"
+    """Names this deployment's keys and channels, so several can share one Redis."""
+    timeout: Seconds = 5.0
+    """Connecting and each command; beyond it Redis counts as down (503 where it is needed)."""
+
+    def __post_init__(self) -> None:
+        url = self.url
+        if url is not None and not re.match(r"(rediss?|unix)://\S+$", url):
+            raise ValueError(f"url must be redis://, rediss:// or unix://, not {url!r}")
 
 
 class WebhooksConfig(_Section):
@@ -214,6 +234,7 @@ class Settings(_Section):
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
