@@ -1,7 +1,8 @@
 """Shared fixtures: a gateway on SQLite and, where reachable, PostgreSQL; keys; sample images.
 
-PostgreSQL tests read ``TRYON_TEST_POSTGRES_URL`` (``.ci/run`` sets it). Without it they skip
-with a reason; under ``CI=true`` they fail instead, so CI can never silently skip them.
+PostgreSQL tests read ``TRYON_TEST_POSTGRES_URL`` and Redis tests ``TRYON_TEST_REDIS_URL``
+(``.ci/run`` sets both). Without them they skip with a reason; under ``CI=true`` they fail
+instead, so CI can never silently skip them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,34 @@ from tryon_core.config import Settings, parse_settings
 from tryon_core.testing import ScriptedProvider
 
 POSTGRES_ENV = "TRYON_TEST_POSTGRES_URL"
+REDIS_ENV = "TRYON_TEST_REDIS_URL"
+
+
+def redis_test_url() -> str:
+    """The Redis the tests may use (each test under its own key prefix), or skip (fail in CI)."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {REDIS_ENV} is not set: Redis tests must run")
+        pytest.skip(f"Redis tests need {REDIS_ENV} (e.g. redis://127.0.0.1:6379/0)")
+    return url
+
+
+@pytest.fixture
+async def redis_settings() -> AsyncIterator[str]:
+    """A ``[redis]`` table for one test: the test Redis under a prefix of its own, whose keys
+    are deleted afterwards. Add it to a config with ``make_settings(extra=redis_settings)``."""
+    import redis.asyncio as aioredis
+
+    url = redis_test_url()
+    prefix = f"test-{secrets.token_hex(6)}"
+    yield f'[redis]\nurl = "{url}"\nprefix = "{prefix}"\n'
+    client = aioredis.Redis.from_url(url)
+    try:
+        async for key in client.scan_iter(match=f"*{prefix}*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 def postgres_admin_url() -> str | None:
