@@ -11,7 +11,10 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
-from tryon_core import __version__
+from tryon_core import (
+    __version__,
+    roles,  # a module: `tryon worker` imports roles first, which imports us
+)
 from tryon_core.api.cors import demo_cors
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
@@ -33,7 +36,6 @@ from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.console.app import console_routers
 from tryon_core.gateway import Gateway, build_catalog
-from tryon_core.roles import Role, background
 
 __all__ = ["create_app"]
 
@@ -86,7 +88,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await gateway.start()
         try:
-            async with background(gateway, Role.SERVE if workers else Role.API):
+            async with roles.background(gateway, roles.Role.SERVE if workers else roles.Role.API):
                 yield
         finally:
             await gateway.close()
