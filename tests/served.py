@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -123,6 +124,29 @@ class Worker(Gateway):
 
     def ready(self) -> bool:
         return "running up to" in self.tail()
+
+
+def wait_until(check: Any, what: str, timeout: float = 60.0) -> Any:
+    """Call ``check`` until it returns something true; that value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+async def balances(database_url: str, account_id: str) -> tuple[int, int, int, int]:
+    """(balance, reserved) as the account says and as its ledger sums them."""
+    database = create_database(database_url)
+    try:
+        async with database.reading() as conn:
+            account = await accounts.get_account(conn, account_id)
+            totals = await billing.ledger_totals(conn, account_id)
+    finally:
+        await database.dispose()
+    return account.balance, account.reserved, totals.balance, totals.reserved
 
 
 async def new_account(database_url: str, credits: int) -> tuple[str, str]:
