@@ -23,7 +23,7 @@ from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import SAMPLES, auth, data_url
-from tests.served import Gateway, Worker, balances, free_port, new_account, wait_until
+from tests.served import Worker, balances, configured, new_account, wait_until
 from tryon_core.config import RedisConfig
 from tryon_core.jobs.queue import FUNCTION, connect_queue
 from tryon_core.testing.server import serve_app_in_thread
@@ -48,17 +48,10 @@ class Cluster:
     def __init__(self, tmp_path: Path, database_url: str, fake: Any, redis: str) -> None:
         self.tmp_path, self.database_url, self.fake = tmp_path, database_url, fake
         self.redis = tomllib.loads(redis).get("redis") if redis else None
-        port = free_port()
-        self.config = tmp_path / "tryon.toml"
-        self.config.write_text(
-            f"""
-[server]
-port = {port}
-[database]
-url = "{database_url}"
-[storage]
-path = "{tmp_path}/files"
-signing_secret = "test-secret"
+        self.api = configured(
+            tmp_path,
+            database_url,
+            f"""signing_secret = "test-secret"
 [jobs]
 workers = 2
 lease_seconds = 2.0
@@ -71,10 +64,10 @@ access_key = "{TEST_ACCESS_KEY}"
 secret_key = "{TEST_SECRET_KEY}"
 poll_interval = 0.1
 timeout = 120.0
-{redis}
-"""
+{redis}""",
         )
-        self.api = Gateway(self.config, port, tmp_path / "api.log", "--no-workers")
+        self.api.options = ("--no-workers",)
+        self.config = self.api.config
         self.workers: list[Worker] = []
         self.key = self.account = ""
 

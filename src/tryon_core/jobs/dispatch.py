@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-__all__ = ["Dispatcher", "LocalDispatcher", "settle_down"]
+__all__ = ["Dispatcher", "LocalDispatcher", "cancel_running", "settle_down"]
 
 log = logging.getLogger("tryon.jobs")
 
@@ -39,6 +39,15 @@ class Dispatcher(Protocol):
 
     async def close(self, *, grace: float = 0.0) -> None:
         """Take no new job; give running ones ``grace`` seconds, then stop (hand back) the rest."""
+
+
+def cancel_running(running: dict[str, asyncio.Task[None]], job_id: str) -> bool:
+    """Cancel the job's task if it is among ``running``; True if it was."""
+    task = running.get(job_id)
+    if task is None:
+        return False
+    task.cancel()
+    return True
 
 
 async def settle_down(running: dict[str, asyncio.Task[None]], grace: float) -> None:
@@ -79,11 +88,7 @@ class LocalDispatcher:
         self._queue.put_nowait(job_id)
 
     def cancel(self, job_id: str) -> bool:
-        task = self._running.get(job_id)
-        if task is None:
-            return False
-        task.cancel()
-        return True
+        return cancel_running(self._running, job_id)
 
     def is_busy(self, job_id: str) -> bool:
         return job_id in self._waiting or job_id in self._running

@@ -39,7 +39,7 @@ from saq.queue.redis import RedisQueue
 
 from tryon_core.config import RedisConfig
 from tryon_core.errors import ConfigError, ServiceUnavailable
-from tryon_core.jobs.dispatch import settle_down
+from tryon_core.jobs.dispatch import cancel_running, settle_down
 
 __all__ = ["RedisDispatcher", "connect_queue", "queue_name"]
 
@@ -129,11 +129,7 @@ class RedisDispatcher:
             raise unavailable() from None
 
     def cancel(self, job_id: str) -> bool:
-        task = self._running.get(job_id)
-        if task is None:
-            return False
-        task.cancel()
-        return True
+        return cancel_running(self._running, job_id)
 
     def is_busy(self, job_id: str) -> bool:
         return job_id in self._running
