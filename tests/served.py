@@ -1,4 +1,5 @@
-"""``tryon serve`` in a subprocess, as an operator runs it: its own process, config file and log."""
+"""``tryon serve`` (or ``tryon worker``) in a subprocess, as an operator runs it: its own
+process, config file and log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -27,10 +29,14 @@ def free_port() -> int:
 
 
 class Gateway:
-    """``tryon serve`` in a subprocess, started and killed by the test."""
+    """``tryon serve`` in a subprocess, started and killed by the test. ``options`` are added
+    to the command line (``--no-workers``)."""
 
-    def __init__(self, config: Path, port: int, log: Path) -> None:
+    command = "serve"
+
+    def __init__(self, config: Path, port: int, log: Path, *options: str) -> None:
         self.config, self.port, self.log = config, port, log
+        self.options = options
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -40,7 +46,15 @@ class Gateway:
         env.pop("TRYON_CONFIG", None)
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", SERVE, "serve", "--config", str(self.config)],
+                [
+                    sys.executable,
+                    "-c",
+                    SERVE,
+                    self.command,
+                    "--config",
+                    str(self.config),
+                    *self.options,
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -48,14 +62,17 @@ class Gateway:
             )
         deadline = time.monotonic() + 60
         while True:
-            assert self.process.poll() is None, f"tryon serve exited: {self.tail()}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"tryon serve did not start: {self.tail()}"
+            assert self.process.poll() is None, f"tryon {self.command} exited: {self.tail()}"
+            if self.ready():
+                return
+            assert time.monotonic() < deadline, f"tryon {self.command} did not start: {self.tail()}"
             time.sleep(0.1)
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
 
     def kill(self) -> None:
         assert self.process is not None
@@ -71,6 +88,19 @@ class Gateway:
                 self.process.kill()
                 self.process.wait()
 
+    def terminate(self, *, within: float) -> int:
+        """SIGTERM; the exit code, which must come within ``within`` seconds."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(
+                f"tryon {self.command} did not stop within {within} s: {self.tail()}"
+            ) from None
+
     def tail(self) -> str:
         return self.log.read_text()[-3000:] if self.log.exists() else ""
 
@@ -82,6 +112,41 @@ class Gateway:
         with self.log.open("rb") as log:
             log.seek(offset)
             return log.read().decode(errors="replace")
+
+
+class Worker(Gateway):
+    """``tryon worker`` in a subprocess: ready once it says it runs jobs."""
+
+    command = "worker"
+
+    def __init__(self, config: Path, log: Path) -> None:
+        super().__init__(config, 0, log)
+
+    def ready(self) -> bool:
+        return "running up to" in self.tail()
+
+
+def wait_until(check: Any, what: str, timeout: float = 60.0) -> Any:
+    """Call ``check`` until it returns something true; that value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+async def balances(database_url: str, account_id: str) -> tuple[int, int, int, int]:
+    """(balance, reserved) as the account says and as its ledger sums them."""
+    database = create_database(database_url)
+    try:
+        async with database.reading() as conn:
+            account = await accounts.get_account(conn, account_id)
+            totals = await billing.ledger_totals(conn, account_id)
+    finally:
+        await database.dispose()
+    return account.balance, account.reserved, totals.balance, totals.reserved
 
 
 async def new_account(database_url: str, credits: int) -> tuple[str, str]:

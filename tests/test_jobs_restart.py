@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,7 @@ from tryon_kling.fake import PATH, TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import SAMPLES, auth, data_url
-from tests.served import Gateway, free_port, new_account
-from tryon_core import accounts, billing
+from tests.served import Gateway, balances, free_port, new_account, wait_until
 from tryon_core.db import create_database
 from tryon_core.db.schema import generations
 from tryon_core.ids import utcnow
@@ -53,27 +51,6 @@ async def _overdue(database_url: str, job_id: str) -> None:
             )
     finally:
         await database.dispose()
-
-
-async def _money(database_url: str, account_id: str) -> tuple[int, int, int, int]:
-    database = create_database(database_url)
-    try:
-        async with database.reading() as conn:
-            account = await accounts.get_account(conn, account_id)
-            totals = await billing.ledger_totals(conn, account_id)
-    finally:
-        await database.dispose()
-    return account.balance, account.reserved, totals.balance, totals.reserved
-
-
-def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _serve(tmp_path: Path, database_url: str, fake_url: str, jobs: str, kling: str = "") -> Gateway:
@@ -144,7 +121,7 @@ def test_sigkill_loses_no_job_and_no_credit(
                 ]
                 return len(running) == 2 and sum(j["status"] == "queued" for j in states) == 2
 
-            _wait(two_submitted_two_queued, "two jobs at Kling and two queued")
+            wait_until(two_submitted_two_queued, "two jobs at Kling and two queued")
             before = jobs()
             gateway.kill()
 
@@ -168,7 +145,7 @@ def test_sigkill_loses_no_job_and_no_credit(
                     states if all(j["status"] in ("completed", "failed") for j in states) else None
                 )
 
-            final = {j["id"]: j for j in _wait(ended, "every job to end")}
+            final = {j["id"]: j for j in wait_until(ended, "every job to end")}
     finally:
         gateway.stop()
 
@@ -195,7 +172,7 @@ def test_sigkill_loses_no_job_and_no_credit(
         r for r in fake_app.state.fake.requests if r.path == PATH and "rejected" in r.summary
     ]
     spent = len(ran) * PRICE
-    assert asyncio.run(_money(database_url, account_id)) == (100 - spent, 0, 100 - spent, 0)
+    assert asyncio.run(balances(database_url, account_id)) == (100 - spent, 0, 100 - spent, 0)
 
 
 def test_a_sync_request_cut_by_sigkill_is_released_after_its_last_possible_moment(
@@ -229,8 +206,8 @@ def test_a_sync_request_cut_by_sigkill_is_released_after_its_last_possible_momen
                     else None
                 )
 
-            (job,) = _wait(held, "the sync request to reach Kling")
-            assert asyncio.run(_money(database_url, account_id))[:2] == (20 - PRICE, PRICE)
+            (job,) = wait_until(held, "the sync request to reach Kling")
+            assert asyncio.run(balances(database_url, account_id))[:2] == (20 - PRICE, PRICE)
             gateway.kill()
         caller.join(timeout=10)
         asyncio.run(_overdue(database_url, job["id"]))
@@ -241,10 +218,10 @@ def test_a_sync_request_cut_by_sigkill_is_released_after_its_last_possible_momen
                 found: dict[str, Any] = client.get(f"/api/v1/tryon/{job['id']}").json()
                 return found if found["status"] == "failed" else None
 
-            final = _wait(ended, "the cut request to be released")
+            final = wait_until(ended, "the cut request to be released")
     finally:
         gateway.stop()
     assert final["mode"] == "sync"
     assert final["error"]["type"] == "interrupted"
     assert final["usage"] == {"credits": 0, "reserved": 0}
-    assert asyncio.run(_money(database_url, account_id)) == (20, 0, 20, 0)
+    assert asyncio.run(balances(database_url, account_id)) == (20, 0, 20, 0)

@@ -1,5 +1,5 @@
-"""The ``tryon`` command: serve, keys, accounts, credits, models, console, db. Every command
-honours --config."""
+"""The ``tryon`` command: serve, worker, keys, accounts, credits, models, console, db. Every
+command honours --config."""
 
 from __future__ import annotations
 
@@ -60,7 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the gateway")
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument(
+        "--no-workers",
+        dest="workers",
+        action="store_false",
+        help="serve the API alone: accept async jobs, never run them (`tryon worker` does)",
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        parents=[common],
+        help="run async jobs, with no HTTP server",
+        description="Run async jobs ([jobs] workers at once) taken from the job queue ([redis] "
+        "url) or found by the sweep, plus the sweeper, retention and webhook deliveries, until "
+        "SIGTERM or SIGINT; running jobs then get [jobs] shutdown_grace_seconds.",
+    )
+    worker.set_defaults(handler=_worker)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(metavar="ACTION")
     create = keys.add_parser("create", parents=[common], help="create a key (shown once)")
@@ -154,7 +170,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings.server.host = args.host
     if args.port is not None:
         settings.server.port = args.port
-    serve(settings)
+    serve(settings, workers=args.workers)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from tryon_core.roles import run_worker
+
+    run_worker(settings)
     return 0
 
 

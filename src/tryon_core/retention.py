@@ -38,21 +38,20 @@ the signing secret, or a file someone put in the folder, stays."""
 
 
 async def purge_expired(gateway: Gateway, *, batch: int = 500) -> int:
-    """Remove up to ``batch`` expired files. Returns how many were removed."""
-    async with gateway.database.reading() as conn:
-        rows = (
-            await conn.execute(
-                select(files.c.id, files.c.storage_key)
-                .where(files.c.expires_at < utcnow())
-                .limit(batch)
+    """Remove up to ``batch`` expired files: their rows first, in one conditional statement,
+    then the bytes of exactly those rows. Several processes purging at once each delete what
+    their own statement took; bytes whose deletion fails become orphans, which
+    :func:`sweep_orphans` removes later. Returns how many were removed."""
+    expired = select(files.c.id).where(files.c.expires_at < utcnow()).limit(batch)
+    async with gateway.database.transaction() as conn:
+        keys = (
+            await conn.scalars(
+                delete(files).where(files.c.id.in_(expired)).returning(files.c.storage_key)
             )
         ).all()
-    for row in rows:
-        await gateway.store.delete(row.storage_key)
-    if rows:
-        async with gateway.database.transaction() as conn:
-            await conn.execute(delete(files).where(files.c.id.in_([r.id for r in rows])))
-    return len(rows)
+    for key in keys:
+        await gateway.store.delete(key)
+    return len(keys)
 
 
 def orphan_grace(gateway: Gateway) -> timedelta:

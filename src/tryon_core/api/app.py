@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncIterator, Iterable
 
 from litestar import Litestar
@@ -13,8 +11,10 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components
 
-from tryon_core import __version__
-from tryon_core.accounts import record_key_usage
+from tryon_core import (
+    __version__,
+    roles,  # a module: `tryon worker` imports roles first, which imports us
+)
 from tryon_core.api.cors import demo_cors
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
@@ -36,11 +36,6 @@ from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.console.app import console_routers
 from tryon_core.gateway import Gateway, build_catalog
-from tryon_core.jobs.dispatch import LocalDispatcher
-from tryon_core.jobs.sweeper import run_sweeper
-from tryon_core.jobs.worker import run_job
-from tryon_core.retention import run_retention
-from tryon_core.webhooks import run_webhooks
 
 __all__ = ["create_app"]
 
@@ -74,11 +69,13 @@ def create_app(
     *,
     extra_plugins: Iterable[object] = (),
     load_entry_points: bool = True,
+    workers: bool = True,
 ) -> Litestar:
     """Build the app. Plugins load and config is validated now; I/O starts in the lifespan.
 
     ``extra_plugins`` registers plugin objects directly (tests and built-ins), besides the
-    installed ``tryon`` entry points (off with ``load_entry_points=False``).
+    installed ``tryon`` entry points (off with ``load_entry_points=False``). ``workers=False``
+    is ``tryon serve --no-workers``: the app accepts async jobs and never runs them.
     """
     settings = settings or load_settings()
     check_declared(ROUTES)
@@ -90,27 +87,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await gateway.start()
-        dispatcher = LocalDispatcher(
-            functools.partial(run_job, gateway), workers=settings.jobs.workers
-        )
-        gateway.jobs = dispatcher
-        await dispatcher.start()
-        background = [
-            asyncio.create_task(run_retention(gateway)),
-            asyncio.create_task(run_sweeper(gateway)),
-            asyncio.create_task(run_webhooks(gateway)),
-            asyncio.create_task(record_key_usage(gateway.key_usage, gateway.database)),
-        ]
         try:
-            yield
+            async with roles.background(gateway, roles.Role.SERVE if workers else roles.Role.API):
+                yield
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await dispatcher.close()
-            gateway.jobs = None
             await gateway.close()
 
     return Litestar(

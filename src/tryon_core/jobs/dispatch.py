@@ -1,9 +1,10 @@
 """The dispatch seam: how a job id reaches a worker.
 
 The durable state is the database; a dispatcher only says "run this job now". The embedded
-implementation is a bounded pool of asyncio workers in the gateway process. A distributed
-queue can stand behind the same :class:`Dispatcher` interface: jobs claim themselves with a
-lease (see :mod:`tryon_core.jobs.worker`), so a duplicate delivery runs nothing twice.
+implementation (:class:`LocalDispatcher`) is a bounded pool of asyncio workers in the gateway
+process; with ``[redis] url`` a queue on Redis stands behind the same interface
+(:mod:`tryon_core.jobs.queue`). Either way jobs claim themselves with a lease (see
+:mod:`tryon_core.jobs.worker`), so a duplicate or late delivery runs nothing twice.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-__all__ = ["Dispatcher", "LocalDispatcher"]
+__all__ = ["Dispatcher", "LocalDispatcher", "cancel_running", "settle_down"]
 
 log = logging.getLogger("tryon.jobs")
 
 
 class Dispatcher(Protocol):
-    def submit(self, job_id: str) -> None:
-        """Ask for the job to run soon. Duplicates of a queued or running job are ignored."""
+    async def check(self) -> None:
+        """Raise :class:`~tryon_core.errors.ServiceUnavailable` if a new job could not be
+        handed to a worker now (called before the job is persisted)."""
+
+    async def submit(self, job_id: str) -> None:
+        """Ask for the job to run soon. Duplicates of a queued or running job are ignored.
+        May raise ServiceUnavailable; the job is in the database, so a sweep delivers it."""
 
     def cancel(self, job_id: str) -> bool:
         """Stop the job if it runs in this process; True if it did."""
@@ -31,7 +37,33 @@ class Dispatcher(Protocol):
 
     async def start(self) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, *, grace: float = 0.0) -> None:
+        """Take no new job; give running ones ``grace`` seconds, then stop (hand back) the rest."""
+
+
+def cancel_running(running: dict[str, asyncio.Task[None]], job_id: str) -> bool:
+    """Cancel the job's task if it is among ``running``; True if it was."""
+    task = running.get(job_id)
+    if task is None:
+        return False
+    task.cancel()
+    return True
+
+
+async def settle_down(running: dict[str, asyncio.Task[None]], grace: float) -> None:
+    """Wait up to ``grace`` seconds for the ``running`` jobs to end, then cancel the rest (each
+    hands its job back) and wait for them to have done so."""
+    tasks = set(running.values())
+    if tasks and grace > 0:
+        log.info("stopping: %d running job(s) get %.0f s to finish", len(tasks), grace)
+        await asyncio.wait(tasks, timeout=grace)
+    left = {task for task in tasks if not task.done()}
+    if left:
+        log.info("stopping: handing back %d unfinished job(s)", len(left))
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left)
 
 
 class LocalDispatcher:
@@ -44,27 +76,30 @@ class LocalDispatcher:
         self._waiting: set[str] = set()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
-    def submit(self, job_id: str) -> None:
-        if job_id in self._waiting or job_id in self._running:
+    async def check(self) -> None:
+        return None
+
+    async def submit(self, job_id: str) -> None:
+        if self._closing or job_id in self._waiting or job_id in self._running:
             return
         self._waiting.add(job_id)
         self._queue.put_nowait(job_id)
 
     def cancel(self, job_id: str) -> bool:
-        task = self._running.get(job_id)
-        if task is None:
-            return False
-        task.cancel()
-        return True
+        return cancel_running(self._running, job_id)
 
     def is_busy(self, job_id: str) -> bool:
         return job_id in self._waiting or job_id in self._running
 
     async def start(self) -> None:
+        self._closing = False
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = 0.0) -> None:
+        self._closing = True  # idle workers take nothing more; queued jobs stay queued rows
+        await settle_down(self._running, grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -76,6 +111,8 @@ class LocalDispatcher:
         while True:
             job_id = await self._queue.get()
             self._waiting.discard(job_id)
+            if self._closing:
+                continue
             task = asyncio.ensure_future(self._run(job_id))
             self._running[job_id] = task
             try:

@@ -4,22 +4,31 @@ The request is planned and its images ingested exactly as for a sync request; th
 are kept in the file store and the job, its input files and its reservation are written in
 one transaction. Only then is the job handed to the dispatcher. A crash at any point before
 the commit leaves nothing behind but unreferenced files; after it, the job will run.
+
+The dispatcher is asked first whether it can take jobs at all (the job queue's Redis answers):
+if not, the request is a ``503`` with ``Retry-After`` and nothing is kept or charged. If the
+queue goes away between that check and the hand-over, the job is accepted all the same: it is
+in the database, and a sweeper delivers it once the queue is back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 import msgspec
 
 from tryon_core.accounts import Principal
+from tryon_core.errors import ServiceUnavailable
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id, utcnow
 from tryon_core.pipeline import keep_file, open_generation, prepare, remove_files, save_images
 from tryon_core.request import TryOnRequest
 
 __all__ = ["Submitted", "submit_job"]
+
+log = logging.getLogger("tryon.jobs")
 
 
 class Submitted(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +46,8 @@ async def submit_job(
 ) -> Submitted:
     """Persist the job and queue it."""
     planned = await prepare(gateway, principal, request)
+    if gateway.jobs is not None:
+        await gateway.jobs.check()  # ServiceUnavailable: refused before anything is kept
     job_id = new_id("gen")
     created = utcnow()
     deadline = created + timedelta(seconds=gateway.settings.jobs.deadline_seconds)
@@ -83,5 +94,8 @@ async def submit_job(
         await asyncio.shield(remove_files(gateway, [key for _, key in stored]))
         raise
     if gateway.jobs is not None:  # else a process that runs jobs sweeps it up
-        gateway.jobs.submit(job_id)
+        try:
+            await gateway.jobs.submit(job_id)
+        except ServiceUnavailable:
+            log.warning("job %s: accepted; the sweeper will deliver it", job_id)
     return Submitted(job_id=job_id, deadline=deadline)

@@ -36,7 +36,7 @@ from tryon_core.pipeline import AttemptLog, Work, error_record, execute
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource, TryOnRequest
 
-__all__ = ["Cancelled", "DeadlineExceeded", "run_job"]
+__all__ = ["Cancelled", "DeadlineExceeded", "claim_job", "run_claimed", "run_job"]
 
 log = logging.getLogger("tryon.jobs")
 
@@ -66,9 +66,15 @@ class _CannotRun(TryOnError):
 
 async def run_job(gateway: Gateway, job_id: str) -> None:
     """Run the job if it can be claimed; return when it has ended or was handed back."""
-    row = await _claim(gateway, job_id)
-    if row is None:
-        return
+    row = await claim_job(gateway, job_id)
+    if row is not None:
+        await run_claimed(gateway, row)
+
+
+async def run_claimed(gateway: Gateway, row: Any) -> None:
+    """Run a job this process has claimed (``row`` from :func:`claim_job`) to its end, or hand
+    it back when cancelled by the process stopping (the CancelledError then propagates)."""
+    job_id = row.id
     gateway.events.publish(job_id)
     deadline = as_utc(row.deadline_at)
     if deadline <= utcnow():
@@ -115,7 +121,10 @@ def _loop_time(moment: datetime) -> float:
     return asyncio.get_running_loop().time() + (moment - utcnow()).total_seconds()
 
 
-async def _claim(gateway: Gateway, job_id: str) -> Any:
+async def claim_job(gateway: Gateway, job_id: str) -> Any:
+    """Take the job for this process with a lease: its row, or None if it is not to be run
+    (ended, or held by a live lease elsewhere). Conditional, so a duplicate delivery claims
+    nothing. Raises ServiceUnavailable while the database is away."""
     now = utcnow()
     lease = timedelta(seconds=gateway.settings.jobs.lease_seconds)
     async with gateway.database.transaction() as conn:

@@ -31,7 +31,7 @@ _FILES_BESIDES_CONNECTIONS = 128
 """Descriptors kept for the database, stored files, upstream and webhook connections."""
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, workers: bool = True) -> None:
     """Build the app and serve it until interrupted (uvicorn handles SIGINT and SIGTERM).
 
     The file store is checked first: a store that cannot be used raises ConfigError (one line
@@ -43,7 +43,7 @@ def serve(settings: Settings) -> None:
 
     asyncio.run(check_store(settings.storage))
     configure_logging()
-    app = create_app(settings)
+    app = create_app(settings, workers=workers)
     server = settings.server
     _make_room_for(server.max_connections + _FILES_BESIDES_CONNECTIONS)
     gate = ConnectionGate(

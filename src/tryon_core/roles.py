@@ -1,0 +1,162 @@
+"""What one process runs besides (or instead of) HTTP, by its role; shared by the app's
+lifespan (``tryon serve``) and ``tryon worker``.
+
+==================================  ===  ==========  ========  =========  ========  =========
+role                                API  runs jobs   sweeper   retention  webhooks  key usage
+==================================  ===  ==========  ========  =========  ========  =========
+``tryon serve`` (the default)       yes  yes         yes       yes        yes       yes
+``tryon serve --no-workers``        yes  no          yes       no         no        yes
+``tryon worker``                    no   yes         yes       yes        yes       no
+==================================  ===  ==========  ========  =========  ========  =========
+
+Every one of these is safe with every replica running it at once: jobs and webhook deliveries
+are taken by conditional claims, settlement is exactly once, retention deletes the rows it
+took by one conditional statement, and the sweeper's actions are claims and settlements too.
+An API process sweeps as well: it releases the sync requests that failed in it while the
+database was away, and (with Redis) delivers jobs accepted while the queue was away.
+
+Jobs reach workers through the :class:`~tryon_core.jobs.dispatch.Dispatcher` chosen here:
+with ``[redis] url`` the SAQ queue (:mod:`tryon_core.jobs.queue`; an API process only puts
+deliveries on it), else the in-process pool (and a process without workers hands nothing on:
+``tryon worker`` processes find its jobs with their sweep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import functools
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from tryon_core.accounts import record_key_usage
+from tryon_core.config import Settings
+from tryon_core.gateway import Gateway, build_catalog
+from tryon_core.jobs.dispatch import Dispatcher, LocalDispatcher
+from tryon_core.jobs.queue import RedisDispatcher, connect_queue
+from tryon_core.jobs.sweeper import run_sweeper
+from tryon_core.jobs.worker import claim_job, run_claimed, run_job
+from tryon_core.retention import run_retention
+from tryon_core.webhooks import run_webhooks
+
+__all__ = ["Role", "background", "run_worker"]
+
+log = logging.getLogger("tryon.jobs")
+
+
+class Role(enum.Enum):
+    SERVE = "serve"
+    """API and workers in one process (``tryon serve``)."""
+    API = "api"
+    """The API alone (``tryon serve --no-workers``): accepts jobs, never runs them."""
+    WORKER = "worker"
+    """Workers alone, no HTTP (``tryon worker``)."""
+
+    @property
+    def api(self) -> bool:
+        return self is not Role.WORKER
+
+    @property
+    def workers(self) -> bool:
+        return self is not Role.API
+
+
+def _dispatcher(gateway: Gateway, role: Role) -> Dispatcher | None:
+    settings = gateway.settings
+    workers = settings.jobs.workers if role.workers else 0
+    if settings.redis.url:
+        return RedisDispatcher(
+            connect_queue(settings.redis),
+            claim=functools.partial(claim_job, gateway),
+            run=functools.partial(run_claimed, gateway),
+            workers=workers,
+            sweep_interval=settings.jobs.sweep_interval_seconds,
+        )
+    if role is not Role.SERVE:
+        log.warning(
+            "no [redis] url: jobs accepted by `tryon serve --no-workers` reach `tryon worker` "
+            "processes only through their sweep, every %g s ([jobs] sweep_interval_seconds)",
+            settings.jobs.sweep_interval_seconds,
+        )
+    if not workers:
+        return None
+    return LocalDispatcher(functools.partial(run_job, gateway), workers=workers)
+
+
+@contextlib.asynccontextmanager
+async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
+    """Run ``role``'s dispatcher and background tasks on a started gateway while inside.
+
+    Raises ConfigError (naming ``redis.url``) if the job queue's Redis does not answer. On
+    exit: the sweeper stops, running jobs get ``[jobs] shutdown_grace_seconds`` and the rest are
+    handed back, then the other tasks stop (webhook deliveries and key usage flush once more).
+    """
+    dispatcher = _dispatcher(gateway, role)
+    if isinstance(dispatcher, RedisDispatcher):
+        try:
+            await dispatcher.check_reachable("redis.url")
+        except BaseException:
+            await dispatcher.close()
+            raise
+    if dispatcher is not None:
+        await dispatcher.start()
+    gateway.jobs = dispatcher
+    sweeper = asyncio.create_task(run_sweeper(gateway))
+    others = []
+    if role.workers:
+        others += [
+            asyncio.create_task(run_retention(gateway)),
+            asyncio.create_task(run_webhooks(gateway)),
+        ]
+    if role.api:
+        others.append(asyncio.create_task(record_key_usage(gateway.key_usage, gateway.database)))
+    try:
+        yield
+    finally:
+        await _stop([sweeper])
+        if dispatcher is not None:
+            await dispatcher.close(grace=gateway.settings.jobs.shutdown_grace_seconds)
+        gateway.jobs = None
+        await _stop(others)
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def run_worker(settings: Settings) -> None:
+    """``tryon worker``: run jobs (and the sweeper, retention, webhooks) until SIGTERM/SIGINT.
+
+    ConfigError (one line from the CLI) if the file store, the database or Redis cannot be used.
+    """
+    from tryon_core.server import configure_logging
+
+    configure_logging()
+    asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    gateway = Gateway.create(settings, build_catalog(settings))
+    await gateway.start()
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with background(gateway, Role.WORKER):
+            jobs = settings.jobs.workers
+            log.info("worker %s: running up to %d jobs at once", gateway.instance_id, jobs)
+            await stop.wait()
+            log.info(
+                "worker %s: stopping (running jobs get %g s)",
+                gateway.instance_id,
+                settings.jobs.shutdown_grace_seconds,
+            )
+    finally:
+        await gateway.close()
