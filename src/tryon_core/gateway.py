@@ -11,10 +11,10 @@ import httpx
 from tryon_core.accounts import KeyUsage, Principal
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
+from tryon_core.counters import Counters, LocalCounters, RedisCounters
 from tryon_core.db import Database, create_database
 from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import EgressPolicy, GuardedFetcher
-from tryon_core.counters import Counters, LocalCounters, RedisCounters
 from tryon_core.health import HealthTracker, SharedHealth
 from tryon_core.ids import new_id
 from tryon_core.imaging import ImageLimits

@@ -12,9 +12,9 @@ import logging
 from typing import cast
 
 from tryon_core.config import Settings
+from tryon_core.redis_link import check_redis
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
-from tryon_core.redis_link import check_redis
 from tryon_core.storage import signing_secret
 from tryon_core.stores import check_store
 
