@@ -143,30 +143,41 @@ async def _is(value: Any, expected: str) -> bool:
     return bool(await value == expected)
 
 
+async def cool_down(
+    scripted: ScriptedProvider, through: Replica, seen_by: Replica, body: Any, *, failures: int
+) -> str:
+    """Make alpha fail ``failures`` times through one replica (beta serves each request) and
+    wait until the other sees it cooling down; returns the key used."""
+    key, _ = await new_key(through.app)
+    scripted.script(ALPHA, *[ProviderUnavailable("down")] * failures)
+    for _ in range(failures):
+        answer = await through.http.post("/api/v1/tryon", json=body, headers=auth(key))
+        assert answer.status_code == 200, answer.text
+    await eventually(lambda: seen_by.gateway.health.is_cooling(ALPHA))
+    return key
+
+
+async def tries_of_alpha(scripted: ScriptedProvider, replica: Replica, key: str, body: Any) -> int:
+    """How often a (successful) try-on through ``replica`` called alpha."""
+    before = len(scripted.calls_to(ALPHA))
+    answer = await replica.http.post("/api/v1/tryon", json=body, headers=auth(key))
+    assert answer.status_code == 200, answer.text
+    return len(scripted.calls_to(ALPHA)) - before
+
+
 async def test_a_model_cooled_down_through_one_replica_is_skipped_by_the_other_until_it_succeeds(
     replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
     routing = "[routing]\nfailure_threshold = 2\ncooldown_seconds = 600\n"
     async with replicas(routing) as (a, b):
-        key, _ = await new_key(a.app)
-        scripted.script(ALPHA, ProviderUnavailable("down"), ProviderUnavailable("down"))
         with_fallback = tryon_body(model=ALPHA, models=[BETA])
-        for _ in range(2):  # alpha fails, beta serves: two failures of alpha, through A
-            answer = await a.http.post("/api/v1/tryon", json=with_fallback, headers=auth(key))
-            assert answer.status_code == 200, answer.text
-        await eventually(lambda: b.gateway.health.is_cooling(ALPHA))
-        tried = len(scripted.calls_to(ALPHA))
-        answer = await b.http.post("/api/v1/tryon", json=with_fallback, headers=auth(key))
-        assert answer.status_code == 200, answer.text
-        assert len(scripted.calls_to(ALPHA)) == tried  # B skipped it
-
-        alone = await b.http.post("/api/v1/tryon", json=tryon_body(model=ALPHA), headers=auth(key))
-        assert alone.status_code == 200, alone.text  # the only candidate is tried: it succeeds
+        key = await cool_down(scripted, a, b, with_fallback, failures=2)
+        assert await tries_of_alpha(scripted, b, key, with_fallback) == 0  # B skips it
+        # the only candidate is tried even while cooling down: it succeeds, on both at once
+        assert await tries_of_alpha(scripted, b, key, tryon_body(model=ALPHA)) == 1
         await eventually(lambda: not a.gateway.health.is_cooling(ALPHA))
         assert a.gateway.health.failures(ALPHA) == 0
-        answer = await a.http.post("/api/v1/tryon", json=with_fallback, headers=auth(key))
-        assert answer.status_code == 200, answer.text
-        assert len(scripted.calls_to(ALPHA)) == tried + 2  # A tries alpha again
+        assert await tries_of_alpha(scripted, a, key, with_fallback) == 1
 
 
 async def test_a_cool_down_ends_on_every_replica(
@@ -174,18 +185,11 @@ async def test_a_cool_down_ends_on_every_replica(
 ) -> None:
     routing = "[routing]\nfailure_threshold = 1\ncooldown_seconds = 1\n"
     async with replicas(routing) as (a, b):
-        key, _ = await new_key(a.app)
-        scripted.script(ALPHA, ProviderUnavailable("down"))
         with_fallback = tryon_body(model=ALPHA, models=[BETA])
-        answer = await a.http.post("/api/v1/tryon", json=with_fallback, headers=auth(key))
-        assert answer.status_code == 200, answer.text
-        await eventually(lambda: b.gateway.health.is_cooling(ALPHA))
+        key = await cool_down(scripted, a, b, with_fallback, failures=1)
         await eventually(lambda: not b.gateway.health.is_cooling(ALPHA))
         assert not a.gateway.health.is_cooling(ALPHA)
-        tried = len(scripted.calls_to(ALPHA))
-        answer = await b.http.post("/api/v1/tryon", json=with_fallback, headers=auth(key))
-        assert answer.status_code == 200, answer.text
-        assert len(scripted.calls_to(ALPHA)) == tried + 1
+        assert await tries_of_alpha(scripted, b, key, with_fallback) == 1
 
 
 async def test_a_replica_started_later_loads_the_cool_downs(
@@ -193,11 +197,7 @@ async def test_a_replica_started_later_loads_the_cool_downs(
 ) -> None:
     routing = "[routing]\nfailure_threshold = 1\ncooldown_seconds = 600\n"
     async with replicas(routing) as (a, b):
-        key, _ = await new_key(a.app)
-        scripted.script(ALPHA, ProviderUnavailable("down"))
-        body = tryon_body(model=ALPHA, models=[BETA])
-        assert (await a.http.post("/api/v1/tryon", json=body, headers=auth(key))).is_success
-        await eventually(lambda: b.gateway.health.is_cooling(ALPHA))  # Redis has it
+        await cool_down(scripted, a, b, tryon_body(model=ALPHA, models=[BETA]), failures=1)
         async with replicas(routing) as (c, d):  # two more, started after the failure
             for late in (c, d):
                 assert late.gateway.health.is_cooling(ALPHA)

@@ -167,12 +167,10 @@ class RedisLink:
                 ) from None
 
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.client.aclose()
 
     async def command(self, call: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
