@@ -143,18 +143,30 @@ async def _is(value: Any, expected: str) -> bool:
     return bool(await value == expected)
 
 
-async def cool_down(
-    scripted: ScriptedProvider, through: Replica, seen_by: Replica, body: Any, *, failures: int
-) -> str:
-    """Make alpha fail ``failures`` times through one replica (beta serves each request) and
-    wait until the other sees it cooling down; returns the key used."""
-    key, _ = await new_key(through.app)
-    scripted.script(ALPHA, *[ProviderUnavailable("down")] * failures)
-    for _ in range(failures):
-        answer = await through.http.post("/api/v1/tryon", json=body, headers=auth(key))
-        assert answer.status_code == 200, answer.text
-    await eventually(lambda: seen_by.gateway.health.is_cooling(ALPHA))
-    return key
+def routing(failures: int, cooldown: float) -> str:
+    return f"[routing]\nfailure_threshold = {failures}\ncooldown_seconds = {cooldown}\n"
+
+
+@asynccontextmanager
+async def cooled_down(
+    replicas: Callable[..., Any],
+    scripted: ScriptedProvider,
+    tryon_body: Any,
+    *,
+    failures: int,
+    cooldown: float,
+) -> AsyncIterator[tuple[Replica, Replica, str, Any]]:
+    """Two replicas, A and B; alpha failed ``failures`` times through A (beta served each
+    request) and B sees it cooling down. Yields A, B, the key used and that request's body."""
+    async with replicas(routing(failures, cooldown)) as (a, b):
+        key, _ = await new_key(a.app)
+        body = tryon_body(model=ALPHA, models=[BETA])
+        scripted.script(ALPHA, *[ProviderUnavailable("down")] * failures)
+        for _ in range(failures):
+            answer = await a.http.post("/api/v1/tryon", json=body, headers=auth(key))
+            assert answer.status_code == 200, answer.text
+        await eventually(lambda: b.gateway.health.is_cooling(ALPHA))
+        yield a, b, key, body
 
 
 async def tries_of_alpha(scripted: ScriptedProvider, replica: Replica, key: str, body: Any) -> int:
@@ -168,10 +180,8 @@ async def tries_of_alpha(scripted: ScriptedProvider, replica: Replica, key: str,
 async def test_a_model_cooled_down_through_one_replica_is_skipped_by_the_other_until_it_succeeds(
     replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
-    routing = "[routing]\nfailure_threshold = 2\ncooldown_seconds = 600\n"
-    async with replicas(routing) as (a, b):
-        with_fallback = tryon_body(model=ALPHA, models=[BETA])
-        key = await cool_down(scripted, a, b, with_fallback, failures=2)
+    cooled = cooled_down(replicas, scripted, tryon_body, failures=2, cooldown=600)
+    async with cooled as (a, b, key, with_fallback):
         assert await tries_of_alpha(scripted, b, key, with_fallback) == 0  # B skips it
         # the only candidate is tried even while cooling down: it succeeds, on both at once
         assert await tries_of_alpha(scripted, b, key, tryon_body(model=ALPHA)) == 1
@@ -183,10 +193,8 @@ async def test_a_model_cooled_down_through_one_replica_is_skipped_by_the_other_u
 async def test_a_cool_down_ends_on_every_replica(
     replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
-    routing = "[routing]\nfailure_threshold = 1\ncooldown_seconds = 1\n"
-    async with replicas(routing) as (a, b):
-        with_fallback = tryon_body(model=ALPHA, models=[BETA])
-        key = await cool_down(scripted, a, b, with_fallback, failures=1)
+    cooled = cooled_down(replicas, scripted, tryon_body, failures=1, cooldown=1)
+    async with cooled as (a, b, key, with_fallback):
         await eventually(lambda: not b.gateway.health.is_cooling(ALPHA))
         assert not a.gateway.health.is_cooling(ALPHA)
         assert await tries_of_alpha(scripted, b, key, with_fallback) == 1
@@ -195,13 +203,13 @@ async def test_a_cool_down_ends_on_every_replica(
 async def test_a_replica_started_later_loads_the_cool_downs(
     replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
-    routing = "[routing]\nfailure_threshold = 1\ncooldown_seconds = 600\n"
-    async with replicas(routing) as (a, b):
-        await cool_down(scripted, a, b, tryon_body(model=ALPHA, models=[BETA]), failures=1)
-        async with replicas(routing) as (c, d):  # two more, started after the failure
-            for late in (c, d):
-                assert late.gateway.health.is_cooling(ALPHA)
-                assert late.gateway.health.failures(ALPHA) == 1
+    async with (
+        cooled_down(replicas, scripted, tryon_body, failures=1, cooldown=600),
+        replicas(routing(1, 600)) as (c, d),  # two more, started after it
+    ):
+        for late in (c, d):
+            assert late.gateway.health.is_cooling(ALPHA)
+            assert late.gateway.health.failures(ALPHA) == 1
 
 
 async def test_counters_agree_across_replicas_and_windows_expire(
