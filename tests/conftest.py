@@ -122,7 +122,7 @@ public_url = "http://testserver.local"
 url = "{db}"
 [storage]
 path = "{tmp_path}/files"
-signing_secret = "test-secret"
+signing_secret = "test-secret-long-enough-for-replicas"
 [providers.scripted]
 enabled = true
 timeout = 5.0

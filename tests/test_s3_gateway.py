@@ -44,7 +44,7 @@ url = "sqlite+aiosqlite:///{tmp_path}/tryon.db"
 [storage]
 backend = "s3"
 path = "{tmp_path}/files"
-signing_secret = "test-secret"
+signing_secret = "test-secret-long-enough-for-replicas"
 {storage}
 [providers.scripted]
 enabled = true

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,17 +11,19 @@ import httpx
 from tryon_core.accounts import KeyUsage, Principal
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
+from tryon_core.counters import Counters, LocalCounters, RedisCounters
 from tryon_core.db import Database, create_database
 from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import EgressPolicy, GuardedFetcher
-from tryon_core.health import HealthTracker
+from tryon_core.health import HealthTracker, SharedHealth
 from tryon_core.ids import new_id
 from tryon_core.imaging import ImageLimits
 from tryon_core.jobs.dispatch import Dispatcher
-from tryon_core.jobs.events import JobEvents
+from tryon_core.jobs.events import JobEvents, RedisJobEvents
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.principals import authenticate
-from tryon_core.storage import UrlSigner, load_or_create_secret
+from tryon_core.redis_link import RedisLink
+from tryon_core.storage import UrlSigner, signing_secret
 from tryon_core.stores import FileStore, StoreBackend, create_store
 
 __all__ = ["Gateway", "build_catalog"]
@@ -60,6 +61,10 @@ class Gateway:
     decode_budget: PixelBudget
     """Pixels being decoded at once, all requests together (``[images] decode_budget_pixels``)."""
     events: JobEvents = field(default_factory=JobEvents)
+    counters: Counters = field(default_factory=LocalCounters)
+    """Fixed-window counters (rate limits): this process's, or shared through Redis."""
+    redis: RedisLink | None = None
+    """The link to ``[redis] url`` that events, health and counters share (None: unset)."""
     jobs: Dispatcher | None = None
     """Hands async jobs to workers; set while the app runs (None: the sweeper of a process
     that runs jobs picks them up)."""
@@ -75,10 +80,19 @@ class Gateway:
 
     @classmethod
     def create(cls, settings: Settings, catalog: Catalog) -> Gateway:
-        storage = Path(settings.storage.path)
         fetch = settings.fetch
         images = settings.images
         store = create_store(settings.storage)
+        health = HealthTracker(
+            threshold=settings.routing.failure_threshold, cooldown=settings.routing.cooldown_seconds
+        )
+        events: JobEvents = JobEvents()
+        counters: Counters = LocalCounters()
+        link = None
+        if settings.redis.url is not None:  # shared by every process of the deployment
+            link = RedisLink(settings.redis)
+            health = SharedHealth(link, threshold=health.threshold, cooldown=health.cooldown)
+            events, counters = RedisJobEvents(link), RedisCounters(link)
         return cls(
             settings=settings,
             catalog=catalog,
@@ -86,7 +100,7 @@ class Gateway:
             store=store,
             backend=store,
             signer=UrlSigner(
-                load_or_create_secret(settings.storage.signing_secret, storage),
+                signing_secret(settings),
                 ttl_seconds=settings.storage.url_ttl_seconds,
             ),
             fetcher=GuardedFetcher(
@@ -104,10 +118,10 @@ class Gateway:
                 follow_redirects=False,
                 trust_env=False,
             ),
-            health=HealthTracker(
-                threshold=settings.routing.failure_threshold,
-                cooldown=settings.routing.cooldown_seconds,
-            ),
+            health=health,
+            events=events,
+            counters=counters,
+            redis=link,
             limits=ImageLimits(
                 max_bytes=images.max_bytes,
                 max_pixels=images.max_pixels,
@@ -124,12 +138,16 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        """Open the file store (ConfigError if it cannot be used), then migrate."""
+        """Open the file store and Redis (ConfigError if either cannot be used), then migrate."""
         await self.backend.open()
         try:
+            if self.redis is not None:
+                await self.redis.start()
             if self.settings.database.migrate_on_start:
                 await self.database.upgrade()
         except BaseException:
+            if self.redis is not None:
+                await self.redis.close()
             await self.backend.close()
             raise
 
@@ -141,6 +159,8 @@ class Gateway:
         if self._webhook_sender is not None:
             await self._webhook_sender.aclose()
         await self.database.dispose()
+        if self.redis is not None:
+            await self.redis.close()
         await self.backend.close()
 
     async def authenticate(

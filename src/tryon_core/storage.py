@@ -14,9 +14,22 @@ import secrets
 import time
 from pathlib import Path
 
+from tryon_core.config import Settings
+from tryon_core.errors import ConfigError
 from tryon_core.stores import FileStore, LocalFileStore, StoredFile
 
-__all__ = ["FileStore", "LocalFileStore", "StoredFile", "UrlSigner", "load_or_create_secret"]
+__all__ = [
+    "MIN_SHARED_SECRET",
+    "FileStore",
+    "LocalFileStore",
+    "StoredFile",
+    "UrlSigner",
+    "load_or_create_secret",
+    "signing_secret",
+]
+
+MIN_SHARED_SECRET = 32
+"""Characters a shared deployment's ``[storage] signing_secret`` has at least."""
 
 
 class UrlSigner:
@@ -62,3 +75,27 @@ def load_or_create_secret(configured: str | None, folder: Path) -> bytes:
         with os.fdopen(fd, "wb") as handle:
             handle.write(value)
         return value
+
+
+def signing_secret(settings: Settings) -> bytes:
+    """The secret that signs file links and job (WebSocket) tokens.
+
+    A shared deployment (``[redis] url`` set, or ``[storage] backend = "s3"``) runs several
+    processes that must all sign alike, so it must configure the secret (ConfigError, one line,
+    otherwise); one process may keep a generated one in the store folder.
+    """
+    storage = settings.storage
+    if settings.redis.url is None and storage.backend != "s3":
+        return load_or_create_secret(storage.signing_secret, Path(storage.path))
+    why = 'with [redis] url set or [storage] backend = "s3"'
+    if not storage.signing_secret:
+        raise ConfigError(
+            f"storage.signing_secret is required {why}: every replica must sign file links "
+            "and WebSocket tokens with the same secret"
+        )
+    if len(storage.signing_secret) < MIN_SHARED_SECRET:
+        raise ConfigError(
+            f"storage.signing_secret must be at least {MIN_SHARED_SECRET} characters {why} "
+            "(e.g. the output of `openssl rand -base64 32`)"
+        )
+    return storage.signing_secret.encode()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,12 +39,24 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     async def upgrade(self) -> None:
-        """Apply every migration up to head; safe to run on an up-to-date database."""
-        try:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(_upgrade)
-        except _OUTAGE as exc:
-            raise _unavailable() from exc
+        """Apply every migration up to head; safe to run on an up-to-date database, and by many
+        processes at once: the first migrates, the others wait for it and find nothing to do.
+
+        The upgrade takes the database's lock before Alembic reads the version: PostgreSQL, an
+        advisory lock held until the upgrade's transaction ends; SQLite, the write lock
+        (``BEGIN IMMEDIATE``, as every transaction here begins). Alembic's context is global to
+        the process, so upgrades within one process also take turns.
+        """
+        async with _turn_in_this_process():
+            try:
+                async with self.engine.begin() as conn:
+                    if not self.is_sqlite:
+                        await conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                        )
+                    await conn.run_sync(_upgrade)
+            except _OUTAGE as exc:
+                raise _unavailable() from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -132,6 +145,20 @@ class Database:
 
 
 _OUTAGE = (OperationalError, InterfaceError, OSError)
+_MIGRATION_LOCK = 0x7472796F6E2D6D67
+"""The PostgreSQL advisory lock key of migrations ("tryon-mg")."""
+_UPGRADES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _turn_in_this_process() -> asyncio.Lock:
+    """The lock that upgrades in this process (on this event loop) take turns with."""
+    loop = asyncio.get_running_loop()
+    lock = _UPGRADES.get(loop)
+    if lock is None:
+        lock = _UPGRADES[loop] = asyncio.Lock()
+    return lock
 
 
 async def _guarded(step: Awaitable[T]) -> T:

@@ -1,8 +1,13 @@
-"""Status changes of jobs, fanned out to the subscribers in this process (WebSockets).
+"""Status changes of jobs, fanned out to their subscribers (WebSockets, a running job's watch).
 
-This is the in-process implementation of the fan-out seam; a deployment with several gateway
-processes puts a shared broker behind the same two methods. Subscribers never depend on it
-alone: they read the job from the database on connect and again whenever they wake up.
+The seam is two methods: ``publish(job_id)`` (never blocks, never raises) and
+``subscribe(job_id)``, an :class:`asyncio.Event` set on each change. Subscribers read the job
+from the database on connect and again whenever they wake up, so a wake-up carries no data and
+a spurious one costs a read, never a wrong answer.
+
+- :class:`JobEvents`: in this process only (the embedded default).
+- :class:`RedisJobEvents`: also through Redis pub/sub (``[redis] url``), so that a change made in
+  any process wakes the subscribers in every process.
 """
 
 from __future__ import annotations
@@ -11,18 +16,35 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-__all__ = ["JobEvents"]
+from tryon_core.ids import new_id
+from tryon_core.redis_link import RedisLink
+
+__all__ = ["JobEvents", "RedisJobEvents"]
+
+EVERY_JOB = "*"
+"""Published in place of a job id: wake every subscriber (some message was lost)."""
 
 
 class JobEvents:
+    """Subscribers of this process, woken by changes published in this process."""
+
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Event]] = defaultdict(set)
 
     def publish(self, job_id: str) -> None:
         """Wake every subscriber of ``job_id``: something about the job changed."""
+        self._wake(job_id)
+
+    def _wake(self, job_id: str) -> None:
         for event in self._subscribers.get(job_id, ()):
             event.set()
+
+    def _wake_all(self) -> None:
+        for subscribers in self._subscribers.values():
+            for event in subscribers:
+                event.set()
 
     @asynccontextmanager
     async def subscribe(self, job_id: str) -> AsyncIterator[asyncio.Event]:
@@ -37,3 +59,53 @@ class JobEvents:
                 subscribers.discard(event)
                 if not subscribers:
                     del self._subscribers[job_id]
+
+
+class RedisJobEvents(JobEvents):
+    """Job events through one Redis pub/sub channel, ``PREFIX:job-events``, shared by every
+    process of the deployment; a message is ``ORIGIN JOB_ID``.
+
+    Local subscribers are woken at once; the message goes to Redis in the background (bounded:
+    while Redis is down messages are dropped, see :meth:`RedisLink.send`). Another process wakes
+    its subscribers of that job when the message arrives. Nothing is missed for good: after
+    its subscription is re-established, a process wakes all its subscribers once (they re-read
+    the job), and after a message of its own was lost it publishes ``EVERY_JOB`` once Redis
+    takes messages again, which wakes every subscriber everywhere.
+
+    Why redis-py's pub/sub and not Litestar's ``RedisChannelsPubSubBackend``: that backend
+    subscribes without waiting for Redis to confirm (a change published in between would be
+    missed) and hides both its connection's loss and redis-py's silent reconnect and
+    re-subscription, so its users cannot know when to re-read. The process also needs just one
+    channel, subscribed once at start; the backend's per-channel machinery adds nothing here.
+    """
+
+    def __init__(self, link: RedisLink) -> None:
+        super().__init__()
+        self._link = link
+        self.name = link.key("job-events")
+        self._origin = new_id("ev")
+        self._lost = 0
+        link.listen(self)
+
+    def publish(self, job_id: str) -> None:
+        self._wake(job_id)
+        self._link.send(self._publish_to(job_id))
+
+    def _publish_to(self, job_id: str) -> Any:
+        async def publish(client: Any) -> None:
+            if self._lost < self._link.dropped:  # something was lost: wake everyone
+                self._lost = self._link.dropped
+                await client.publish(self.name, f"{self._origin} {EVERY_JOB}")
+            await client.publish(self.name, f"{self._origin} {job_id}")
+
+        return publish
+
+    def receive(self, data: bytes) -> None:
+        origin, _, job_id = data.decode().partition(" ")
+        if job_id == EVERY_JOB:
+            self._wake_all()
+        elif origin != self._origin:
+            self._wake(job_id)
+
+    async def resync(self, link: RedisLink) -> None:
+        self._wake_all()

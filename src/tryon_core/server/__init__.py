@@ -12,8 +12,10 @@ import logging
 from typing import cast
 
 from tryon_core.config import Settings
+from tryon_core.redis_link import check_redis
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
+from tryon_core.storage import signing_secret
 from tryon_core.stores import check_store
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "GuardedH11Protocol",
     "RedactingFormatter",
     "configure_logging",
+    "preflight",
     "redact",
     "serve",
 ]
@@ -34,14 +37,14 @@ _FILES_BESIDES_CONNECTIONS = 128
 def serve(settings: Settings, *, workers: bool = True) -> None:
     """Build the app and serve it until interrupted (uvicorn handles SIGINT and SIGTERM).
 
-    The file store is checked first: a store that cannot be used raises ConfigError (one line
-    from ``tryon serve``) rather than failing inside the server's start-up.
+    :func:`preflight` runs first: what cannot be used raises ConfigError (one line from
+    ``tryon serve``) rather than failing inside the server's start-up.
     """
     import uvicorn
 
     from tryon_core.api import create_app
 
-    asyncio.run(check_store(settings.storage))
+    asyncio.run(preflight(settings))
     configure_logging()
     app = create_app(settings, workers=workers)
     server = settings.server
@@ -62,6 +65,14 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         log_level="info",
         proxy_headers=False,
     )
+
+
+async def preflight(settings: Settings) -> None:
+    """Check what a start needs before starting: the signing secret of a shared deployment,
+    the file store and Redis (``[redis] url``). ConfigError naming the key otherwise."""
+    signing_secret(settings)
+    await check_store(settings.storage)
+    await check_redis(settings.redis)
 
 
 def _make_room_for(files: int) -> None:

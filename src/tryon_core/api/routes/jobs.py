@@ -36,8 +36,8 @@ from tryon_core.principals import ensure_live
 
 __all__ = ["cancel", "job", "job_socket", "jobs"]
 
-POLL_SECONDS = 2.0
-"""A subscriber re-reads the job at least this often (changes made by another process)."""
+KEY_CHECK_SECONDS = 2.0
+"""A socket opened with a key or a demo session checks it this often (revoked: 4401)."""
 KEY_PROTOCOL = "tryon-key."
 
 
@@ -165,9 +165,10 @@ async def _opened_by_demo(gateway: Gateway, job_id: str) -> Principal | None:
 async def _follow(
     gateway: Gateway, socket: WebSocket[Any, Any, Any], job_id: str, principal: Principal | None
 ) -> None:
-    """Send each new status until the job ends or the client leaves. A socket opened with a
-    key checks it before every message and at least every POLL_SECONDS: revoked, it closes
-    (4401) and sends nothing more."""
+    """Send each new status until the job ends or the client leaves. The job is read on
+    connect and on each of its events (from any process: see :mod:`tryon_core.jobs.events`),
+    never on a timer. A socket opened with a key (or a demo session) checks it before every
+    message and every KEY_CHECK_SECONDS: revoked, it closes (4401) and sends nothing more."""
     account_id = principal.account_id if principal is not None else None
     demo_session_id = principal.demo_session_id if principal is not None else None
     receiver = asyncio.ensure_future(_until_closed(socket))
@@ -194,17 +195,36 @@ async def _follow(
                 if body.status in TERMINAL:
                     await socket.close(code=1000)
                     return
-                waiter = asyncio.ensure_future(changed.wait())
-                done, _ = await asyncio.wait(
-                    {waiter, receiver}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
-                waiter.cancel()
-                if receiver in done:
+                if not await _next_change(gateway, changed, receiver, principal):
                     return
     finally:
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await receiver
+
+
+async def _next_change(
+    gateway: Gateway,
+    changed: asyncio.Event,
+    receiver: asyncio.Future[Any],
+    principal: Principal | None,
+) -> bool:
+    """Wait until the job changes (True) or the client leaves (False), checking the
+    principal alone (not the job) every KEY_CHECK_SECONDS meanwhile."""
+    timeout = None if principal is None else KEY_CHECK_SECONDS
+    while True:
+        waiter = asyncio.ensure_future(changed.wait())
+        done, _ = await asyncio.wait(
+            {waiter, receiver}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if receiver in done:
+            return False
+        if changed.is_set():
+            return True
+        if principal is not None:
+            async with gateway.database.reading() as conn:
+                await ensure_live(conn, principal)
 
 
 async def _until_closed(socket: WebSocket[Any, Any, Any]) -> None:
