@@ -52,7 +52,7 @@ def _config(folder: Path, fake_url: str, redis: str | None, prefix: str) -> str:
 url = "sqlite+aiosqlite:///{folder}/bench.db"
 [storage]
 path = "{folder}/files"
-signing_secret = "bench-secret"
+signing_secret = "bench-secret-long-enough-for-replicas"
 [jobs]
 workers = 2
 [providers.kling]

@@ -119,7 +119,7 @@ def test_tryon_worker_refuses_to_start_when_redis_does_not_answer(tmp_path: Path
 url = "sqlite+aiosqlite:///{tmp_path}/tryon.db"
 [storage]
 path = "{tmp_path}/files"
-signing_secret = "test-secret"
+signing_secret = "test-secret-long-enough-for-replicas"
 [redis]
 url = "redis://127.0.0.1:{free_port()}/0"
 timeout = 1.0

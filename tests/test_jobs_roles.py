@@ -51,7 +51,7 @@ class Cluster:
         self.api = configured(
             tmp_path,
             database_url,
-            f"""signing_secret = "test-secret"
+            f"""signing_secret = "test-secret-long-enough-for-replicas"
 [jobs]
 workers = 2
 lease_seconds = 2.0
