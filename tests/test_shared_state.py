@@ -127,9 +127,11 @@ async def test_a_websocket_on_one_replica_sees_a_cancel_made_through_the_other(
     scripted.script(ALPHA, Sleep(2.0))
     async with replicas("[jobs]\nworkers = 1\n") as (a, b):
         key, _ = await new_key(a.app)
-        first = await submit(a, key, tryon_body(model=ALPHA))
-        await eventually(lambda: _is(status(a, key, first), "processing"))
-        second = await submit(a, key, tryon_body(model=ALPHA))  # waits behind the first
+        # one job a worker: with the shared queue, both replicas' workers take jobs
+        for _ in range(2):
+            busy = await submit(a, key, tryon_body(model=ALPHA))
+            await eventually(lambda job=busy: _is(status(a, key, job), "processing"))
+        second = await submit(a, key, tryon_body(model=ALPHA))  # waits behind both
         async with a.socket(second, key) as socket:
             assert json.loads(await socket.recv())["job"]["status"] == "queued"
             cancelled = await b.http.delete(f"/api/v1/tryon/{second}", headers=auth(key))
