@@ -297,21 +297,22 @@ async def _until_done(
     return done
 
 
-async def _watch(url: str, replica: TryonProcess) -> float:
+async def _watch(url: str, replica: TryonProcess, within: float = 240.0) -> float:
     """Follow a job's WebSocket on ``replica`` (not through the balancer); the seconds from
     the job's completion (as the worker recorded it) to the message that told of it."""
     parts = urlsplit(url)
     direct = parts._replace(netloc=f"127.0.0.1:{replica.port}").geturl()
-    async with connect(direct, open_timeout=10) as socket:
+    seen: list[tuple[float, str]] = []
+    async with asyncio.timeout(within), connect(direct, open_timeout=10) as socket:
         async for raw in socket:
             received = time.time()
-            message = json.loads(raw)
-            job = message.get("job") or {}
+            job = json.loads(raw).get("job") or {}
+            seen.append((received, job.get("status", "?")))
             if job.get("status") in TERMINAL:
                 assert job["status"] == "completed", job
                 finished = datetime.fromisoformat(job["completed_at"]).timestamp()
                 return received - finished
-    raise AssertionError("the socket closed before the job ended")
+    raise AssertionError(f"the socket closed before the job ended; it said {seen}")
 
 
 async def _submissions(fakes: str) -> list[dict[str, Any]]:

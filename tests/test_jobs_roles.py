@@ -13,18 +13,23 @@ import asyncio
 import time
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from saq.queue.redis import RedisQueue
+from sqlalchemy import update
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import SAMPLES, auth, data_url
 from tests.served import Worker, balances, configured, new_account, wait_until
 from tryon_core.config import RedisConfig
+from tryon_core.db import create_database
+from tryon_core.db.schema import generations
+from tryon_core.ids import utcnow
 from tryon_core.jobs.queue import FUNCTION, connect_queue
 from tryon_core.testing.server import serve_app_in_thread
 
@@ -233,6 +238,43 @@ def test_two_workers_and_duplicate_deliveries_run_each_job_once(cluster: Cluster
         wait_until(lambda: cluster.on_queue(drained), "the duplicates to be taken")
         jobs = _jobs(client, ids)
     _check_ran_once(cluster, jobs)
+
+
+def test_a_job_delivered_again_to_the_worker_running_it_runs_there_once(cluster: Cluster) -> None:
+    """A worker renewing its lease late (a busy machine) may be handed the job again by a
+    sweep: it does not claim a job it runs already, so no second run polls the task."""
+    cluster.start(workers=1)
+    (worker,) = cluster.workers
+    with cluster.client() as client:
+        (job_id,) = cluster.submit(client)
+        wait_until(lambda: _at_upstream(client, job_id), "the job to reach the upstream")
+
+        async def enqueue(queue: RedisQueue) -> None:  # the lease lapsed, then a delivery
+            await _lapse_lease(cluster.database_url, job_id)
+            await queue.enqueue(FUNCTION, key=f"{job_id}.again", job_id=job_id, timeout=0, ttl=-1)
+
+        async def drained(queue: RedisQueue) -> bool:
+            return await queue.count("incomplete") == 0
+
+        cluster.on_queue(enqueue)
+        wait_until(lambda: cluster.on_queue(drained), "the delivery to be taken")
+        cluster.finish_tasks()
+        jobs = wait_until(lambda: _all_ended(client, [job_id]), "the job to end")
+    _check_ran_once(cluster, jobs)
+    assert "resuming upstream task" not in worker.tail()
+
+
+async def _lapse_lease(database_url: str, job_id: str) -> None:
+    database = create_database(database_url)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute(
+                update(generations)
+                .where(generations.c.id == job_id)
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+    finally:
+        await database.dispose()
 
 
 @pytest.mark.parametrize("ending", ["finished_in_grace", "handed_back"])

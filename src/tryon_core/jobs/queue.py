@@ -179,7 +179,9 @@ class RedisDispatcher:
     async def _take(self, delivery: Job) -> None:
         job_id = str((delivery.kwargs or {}).get("job_id", ""))
         try:
-            row = await self._claim(job_id) if job_id else None
+            # a job this process runs already (delivered again because its lease was renewed
+            # late) is not claimed a second time here: one run per job in a process
+            row = await self._claim(job_id) if job_id and job_id not in self._running else None
         except ServiceUnavailable as exc:  # the database is away; the sweeper delivers again
             log.warning("job %s: not claimed now: %s", job_id, exc.message)
             row = None
