@@ -93,12 +93,15 @@ async def run_candidates(
     result_fetcher: Callable[[Entry], GuardedFetcher],
     first_position: int = 0,
     resume_task: str | None = None,
+    resumed: bool = False,
+    key_prefix: str | None = None,
 ) -> tuple[Entry, list[Produced], list[Attempt]]:
     """The first candidate that produces images, its images, and every attempt made.
 
     Attempts are numbered from ``first_position``. ``resume_task`` is an upstream task the
     first candidate already accepted (a resumed job): its adapter polls it instead of
-    submitting again.
+    submitting again. ``resumed``: the first attempt ran before (its task id, if any, was not
+    kept). Each attempt is named ``KEY_PREFIX-POSITION`` for its adapter (``attempt_key``).
     """
     attempts: list[Attempt] = []
     errors: list[ProviderError] = []
@@ -117,6 +120,8 @@ async def run_candidates(
                 record_task=_task_hook(recorder, position, attempt),
                 fetch=result_download(result_fetcher(entry), entry.slug),
                 task_id=task_id,
+                attempt_key=None if key_prefix is None else f"{key_prefix}-{position}",
+                resumed=resumed and position == first_position,
                 report_state=_state_hook(recorder, position, attempt),
             )
             produced = await run_attempt(

@@ -108,6 +108,8 @@ class Work(msgspec.Struct, frozen=True, kw_only=True):
     garments: tuple[InputImage, ...]
     first_position: int = 0
     resume_task: str | None = None
+    resumed: bool = False
+    """The first attempt ran before, in a process that died (see Capabilities.keyed_tasks)."""
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -214,6 +216,8 @@ async def execute(gateway: Gateway, work: Work, recorder: AttemptRecorder) -> Ou
         ),
         first_position=work.first_position,
         resume_task=work.resume_task,
+        resumed=work.resumed,
+        key_prefix=work.generation_id,
     )
     stored = await _store(gateway, work.generation_id, produced)
     return Outcome(served=served, stored=stored, attempts=attempts)

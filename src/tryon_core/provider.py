@@ -52,6 +52,12 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_input_side: int = 4096
     uses_prompt: bool = False
     supports_seed: bool = False
+    keyed_tasks: bool = False
+    """A submit-poll model whose adapter names its upstream task with
+    ``ProviderContext.attempt_key`` and, when the core runs an attempt again after a crash
+    (``ProviderContext.resumed``) without a recorded task id, finds that task by its key
+    instead of submitting again. The core then resumes such an attempt in place: a process
+    dying between the upstream's acceptance and the task id's commit costs no second task."""
 
 
 class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -115,7 +121,10 @@ class ProviderContext(msgspec.Struct, kw_only=True):
     URL the upstream returned: bounded in bytes and time, behind the egress guard (the
     provider's own ``base_url`` origin is allowed); a failure raises ``BadResponse``.
     ``record_task`` commits the upstream's task id before polling; ``task_id`` is set when the
-    core resumes an attempt that an upstream already accepted. ``report_state`` tells the core
+    core resumes an attempt that an upstream already accepted. ``attempt_key`` names the
+    attempt, the same each time the core runs it; ``resumed`` says the attempt ran before and
+    may have reached the upstream without its task id being kept (see
+    ``Capabilities.keyed_tasks``). ``report_state`` tells the core
     the upstream's own state of the task as it polls (``"processing"``); async jobs show it as
     their progress. Calling it with an unchanged state costs nothing.
     """
@@ -126,6 +135,8 @@ class ProviderContext(msgspec.Struct, kw_only=True):
     record_task: Callable[[str], Awaitable[None]]
     fetch: Callable[[str], Awaitable[bytes]] = msgspec.field(default_factory=lambda: _no_fetch)
     task_id: str | None = None
+    attempt_key: str | None = None
+    resumed: bool = False
     report_state: Callable[[str], Awaitable[None]] = msgspec.field(
         default_factory=lambda: _no_report
     )

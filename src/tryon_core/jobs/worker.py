@@ -285,18 +285,21 @@ async def _load(gateway: Gateway, row: Any) -> tuple[Work, dict[int, int]]:
             raise _CannotRun("Every model planned for this job failed.")
         return msgspec.structs.replace(work, candidates=rest, first_position=last.position + 1), {}
     # the last attempt was cut short (running) or succeeded without its result being kept
-    resumable = (
-        index >= 0
-        and last.task_id is not None
-        and entries[index].model.capabilities.execution == "submit-poll"
-    )
-    if resumable:
+    capabilities = entries[index].model.capabilities if index >= 0 else None
+    if (
+        capabilities is not None
+        and capabilities.execution == "submit-poll"
+        and (last.task_id is not None or capabilities.keyed_tasks)
+    ):
+        # the upstream's task goes on: poll it (found by its id, or by the attempt's key when
+        # the process died before the id was kept), never submit it again
         log.info("job %s: resuming upstream task of %s", row.id, last.model)
         resumed = msgspec.structs.replace(
             work,
             candidates=entries[index:],
             first_position=last.position,
             resume_task=last.task_id,
+            resumed=True,
         )
         return resumed, {last.position: last.id}
     await _interrupted(gateway, last.id)

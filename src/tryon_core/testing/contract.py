@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
@@ -231,8 +232,13 @@ class ProviderContract:
         *,
         timeout: float = 20.0,
         task_id: str | None = None,
+        attempt_key: str | None = None,
+        resumed: bool = False,
+        die_on_record: bool = False,
     ) -> tuple[list[Produced] | ProviderError, list[str]]:
-        """Run one attempt as the gateway would; returns its images or its error, and task ids."""
+        """Run one attempt as the gateway would; returns its images or its error, and task ids.
+        ``die_on_record``: the process "dies" as the task id is being kept (the attempt ends
+        there with ``_Died``, the id unrecorded)."""
         config = self.provider_config(spec, fake, timeout)
         adapter = self._adapter(spec, config)
         recorded: list[str] = []
@@ -242,6 +248,8 @@ class ProviderContract:
             fetcher = GuardedFetcher(EgressPolicy(allow_hosts=allowed, max_bytes=64 << 20))
 
             async def record_task(value: str) -> None:
+                if die_on_record:
+                    raise _Died(value)
                 recorded.append(value)
 
             async with httpx.AsyncClient(timeout=timeout) as http:
@@ -252,6 +260,8 @@ class ProviderContract:
                     record_task=record_task,
                     fetch=result_download(fetcher, request.model),
                     task_id=task_id,
+                    attempt_key=attempt_key,
+                    resumed=resumed,
                 )
                 try:
                     return await run_attempt(
@@ -466,10 +476,37 @@ class ProviderContract:
         assert len(resumed) == request.n
         assert self._submissions(contract_fake.state) == submissions, "resuming submitted again"
 
+    def test_contract_a_keyed_task_is_found_again_after_a_crash(
+        self, contract_spec: ProviderSpec, contract_fake: _Fake
+    ) -> None:
+        """A model with ``keyed_tasks``: the process dies after the upstream accepted the task
+        but before its id was kept; the attempt, run again with the same key, finds the task
+        and polls it: the upstream holds one task, and the result comes."""
+        model = next((m for m in contract_spec.models if m.capabilities.keyed_tasks), None)
+        if model is None or contract_fake.state is None or self.submission is None:
+            pytest.skip("no model with keyed_tasks and a fake upstream")
+        request = self.simple_request(model)
+        key = f"gen_contract{secrets.token_hex(4)}-0"
+        with pytest.raises(_Died):
+            self.run(contract_spec, contract_fake, request, attempt_key=key, die_on_record=True)
+        accepted = self._submissions(contract_fake.state)
+        result, tasks = self.run(
+            contract_spec, contract_fake, request, attempt_key=key, resumed=True
+        )
+        assert not isinstance(result, ProviderError), result
+        assert len(result) == request.n and len(tasks) == 1
+        assert self._submissions(contract_fake.state) == accepted, (
+            "the crashed task was submitted again"
+        )
+
     def _submissions(self, state: FakeState) -> int:
         assert self.submission is not None
         method, suffix = self.submission
         return sum(1 for r in state.requests if r.method == method and r.path.endswith(suffix))
+
+
+class _Died(BaseException):  # not an Exception: run_attempt must not turn it into an error
+    """Stands for the process dying (a test's record_task raises it)."""
 
 
 class _LogCapture(logging.Handler):

@@ -1,7 +1,8 @@
 """The adapter: one Kolors virtual try-on task per request.
 
     POST {base_url}/v1/images/kolors-virtual-try-on
-         {"model_name", "human_image", "cloth_image"}         (bare base64, JPEG or PNG)
+         {"model_name", "human_image", "cloth_image",          (bare base64, JPEG or PNG)
+          "external_task_id"}                                   (the core's attempt key)
          -> {"code": 0, "data": {"task_id", "task_status": "submitted", ...}}
     GET  {base_url}/v1/images/kolors-virtual-try-on/{task_id}
          -> data.task_status "submitted" | "processing" | "succeed" | "failed"
@@ -9,7 +10,11 @@
 
 Every call carries ``Authorization: Bearer <JWT>`` (:mod:`tryon_kling.auth`). The task id is
 recorded before the first status query, and an attempt resumed with ``context.task_id`` only
-polls. The result URLs are downloaded at once through ``context.fetch``.
+polls. Each task is named with the core's attempt key (``external_task_id``, unique per
+account); an attempt run again after a crash that left no task id (``context.resumed``) first
+asks Kling for the task of that name (the query path takes an ``external_task_id`` too), and
+submits only if Kling has none. The result URLs are downloaded at once through
+``context.fetch``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ POLL_RETRIES = 3
 hiccup is waited out rather than abandoned."""
 
 _RUNNING = ("submitted", "processing")
+_UNKNOWN_TASK = ("1203", "404")
+"""Kling's answer to a query for a task it does not know (business code, or a bare 404)."""
 
 
 class KlingAdapter:
@@ -59,8 +66,14 @@ class KlingAdapter:
     async def run(self, request: ProviderRequest, context: ProviderContext) -> list[OutputImage]:
         call = _Calls(self._tokens, context, request.model)
         task_id = context.task_id
+        if task_id is None and context.resumed and context.attempt_key:
+            task_id = await call.find(context.attempt_key)
+            if task_id is not None:
+                await context.record_task(task_id)
         if task_id is None:
             body = await asyncio.to_thread(_task_body, request)
+            if context.attempt_key:
+                body["external_task_id"] = context.attempt_key
             created = await call.send("POST", PATH, json=body)
             task_id = created.get("task_id")
             if not isinstance(task_id, str) or not task_id:
@@ -133,6 +146,19 @@ class _Calls:
             raise BadResponse(f"{self._slug}: Kling answered without task data.")
         return data
 
+    async def find(self, external_task_id: str) -> str | None:
+        """The id of the task submitted under ``external_task_id``, or None if there is none."""
+        try:
+            task = await self.send("GET", f"{PATH}/{external_task_id}", timeout=QUERY_TIMEOUT)
+        except ProviderError as error:
+            if error.provider_code in _UNKNOWN_TASK:
+                return None
+            raise
+        task_id = task.get("task_id")
+        if not isinstance(task_id, str) or not task_id:
+            raise BadResponse(f"{self._slug}: Kling answered a task query without a task_id.")
+        return task_id
+
     async def wait(self, task_id: str) -> list[str]:
         """Poll the task until it ends; its result URLs, in ``index`` order."""
         failures = 0
@@ -147,7 +173,7 @@ class _Calls:
                     raise
                 return None
             except ProviderError as error:
-                if error.provider_code in ("1203", "404"):
+                if error.provider_code in _UNKNOWN_TASK:
                     raise TaskFailed(
                         f"{self._slug}: Kling no longer knows task {task_id}.",
                         provider_code=error.provider_code,

@@ -53,6 +53,7 @@ def _capabilities(max_garments: int) -> Capabilities:
         min_input_side=MIN_INPUT_SIDE,
         uses_prompt=False,
         supports_seed=False,
+        keyed_tasks=True,  # external_task_id: a task is found by the attempt's key
     )
 
 
