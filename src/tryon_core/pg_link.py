@@ -68,6 +68,8 @@ class PgLink:
         self._pending: deque[tuple[str, str]] = deque()
         self._wakeup = asyncio.Event()
         self._ready = asyncio.Event()
+        self._followed = asyncio.Event()
+        self._listening: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._pid: int | None = None
         self._down = False
@@ -81,6 +83,16 @@ class PgLink:
         ``resync`` each time the connection listens again after a loss."""
         self._listeners[channel] = _Listener(receive, resync)
         self._wakeup.set()
+
+    async def listening(self) -> None:
+        """Wait until every registered channel is listened to (at most ``timeout`` seconds;
+        never raises: if the connection is away, the channels are listened to once it is back)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                while not self._listeners.keys() <= self._listening:
+                    self._followed.clear()
+                    self._wakeup.set()
+                    await self._followed.wait()
 
     def unlisten(self, channel: str) -> None:
         self._listeners.pop(channel, None)
@@ -98,7 +110,8 @@ class PgLink:
     async def start(self) -> None:
         """Connect and listen, waiting up to ``timeout`` seconds for it; if the database does
         not answer by then, the link keeps trying in the background (never raises)."""
-        self._ready, self._wakeup = asyncio.Event(), asyncio.Event()
+        for name in ("_ready", "_wakeup", "_followed"):  # of this event loop
+            setattr(self, name, asyncio.Event())
         self._task = asyncio.create_task(self._run_forever())
         try:
             async with asyncio.timeout(self._timeout):
@@ -132,6 +145,7 @@ class PgLink:
                     log.warning("LISTEN/NOTIFY: the database connection is lost (%s)", reason)
             finally:
                 self._pid = None
+                self._listening = set()
                 if conn is not None:
                     conn.terminate()
             await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
@@ -147,8 +161,7 @@ class PgLink:
 
         conn.add_termination_listener(closed)
         self._pid = conn.get_server_pid()
-        listening: set[str] = set()
-        await self._follow(conn, listening)
+        await self._follow(conn)
         if self._down:
             self._down = False
             log.warning("LISTEN/NOTIFY: listening again")
@@ -166,20 +179,22 @@ class PgLink:
             self._wakeup.clear()
             if lost.is_set() or conn.is_closed():
                 raise _Lost("the connection was closed")
-            await self._follow(conn, listening)
+            await self._follow(conn)
             if self._pending:
                 await self._flush(conn)
             elif quiet:
                 await conn.execute("SELECT 1", timeout=self._timeout)
 
-    async def _follow(self, conn: Any, listening: set[str]) -> None:
+    async def _follow(self, conn: Any) -> None:
         """LISTEN to the channels registered since, UNLISTEN the ones dropped."""
+        listening = self._listening
         for channel in [c for c in self._listeners if c not in listening]:
             await conn.add_listener(channel, self._notified)
             listening.add(channel)
         for channel in [c for c in listening if c not in self._listeners]:
             await conn.remove_listener(channel, self._notified)
             listening.discard(channel)
+        self._followed.set()
 
     async def _flush(self, conn: Any) -> None:
         batch = list(self._pending)

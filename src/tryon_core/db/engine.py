@@ -144,7 +144,7 @@ class Database:
         """A PostgreSQL connection of its own (asyncpg's, outside the pool) to the same database,
         with the same credentials and options: for LISTEN, which needs one connection for good.
         The caller bounds the wait."""
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         _, options = self.engine.dialect.create_connect_args(self.engine.url)
         for sqlalchemy_only in _SQLALCHEMY_OPTIONS:
