@@ -36,6 +36,12 @@ class Replica:
         ws = f"ws://{urlsplit(self.url).netloc}/api/v1/tryon/{job_id}/ws"
         return connect(ws, subprotocols=[f"tryon-key.{key}"])  # type: ignore[list-item]
 
+    def token_socket(self, ws_url: str) -> Any:
+        """The job's WebSocket on this replica, opened with the token of its ``wsUrl`` (no key:
+        nothing is checked on a timer)."""
+        parts = urlsplit(ws_url)
+        return connect(f"ws://{urlsplit(self.url).netloc}{parts.path}?{parts.query}")
+
 
 @asynccontextmanager
 async def serve_replicas(
@@ -61,12 +67,18 @@ async def messages(socket: ClientConnection) -> list[dict[str, Any]]:
     return received
 
 
-async def submit(replica: Replica, key: str, body: dict[str, Any]) -> str:
+async def accept(replica: Replica, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The ``202`` answer to an async try-on of ``body`` through ``replica``."""
     response = await replica.http.post(
         "/api/v1/tryon", json={**body, "mode": "async"}, headers=auth(key)
     )
     assert response.status_code == 202, response.text
-    job_id: str = response.json()["jobId"]
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
+async def submit(replica: Replica, key: str, body: dict[str, Any]) -> str:
+    job_id: str = (await accept(replica, key, body))["jobId"]
     return job_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,10 @@ from tryon_core.redis_link import RedisLink
 from tryon_core.storage import UrlSigner, signing_secret
 from tryon_core.stores import FileStore, StoreBackend, create_store
 
-__all__ = ["Gateway", "build_catalog"]
+__all__ = ["LISTENER_NAME", "Gateway", "build_catalog"]
+
+LISTENER_NAME = "tryon-listen"
+"""The ``application_name`` of each process's LISTEN/NOTIFY connection (PostgreSQL, no Redis)."""
 
 
 def build_catalog(
@@ -99,7 +103,8 @@ class Gateway:
             health = SharedHealth(link, threshold=health.threshold, cooldown=health.cooldown)
             events, counters = RedisJobEvents(link), RedisCounters(link)
         elif not database.is_sqlite:  # every process on this database hears of every job
-            notify = PgLink(database.connect_plain, timeout=settings.database.timeout)
+            connect = functools.partial(database.connect_plain, application_name=LISTENER_NAME)
+            notify = PgLink(connect, timeout=settings.database.timeout)
             events = PgJobEvents(notify)
         return cls(
             settings=settings,
