@@ -133,7 +133,10 @@ class PgLink:
             try:
                 conn = await asyncio.wait_for(self._connect(), self._timeout)
                 await self._serve(conn)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # closing: say goodbye to the server
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 1.0)
                 raise
             except Exception as exc:  # OSError, asyncpg's errors, TimeoutError, _Lost
                 if self._ready.is_set():  # it had listened: count again from the shortest wait
@@ -146,7 +149,7 @@ class PgLink:
             finally:
                 self._pid = None
                 self._listening = set()
-                if conn is not None:
+                if conn is not None and not conn.is_closed():
                     conn.terminate()
             await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
             failures += 1
@@ -161,7 +164,8 @@ class PgLink:
 
         conn.add_termination_listener(closed)
         self._pid = conn.get_server_pid()
-        await self._follow(conn)
+        async with asyncio.timeout(self._timeout):
+            await self._follow(conn)
         if self._down:
             self._down = False
             log.warning("LISTEN/NOTIFY: listening again")
@@ -179,11 +183,12 @@ class PgLink:
             self._wakeup.clear()
             if lost.is_set() or conn.is_closed():
                 raise _Lost("the connection was closed")
-            await self._follow(conn)
-            if self._pending:
-                await self._flush(conn)
-            elif quiet:
-                await conn.execute("SELECT 1", timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):  # a server that stops answering
+                await self._follow(conn)
+                if self._pending:
+                    await self._flush(conn)
+                elif quiet:
+                    await conn.execute("SELECT 1")
 
     async def _follow(self, conn: Any) -> None:
         """LISTEN to the channels registered since, UNLISTEN the ones dropped."""
@@ -201,7 +206,7 @@ class PgLink:
         self._pending.clear()
         channels, payloads = [c for c, _ in batch], [p for _, p in batch]
         try:
-            await conn.execute(_NOTIFY, channels, payloads, timeout=self._timeout)
+            await conn.execute(_NOTIFY, channels, payloads)
         except BaseException:
             self.dropped += len(batch)
             raise
