@@ -28,31 +28,27 @@ pytestmark = pytest.mark.postgres
 ALPHA = "scripted/alpha"
 
 
-async def listeners(database_url: str) -> set[int]:
-    """The server process ids of the LISTEN connections on the database."""
+async def fetch(database_url: str, query: str, *args: Any) -> list[Any]:
+    """Rows of ``query`` on the database, through a connection of the test's own."""
     parts = urlsplit(database_url.replace("+asyncpg", ""))
     conn = await asyncpg.connect(
         host=parts.hostname, port=parts.port, user=parts.username, database=parts.path[1:]
     )
     try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = $1",
-            LISTENER_NAME,
-        )
-        return {row["pid"] for row in rows}
+        return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
 
 
-async def terminate(database_url: str, pids: set[int]) -> None:
-    parts = urlsplit(database_url.replace("+asyncpg", ""))
-    conn = await asyncpg.connect(host=parts.hostname, port=parts.port, user=parts.username)
-    try:
-        for pid in pids:
-            assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await conn.close()
+async def listeners(database_url: str) -> set[int]:
+    """The server process ids of the LISTEN connections on the database."""
+    rows = await fetch(
+        database_url,
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = $1",
+        LISTENER_NAME,
+    )
+    return {row["pid"] for row in rows}
 
 
 async def test_listen_connections_killed_by_the_server_come_back_and_events_flow_again(
@@ -65,7 +61,12 @@ async def test_listen_connections_killed_by_the_server_come_back_and_events_flow
         key, _ = await new_key(a.app)
         before = await listeners(postgres_database_url)
         assert len(before) == 2  # one a replica
-        await terminate(postgres_database_url, before)
+        killed = await fetch(
+            postgres_database_url,
+            "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid",
+            list(before),
+        )
+        assert all(row[0] for row in killed)
 
         async def replaced() -> bool:
             now = await listeners(postgres_database_url)
