@@ -1,7 +1,8 @@
 """Process roles, as an operator runs them: ``tryon serve --no-workers`` accepts async jobs and
 never runs them; ``tryon worker`` processes run them, taken from the job queue (SAQ on Redis)
-or, without Redis, found by their sweep. Duplicate deliveries, SIGTERM and SIGKILL of a worker
-mid-job run nothing twice: one upstream submission per job, balances exact.
+or, without Redis, announced by PostgreSQL NOTIFY or found by their sweep. Duplicate
+deliveries, SIGTERM and SIGKILL of a worker mid-job run nothing twice: one upstream submission
+per job, balances exact.
 
 The Kling fake (submit-poll) runs in this process and holds every task "processing" until the
 test lets it finish, so that a job can be caught at the upstream.
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,8 +25,10 @@ from saq.queue.redis import RedisQueue
 from sqlalchemy import update
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tryon_kling.fake import create_app as kling_fake
+from websockets.asyncio.client import connect
 
 from tests.helpers import SAMPLES, auth, data_url
+from tests.replicas import messages
 from tests.served import Worker, balances, configured, new_account, wait_until
 from tryon_core.config import RedisConfig
 from tryon_core.db import create_database
@@ -50,7 +54,9 @@ def fake() -> Iterator[Any]:
 class Cluster:
     """One ``tryon serve --no-workers`` and any number of ``tryon worker``, one config."""
 
-    def __init__(self, tmp_path: Path, database_url: str, fake: Any, redis: str) -> None:
+    def __init__(
+        self, tmp_path: Path, database_url: str, fake: Any, redis: str, *, sweep: float = 0.5
+    ) -> None:
         self.tmp_path, self.database_url, self.fake = tmp_path, database_url, fake
         self.redis = tomllib.loads(redis).get("redis") if redis else None
         self.api = configured(
@@ -60,7 +66,7 @@ class Cluster:
 [jobs]
 workers = 2
 lease_seconds = 2.0
-sweep_interval_seconds = 0.5
+sweep_interval_seconds = {sweep}
 shutdown_grace_seconds = {GRACE}
 [providers.kling]
 enabled = true
@@ -197,6 +203,40 @@ def test_jobs_accepted_without_workers_are_run_by_tryon_worker(
     if queue == "sweep":
         assert "no [redis] url" in cluster.api.log.read_text()
         assert "no [redis] url" in cluster.workers[0].log.read_text()
+
+
+def test_without_redis_a_websocket_on_the_api_sees_the_completion_made_by_tryon_worker(
+    tmp_path: Path, database_url: str, fake: Any
+) -> None:
+    """On PostgreSQL the job reaches the worker by NOTIFY, and its events come back the same
+    way: with sweeps 30 s apart, both processes' sweeps ran at their start, before the job
+    existed, and none could run again before it ended. On SQLite (no broker) the worker finds
+    it by its sweep and the API's socket re-reads every sweep interval (the fallback)."""
+    postgres = not database_url.startswith("sqlite")
+    sweep = 30.0 if postgres else 0.5
+    cluster = Cluster(tmp_path, database_url, fake, "", sweep=sweep)
+    cluster.finish_tasks()
+    try:
+        cluster.start(workers=1)
+        with cluster.client() as client:
+            started = time.monotonic()
+            answer = client.post("/api/v1/tryon", json=_body(mode="async"))
+            assert answer.status_code == 202, answer.text
+            link = urlsplit(answer.json()["wsUrl"])
+            url = f"ws://{urlsplit(cluster.api.url).netloc}{link.path}?{link.query}"
+            received = asyncio.run(_follow(url))
+            took = time.monotonic() - started
+    finally:
+        cluster.stop()
+    assert [m["job"]["status"] for m in received][-1] == "completed"
+    if postgres:
+        assert took < sweep  # no sweep could have started it: NOTIFY did
+    _check_ran_once(cluster, [received[-1]["job"]])
+
+
+async def _follow(url: str) -> list[dict[str, Any]]:
+    async with connect(url) as socket:
+        return await messages(socket)
 
 
 def test_no_workers_runs_no_job_but_serves_sync_requests(cluster: Cluster) -> None:

@@ -1,26 +1,30 @@
 """Two gateways (two replicas) on one PostgreSQL database and one Redis prefix: job events, model
-health and counters are the same on both; a Redis outage fails nothing and events resume."""
+health and counters are the same on both; a Redis outage fails nothing and events resume. Job
+events also reach the other replica without Redis, through PostgreSQL LISTEN/NOTIFY."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from litestar import Litestar
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import auth, live_server, new_key
+from tests.helpers import auth, new_key
+from tests.replicas import (
+    Replica,
+    eventually,
+    has_status,
+    messages,
+    serve_replicas,
+    submit,
+)
 from tests.tcp_proxy import TcpProxy
 from tryon_core.errors import ProviderUnavailable, ServiceUnavailable
-from tryon_core.gateway import Gateway
 from tryon_core.testing import ScriptedProvider
 from tryon_core.testing.scripted import Sleep
 
@@ -29,20 +33,14 @@ pytestmark = pytest.mark.postgres
 ALPHA, BETA = "scripted/alpha", "scripted/beta"
 
 
-@dataclass
-class Replica:
-    app: Litestar
-    url: str
-    http: httpx.AsyncClient
-
-    @property
-    def gateway(self) -> Gateway:
-        gateway: Gateway = self.app.state.gateway
-        return gateway
-
-    def socket(self, job_id: str, key: str) -> Any:
-        ws = f"ws://{urlsplit(self.url).netloc}/api/v1/tryon/{job_id}/ws"
-        return connect(ws, subprotocols=[f"tryon-key.{key}"])  # type: ignore[list-item]
+@pytest.fixture(params=["redis", "postgres"])
+def broker(request: pytest.FixtureRequest) -> str:
+    """What carries job events between the replicas: Redis (a ``[redis]`` table), or, with no
+    Redis, PostgreSQL LISTEN/NOTIFY (an empty table)."""
+    if request.param == "postgres":
+        return ""
+    table: str = request.getfixturevalue("redis_settings")
+    return table
 
 
 @pytest.fixture
@@ -52,66 +50,35 @@ def replicas(
     """``async with replicas(extra, redis_a=) as (a, b)``: two gateways on one database and one
     Redis prefix (``redis_a``: another address of that Redis for A, e.g. a proxy)."""
 
-    @asynccontextmanager
-    async def start(extra: str = "", *, redis_a: str | None = None) -> AsyncIterator[Any]:
+    def start(extra: str = "", *, redis_a: str | None = None) -> Any:
         settings_a = redis_settings
         if redis_a is not None:
             url = redis_settings.split('url = "')[1].split('"')[0]
             settings_a = redis_settings.replace(url, redis_a)
-        async with AsyncExitStack() as stack:
-            started = []
-            for table in (settings_a, redis_settings):
-                app = make_app(postgres_database_url, extra=f"{extra}\n{table}")
-                url = await stack.enter_async_context(live_server(app))
-                http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
-                started.append(Replica(app, url, http))
-            yield started
+        tables = (f"{extra}\n{table}" for table in (settings_a, redis_settings))
+        return serve_replicas(make_app, postgres_database_url, tables)
 
     return start
 
 
-async def messages(socket: ClientConnection) -> list[dict[str, Any]]:
-    """Every message until the server closes the socket (20 s at most: a lost event)."""
-    received = []
-    with pytest.raises(ConnectionClosed):
-        while True:
-            received.append(json.loads(await asyncio.wait_for(socket.recv(), 20)))
-    return received
+@pytest.fixture
+def broker_replicas(
+    make_app: Callable[..., Litestar], postgres_database_url: str, broker: str
+) -> Callable[..., Any]:
+    """``async with broker_replicas(extra) as (a, b)``: two gateways on one database, their
+    job events carried by ``broker``."""
 
+    def start(extra: str = "") -> Any:
+        return serve_replicas(make_app, postgres_database_url, [f"{extra}\n{broker}"] * 2)
 
-async def submit(replica: Replica, key: str, body: dict[str, Any]) -> str:
-    response = await replica.http.post(
-        "/api/v1/tryon", json={**body, "mode": "async"}, headers=auth(key)
-    )
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["jobId"]
-    return job_id
-
-
-async def status(replica: Replica, key: str, job_id: str) -> str:
-    response = await replica.http.get(f"/api/v1/tryon/{job_id}", headers=auth(key))
-    assert response.status_code == 200, response.text
-    value: str = response.json()["status"]
-    return value
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 20.0) -> None:
-    """Wait until ``check()`` (sync or async) is true; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.02)
+    return start
 
 
 async def test_a_websocket_on_one_replica_sees_a_job_completed_through_the_other(
-    replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
+    broker_replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
     scripted.script(ALPHA, Sleep(1.0))
-    async with replicas() as (a, b):
+    async with broker_replicas() as (a, b):
         key, _ = await new_key(a.app)
         job_id = await submit(b, key, tryon_body(model=ALPHA))  # B runs it
         async with a.socket(job_id, key) as socket:
@@ -122,15 +89,16 @@ async def test_a_websocket_on_one_replica_sees_a_job_completed_through_the_other
 
 
 async def test_a_websocket_on_one_replica_sees_a_cancel_made_through_the_other(
-    replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
+    broker_replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
     scripted.script(ALPHA, Sleep(2.0))
-    async with replicas("[jobs]\nworkers = 1\n") as (a, b):
+    # no sweep meanwhile: without Redis, B's would run A's queued job
+    async with broker_replicas("[jobs]\nworkers = 1\nsweep_interval_seconds = 60\n") as (a, b):
         key, _ = await new_key(a.app)
-        # one job a worker: with the shared queue, both replicas' workers take jobs
-        for _ in range(2):
-            busy = await submit(a, key, tryon_body(model=ALPHA))
-            await eventually(lambda job=busy: _is(status(a, key, job), "processing"))
+        # one job a worker (with Redis the shared queue feeds both; without, each runs its own)
+        for replica in (a, b):
+            busy = await submit(replica, key, tryon_body(model=ALPHA))
+            await eventually(lambda job=busy: has_status(a, key, job, "processing"))
         second = await submit(a, key, tryon_body(model=ALPHA))  # waits behind both
         async with a.socket(second, key) as socket:
             assert json.loads(await socket.recv())["job"]["status"] == "queued"
@@ -139,10 +107,6 @@ async def test_a_websocket_on_one_replica_sees_a_cancel_made_through_the_other(
             received = await messages(socket)
         assert received[-1]["job"]["status"] == "failed"
         assert received[-1]["job"]["error"]["type"] == "cancelled"
-
-
-async def _is(value: Any, expected: str) -> bool:
-    return bool(await value == expected)
 
 
 def routing(failures: int, cooldown: float) -> str:
@@ -251,7 +215,7 @@ async def test_a_redis_outage_fails_no_request_and_events_resume_when_it_returns
                 first = json.loads(await socket.recv())["job"]["status"]
                 assert first in ("queued", "processing")
                 await proxy.cut()  # A loses Redis; B completes the job meanwhile
-                await eventually(lambda: _is(status(b, key, job_id), "completed"))
+                await eventually(lambda: has_status(b, key, job_id, "completed"))
 
                 scripted.script(ALPHA, ProviderUnavailable("down"))
                 for body in (tryon_body(model=ALPHA, models=[BETA]), tryon_body()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +20,18 @@ from tryon_core.health import HealthTracker, SharedHealth
 from tryon_core.ids import new_id
 from tryon_core.imaging import ImageLimits
 from tryon_core.jobs.dispatch import Dispatcher
-from tryon_core.jobs.events import JobEvents, RedisJobEvents
+from tryon_core.jobs.events import JobEvents, PgJobEvents, RedisJobEvents
+from tryon_core.pg_link import PgLink
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.principals import authenticate
 from tryon_core.redis_link import RedisLink
 from tryon_core.storage import UrlSigner, signing_secret
 from tryon_core.stores import FileStore, StoreBackend, create_store
 
-__all__ = ["Gateway", "build_catalog"]
+__all__ = ["LISTENER_NAME", "Gateway", "build_catalog"]
+
+LISTENER_NAME = "tryon-listen"
+"""The ``application_name`` of each process's LISTEN/NOTIFY connection (PostgreSQL, no Redis)."""
 
 
 def build_catalog(
@@ -65,6 +70,9 @@ class Gateway:
     """Fixed-window counters (rate limits): this process's, or shared through Redis."""
     redis: RedisLink | None = None
     """The link to ``[redis] url`` that events, health and counters share (None: unset)."""
+    notify: PgLink | None = None
+    """Without Redis on PostgreSQL: the LISTEN/NOTIFY connection that job events (and job
+    pickup by ``tryon worker``) go through (None: Redis is set, or the database is SQLite)."""
     jobs: Dispatcher | None = None
     """Hands async jobs to workers; set while the app runs (None: the sweeper of a process
     that runs jobs picks them up)."""
@@ -86,17 +94,22 @@ class Gateway:
         health = HealthTracker(
             threshold=settings.routing.failure_threshold, cooldown=settings.routing.cooldown_seconds
         )
+        database = create_database(settings.database.url, timeout=settings.database.timeout)
         events: JobEvents = JobEvents()
         counters: Counters = LocalCounters()
-        link = None
+        link = notify = None
         if settings.redis.url is not None:  # shared by every process of the deployment
             link = RedisLink(settings.redis)
             health = SharedHealth(link, threshold=health.threshold, cooldown=health.cooldown)
             events, counters = RedisJobEvents(link), RedisCounters(link)
+        elif not database.is_sqlite:  # every process on this database hears of every job
+            connect = functools.partial(database.connect_plain, application_name=LISTENER_NAME)
+            notify = PgLink(connect, timeout=settings.database.timeout)
+            events = PgJobEvents(notify)
         return cls(
             settings=settings,
             catalog=catalog,
-            database=create_database(settings.database.url, timeout=settings.database.timeout),
+            database=database,
             store=store,
             backend=store,
             signer=UrlSigner(
@@ -122,6 +135,7 @@ class Gateway:
             events=events,
             counters=counters,
             redis=link,
+            notify=notify,
             limits=ImageLimits(
                 max_bytes=images.max_bytes,
                 max_pixels=images.max_pixels,
@@ -138,13 +152,16 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        """Open the file store and Redis (ConfigError if either cannot be used), then migrate."""
+        """Open the file store and Redis (ConfigError if either cannot be used), migrate, then
+        listen for PostgreSQL notifications (without Redis)."""
         await self.backend.open()
         try:
             if self.redis is not None:
                 await self.redis.start()
             if self.settings.database.migrate_on_start:
                 await self.database.upgrade()
+            if self.notify is not None:
+                await self.notify.start()
         except BaseException:
             if self.redis is not None:
                 await self.redis.close()
@@ -158,6 +175,8 @@ class Gateway:
             await fetcher.aclose()
         if self._webhook_sender is not None:
             await self._webhook_sender.aclose()
+        if self.notify is not None:
+            await self.notify.close()
         await self.database.dispose()
         if self.redis is not None:
             await self.redis.close()

@@ -17,8 +17,11 @@ database was away, and (with Redis) delivers jobs accepted while the queue was a
 
 Jobs reach workers through the :class:`~tryon_core.jobs.dispatch.Dispatcher` chosen here:
 with ``[redis] url`` the SAQ queue (:mod:`tryon_core.jobs.queue`; an API process only puts
-deliveries on it), else the in-process pool (and a process without workers hands nothing on:
-``tryon worker`` processes find its jobs with their sweep).
+deliveries on it), else the in-process pool. Without Redis on PostgreSQL an API process
+announces its jobs with NOTIFY and every process with workers takes them from there (and from
+its sweep); on SQLite a process without workers hands nothing on: ``tryon worker`` processes
+find its jobs with their sweep, and, with no broker for job events either, the subscribers of
+split roles re-read every ``[jobs] sweep_interval_seconds``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from collections.abc import AsyncIterator
 from tryon_core.accounts import record_key_usage
 from tryon_core.config import Settings
 from tryon_core.gateway import Gateway, build_catalog
-from tryon_core.jobs.dispatch import Dispatcher, LocalDispatcher
+from tryon_core.jobs.dispatch import Dispatcher, LocalDispatcher, NotifyDispatcher, take_notified
+from tryon_core.jobs.events import wake_periodically
 from tryon_core.jobs.queue import RedisDispatcher, connect_queue
 from tryon_core.jobs.sweeper import run_sweeper
 from tryon_core.jobs.worker import claim_job, run_claimed, run_job
@@ -74,10 +78,19 @@ def _dispatcher(gateway: Gateway, role: Role) -> Dispatcher | None:
             workers=workers,
             sweep_interval=settings.jobs.sweep_interval_seconds,
         )
-    if role is not Role.SERVE:
+    if gateway.notify is not None:
+        if role is not Role.SERVE:
+            log.info(
+                "no [redis] url: jobs reach `tryon worker` processes through PostgreSQL "
+                "LISTEN/NOTIFY (and their sweep)"
+            )
+        if not workers:
+            return NotifyDispatcher(gateway.notify)
+    elif role is not Role.SERVE:
         log.warning(
             "no [redis] url: jobs accepted by `tryon serve --no-workers` reach `tryon worker` "
-            "processes only through their sweep, every %g s ([jobs] sweep_interval_seconds)",
+            "processes only through their sweep, and job events other processes through "
+            "re-reading, every %g s ([jobs] sweep_interval_seconds)",
             settings.jobs.sweep_interval_seconds,
         )
     if not workers:
@@ -103,8 +116,14 @@ async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
     if dispatcher is not None:
         await dispatcher.start()
     gateway.jobs = dispatcher
+    notified = contextlib.AsyncExitStack()
+    if gateway.notify is not None and isinstance(dispatcher, LocalDispatcher):
+        await notified.enter_async_context(take_notified(gateway.notify, dispatcher))
     sweeper = asyncio.create_task(run_sweeper(gateway))
     others = []
+    if role is not Role.SERVE and gateway.redis is None and gateway.notify is None:
+        every = gateway.settings.jobs.sweep_interval_seconds  # no broker (SQLite): re-read
+        others.append(asyncio.create_task(wake_periodically(gateway.events, every)))
     if role.workers:
         others += [
             asyncio.create_task(run_retention(gateway)),
@@ -115,6 +134,7 @@ async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await notified.aclose()
         await _stop([sweeper])
         if dispatcher is not None:
             await dispatcher.close(grace=gateway.settings.jobs.shutdown_grace_seconds)

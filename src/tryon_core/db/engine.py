@@ -140,10 +140,24 @@ class Database:
             if await conn.scalar(text("SELECT pg_is_in_recovery()")):
                 raise ServiceUnavailable("The database is a read-only standby.", retry_after=5)
 
+    async def connect_plain(self, *, application_name: str) -> Any:
+        """A PostgreSQL connection of its own (asyncpg's, outside the pool) to the same database,
+        with the same credentials and options, named ``application_name`` (``pg_stat_activity``
+        shows it): for LISTEN, which needs one connection for good. The caller bounds the wait."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        _, options = self.engine.dialect.create_connect_args(self.engine.url)
+        for sqlalchemy_only in _SQLALCHEMY_OPTIONS:
+            options.pop(sqlalchemy_only, None)
+        settings = {**options.pop("server_settings", {}), "application_name": application_name}
+        return await asyncpg.connect(**options, server_settings=settings)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
+_SQLALCHEMY_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
+"""Options of a PostgreSQL URL that SQLAlchemy's asyncpg dialect takes for itself."""
 _OUTAGE = (OperationalError, InterfaceError, OSError)
 _MIGRATION_LOCK = 0x7472796F6E2D6D67
 """The PostgreSQL advisory lock key of migrations ("tryon-mg")."""

@@ -3,8 +3,10 @@
 The durable state is the database; a dispatcher only says "run this job now". The embedded
 implementation (:class:`LocalDispatcher`) is a bounded pool of asyncio workers in the gateway
 process; with ``[redis] url`` a queue on Redis stands behind the same interface
-(:mod:`tryon_core.jobs.queue`). Either way jobs claim themselves with a lease (see
-:mod:`tryon_core.jobs.worker`), so a duplicate or late delivery runs nothing twice.
+(:mod:`tryon_core.jobs.queue`). Without Redis on PostgreSQL, an API process without workers
+announces each job it accepts with NOTIFY (:class:`NotifyDispatcher`) and the workers of every
+other process hear it (:func:`take_notified`). Either way jobs claim themselves with a lease
+(see :mod:`tryon_core.jobs.worker`), so a duplicate or late delivery runs nothing twice.
 """
 
 from __future__ import annotations
@@ -12,10 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-__all__ = ["Dispatcher", "LocalDispatcher", "cancel_running", "settle_down"]
+from tryon_core.pg_link import PgLink
+
+__all__ = [
+    "JOBS_CHANNEL",
+    "Dispatcher",
+    "LocalDispatcher",
+    "NotifyDispatcher",
+    "cancel_running",
+    "settle_down",
+    "take_notified",
+]
+
+JOBS_CHANNEL = "tryon_jobs"
+"""The PostgreSQL channel on which job ids are announced to workers (payload: the id)."""
 
 log = logging.getLogger("tryon.jobs")
 
@@ -82,6 +97,10 @@ class LocalDispatcher:
         return None
 
     async def submit(self, job_id: str) -> None:
+        self.offer(job_id)
+
+    def offer(self, job_id: str) -> None:
+        """:meth:`submit`, for callers that cannot await."""
         if self._closing or job_id in self._waiting or job_id in self._running:
             return
         self._waiting.add(job_id)
@@ -126,3 +145,42 @@ class LocalDispatcher:
                 raise
             finally:
                 self._running.pop(job_id, None)
+
+
+class NotifyDispatcher:
+    """``tryon serve --no-workers`` on PostgreSQL without Redis: runs nothing, and announces each
+    job it is given on :data:`JOBS_CHANNEL`, in the background (never blocks or fails; a lost
+    announcement leaves the job to the workers' sweep)."""
+
+    def __init__(self, link: PgLink) -> None:
+        self._link = link
+
+    async def check(self) -> None:
+        return None
+
+    async def submit(self, job_id: str) -> None:
+        self._link.send(JOBS_CHANNEL, job_id)
+
+    def cancel(self, job_id: str) -> bool:
+        return False
+
+    def is_busy(self, job_id: str) -> bool:
+        return False
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self, *, grace: float = 0.0) -> None:
+        return None
+
+
+@contextlib.asynccontextmanager
+async def take_notified(link: PgLink, dispatcher: LocalDispatcher) -> AsyncIterator[None]:
+    """While inside, the job ids announced on :data:`JOBS_CHANNEL` by other processes go to
+    ``dispatcher`` (listening is in place on entry, unless the database is away)."""
+    link.listen(JOBS_CHANNEL, dispatcher.offer)
+    await link.listening()
+    try:
+        yield
+    finally:
+        link.unlisten(JOBS_CHANNEL)

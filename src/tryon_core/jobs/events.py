@@ -8,6 +8,10 @@ a spurious one costs a read, never a wrong answer.
 - :class:`JobEvents`: in this process only (the embedded default).
 - :class:`RedisJobEvents`: also through Redis pub/sub (``[redis] url``), so that a change made in
   any process wakes the subscribers in every process.
+- :class:`PgJobEvents`: the same through PostgreSQL LISTEN/NOTIFY, where the database is
+  PostgreSQL and there is no ``[redis] url``.
+- :func:`wake_periodically`: the fallback where no broker exists (processes of split roles on
+  one SQLite file): every subscriber re-reads every ``[jobs] sweep_interval_seconds``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from tryon_core.ids import new_id
+from tryon_core.pg_link import PgLink
 from tryon_core.redis_link import RedisLink
 
-__all__ = ["JobEvents", "RedisJobEvents"]
+__all__ = ["CHANNEL", "JobEvents", "PgJobEvents", "RedisJobEvents", "wake_periodically"]
+
+CHANNEL = "tryon_job_events"
+"""The PostgreSQL channel of job events (channels are the database's own: no prefix needed)."""
 
 EVERY_JOB = "*"
 """Published in place of a job id: wake every subscriber (some message was lost)."""
@@ -41,7 +49,8 @@ class JobEvents:
         for event in self._subscribers.get(job_id, ()):
             event.set()
 
-    def _wake_all(self) -> None:
+    def wake_all(self) -> None:
+        """Wake every subscriber of every job (each re-reads its job)."""
         for subscribers in self._subscribers.values():
             for event in subscribers:
                 event.set()
@@ -103,9 +112,55 @@ class RedisJobEvents(JobEvents):
     def receive(self, data: bytes) -> None:
         origin, _, job_id = data.decode().partition(" ")
         if job_id == EVERY_JOB:
-            self._wake_all()
+            self.wake_all()
         elif origin != self._origin:
             self._wake(job_id)
 
     async def resync(self, link: RedisLink) -> None:
-        self._wake_all()
+        self.wake_all()
+
+
+class PgJobEvents(JobEvents):
+    """Job events through PostgreSQL NOTIFY on :data:`CHANNEL`, one LISTEN connection per
+    process (:class:`~tryon_core.pg_link.PgLink`); a notification's payload is the job id.
+
+    Local subscribers are woken at once; the notification is sent in the background (bounded,
+    never blocking the caller). Other processes wake their subscribers of that job when it
+    arrives. Nothing is missed for good: after its connection listens again a process wakes all
+    its subscribers once (they re-read), and after notifications of its own were lost it sends
+    ``EVERY_JOB``, which wakes every subscriber in every other process.
+    """
+
+    def __init__(self, link: PgLink) -> None:
+        super().__init__()
+        self._link = link
+        self._lost = 0
+        link.listen(CHANNEL, self.receive, self.resync)
+
+    def publish(self, job_id: str) -> None:
+        self._wake(job_id)
+        self._tell_if_lost()
+        self._link.send(CHANNEL, job_id)
+
+    def _tell_if_lost(self) -> None:
+        if self._lost < self._link.dropped:
+            self._lost = self._link.dropped
+            self._link.send(CHANNEL, EVERY_JOB)
+
+    def receive(self, payload: str) -> None:
+        if payload == EVERY_JOB:
+            self.wake_all()
+        else:
+            self._wake(payload)
+
+    def resync(self) -> None:
+        self.wake_all()
+        self._tell_if_lost()
+
+
+async def wake_periodically(events: JobEvents, every: float) -> None:
+    """Wake every subscriber every ``every`` seconds, forever: where changes made in other
+    processes cannot be heard of (no broker), subscribers re-read on this timer instead."""
+    while True:
+        await asyncio.sleep(every)
+        events.wake_all()
