@@ -108,7 +108,7 @@ timeout = 1.0
 
 [jobs]
 workers = 8
-lease_seconds = 3.0
+lease_seconds = 10.0
 sweep_interval_seconds = 1.0
 shutdown_grace_seconds = 2.0
 
