@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +31,17 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the cluster's process helpers live with the tests
 
-from tests.cluster import LoadBalancer, TryonProcess, haproxy_binary  # noqa: E402
+from tests.cluster import LoadBalancer, haproxy_binary, started  # noqa: E402
 from tests.conftest import _admin  # noqa: E402
 from tests.seaweed import SeaweedFS, free_ports, weed_binary  # noqa: E402
+from tests.served import SERVE, Gateway, Worker  # noqa: E402
 from tryon_core import accounts, billing  # noqa: E402
 from tryon_core.db import create_database  # noqa: E402
 from tryon_core.db.schema import generations  # noqa: E402
 
 SAMPLES = ROOT / "samples"
+
+
 KLING = "kling/kolors-v1-5"
 TOPOLOGIES = [(1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (3, 2)]
 """(API replicas, worker processes)."""
@@ -128,25 +132,17 @@ async def _run(
     haproxy: str,
 ) -> tuple[float, float]:
     ports = free_ports(apis)
-    role = ["serve", "--no-workers"] if workers else ["serve"]
+    role = ("--no-workers",) if workers else ()
     replicas = [
-        TryonProcess(
-            f"api{i}",
-            [*role, "--config", str(config), "--port", str(port)],
-            folder / f"api{i}.log",
-            port=port,
-        )
+        Gateway(config, port, folder / f"api{i}.log", *role, "--port", str(port))
         for i, port in enumerate(ports)
     ]
-    runners = [
-        TryonProcess(f"w{i}", ["worker", "--config", str(config)], folder / f"w{i}.log")
-        for i in range(workers)
-    ]
+    runners = [Worker(config, folder / f"w{i}.log") for i in range(workers)]
     balancer = LoadBalancer(haproxy, folder, ports)
     try:
         for process in (*replicas, *runners):
-            process.start()
-        await asyncio.gather(*(process.ready() for process in (*replicas, *runners)))
+            process.launch()
+        await asyncio.gather(*(started(process) for process in (*replicas, *runners)))
         balancer.start()
         await balancer.ready()
         return await _load(balancer.url, database, jobs, concurrency)
@@ -168,10 +164,12 @@ async def main(jobs: int, concurrency: int, workers: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="tryon-bench-cluster-"))
     database = await _fresh_database(postgres)
     fakes_port = free_ports(1)[0]
-    fakes = TryonProcess(
-        "fakes", ["fakes", "serve", "--port", str(fakes_port)], folder / "fakes.log"
+    fakes = subprocess.Popen(  # noqa: ASYNC220  (every provider's fake upstream, on one port)
+        [sys.executable, "-c", SERVE, "fakes", "serve", "--port", str(fakes_port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    fakes.start()
     weed = weed_binary()
     seaweed = SeaweedFS(weed, folder / "weed") if weed else None
     try:
@@ -200,7 +198,8 @@ async def main(jobs: int, concurrency: int, workers: int) -> None:
                 f"({got[0] / base[0]:.2f}x)  completed {got[1]:7.1f}/s ({got[1] / base[1]:.2f}x)"
             )
     finally:
-        fakes.stop()
+        fakes.terminate()
+        fakes.wait()
         if seaweed is not None:
             seaweed.stop()
         await _admin(postgres, f'DROP DATABASE IF EXISTS "{database.rsplit("/", 1)[1]}"')

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,11 +20,11 @@ import httpx
 
 from tests.helpers import ROOT
 from tests.seaweed import free_ports
+from tests.served import Gateway
 
-__all__ = ["LoadBalancer", "TryonProcess", "haproxy_binary"]
+__all__ = ["LoadBalancer", "haproxy_binary", "started"]
 
 DEPLOYED_CONFIG = ROOT / "deploy" / "haproxy.cfg"
-TRYON = "from tryon_core.cli import main; raise SystemExit(main())"
 
 
 def haproxy_binary() -> str | None:
@@ -38,69 +35,14 @@ def haproxy_binary() -> str | None:
     )
 
 
-def _env() -> dict[str, str]:
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("TRYON_CONFIG", None)
-    return env
-
-
-class TryonProcess:
-    """One ``tryon`` command in its own process: an API replica or a worker."""
-
-    def __init__(self, name: str, args: list[str], log: Path, *, port: int | None = None) -> None:
-        self.name, self.args, self.log, self.port = name, args, log, port
-        self.url = f"http://127.0.0.1:{port}" if port else ""
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", TRYON, *self.args],
-                cwd=ROOT,
-                env=_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    async def ready(self, within: float = 90.0) -> None:
-        """Until the replica answers ``/readyz`` (a worker: until it logs that it runs)."""
-        end = time.monotonic() + within
-        async with httpx.AsyncClient(timeout=2) as client:
-            while True:
-                assert self.alive, f"{self.name} exited: {self.tail()}"
-                if self.port is None:
-                    if "worker" in self.tail(4000).lower() and "running" in self.tail(4000):
-                        return
-                else:
-                    with contextlib.suppress(httpx.TransportError):
-                        if (await client.get(f"{self.url}/readyz")).status_code == 200:
-                            return
-                assert time.monotonic() < end, f"{self.name} did not start: {self.tail()}"
-                await asyncio.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL: the machine is gone, nothing is handed back."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.alive:
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def tail(self, size: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
+async def started(process: Gateway, within: float = 90.0) -> None:
+    """Until ``process`` (launched) is ready, without blocking the test's event loop: the
+    Redis and S3 proxies the process connects through run in that loop."""
+    end = time.monotonic() + within
+    while not await asyncio.to_thread(process.ready):
+        assert process.alive, f"tryon {process.command} exited: {process.tail()}"
+        assert time.monotonic() < end, f"tryon {process.command} did not start: {process.tail()}"
+        await asyncio.sleep(0.1)
 
 
 class LoadBalancer:

@@ -41,6 +41,19 @@ class Gateway:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Launch, then wait until :meth:`ready` (a minute at most)."""
+        self.launch()
+        assert self.process is not None
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, f"tryon {self.command} exited: {self.tail()}"
+            if self.ready():
+                return
+            assert time.monotonic() < deadline, f"tryon {self.command} did not start: {self.tail()}"
+            time.sleep(0.1)
+
+    def launch(self) -> None:
+        """Start the process and return at once."""
         bin_dir = Path(sys.executable).parent
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         env.pop("TRYON_CONFIG", None)
@@ -60,13 +73,10 @@ class Gateway:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, f"tryon {self.command} exited: {self.tail()}"
-            if self.ready():
-                return
-            assert time.monotonic() < deadline, f"tryon {self.command} did not start: {self.tail()}"
-            time.sleep(0.1)
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def ready(self) -> bool:
         try:

@@ -30,13 +30,12 @@ from tryon_gemini.fake import create_app as gemini_fake
 from tryon_kling.fake import create_app as kling_fake
 from websockets.asyncio.client import connect
 
-from tests.cluster import LoadBalancer, TryonProcess, haproxy_binary
+from tests.cluster import LoadBalancer, haproxy_binary, started
 from tests.conftest import redis_test_url
 from tests.helpers import SAMPLES, auth, data_url
 from tests.seaweed import SeaweedFS, free_ports
+from tests.served import Gateway, Worker, balances, new_account
 from tests.tcp_proxy import TcpProxy
-from tryon_core import accounts, billing
-from tryon_core.db import create_database
 from tryon_core.testing.fakes import mount_fakes
 from tryon_core.testing.server import serve_app
 
@@ -58,8 +57,8 @@ after which the claim of a request cut by a dead replica is taken over."""
 @dataclass
 class Cluster:
     lb: LoadBalancer
-    apis: list[TryonProcess]
-    workers: list[TryonProcess]
+    apis: list[Gateway]
+    workers: list[Gateway]
     redis: TcpProxy
     s3: TcpProxy
     fakes: str
@@ -152,8 +151,8 @@ async def _cluster(
     gemini = gemini_fake()
     ports = free_ports(3)
     lb = LoadBalancer(binary, tmp_path, ports)
-    apis: list[TryonProcess] = []
-    workers: list[TryonProcess] = []
+    apis: list[Gateway] = []
+    workers: list[Gateway] = []
     try:
         async with serve_app(mount_fakes({"kling": kling, "gemini": gemini})) as fakes:
             bucket = seaweedfs.new_bucket()
@@ -167,26 +166,16 @@ async def _cluster(
                 public=lb.url,
             )
             apis = [
-                TryonProcess(
-                    f"api{i}",
-                    ["serve", "--no-workers", "--config", str(config), "--port", str(port)],
-                    tmp_path / f"api{i}.log",
-                    port=port,
-                )
+                Gateway(config, port, tmp_path / f"api{i}.log", "--no-workers", "--port", str(port))
                 for i, port in enumerate(ports)
             ]
-            workers = [
-                TryonProcess(
-                    f"worker{i}", ["worker", "--config", str(config)], tmp_path / f"w{i}.log"
-                )
-                for i in range(2)
-            ]
+            workers = [Worker(config, tmp_path / f"w{i}.log") for i in range(2)]
             for process in (*apis, *workers):  # all at once, on a fresh database: one migrates
-                process.start()
-            await asyncio.gather(*(process.ready() for process in (*apis, *workers)))
+                process.launch()
+            await asyncio.gather(*(started(process) for process in (*apis, *workers)))
             lb.start()
             await lb.ready()
-            key, account_id = await _account(database_url)
+            key, account_id = await new_account(database_url, CREDITS)  # migrated by now
             yield Cluster(
                 lb=lb,
                 apis=apis,
@@ -206,30 +195,6 @@ async def _cluster(
             process.stop()
         await redis.close()
         await s3.close()
-
-
-async def _account(database_url: str) -> tuple[str, str]:
-    database = create_database(database_url)
-    try:
-        async with database.transaction() as conn:
-            account_id = await accounts.create_account(conn, name="cluster")
-            _, key = await accounts.create_key(conn, account_id=account_id, name="cluster")
-            await billing.grant(conn, account_id, CREDITS)
-    finally:
-        await database.dispose()
-    return key, account_id
-
-
-async def _money(database_url: str, account_id: str) -> tuple[int, int, int, int]:
-    """(balance, reserved) as the account holds them and as its ledger sums them."""
-    database = create_database(database_url)
-    try:
-        async with database.reading() as conn:
-            account = await accounts.get_account(conn, account_id)
-            totals = await billing.ledger_totals(conn, account_id)
-    finally:
-        await database.dispose()
-    return account.balance, account.reserved, totals.balance, totals.reserved
 
 
 def _body(model: str = KLING, **fields: Any) -> dict[str, Any]:
@@ -297,7 +262,7 @@ async def _until_done(
     return done
 
 
-async def _watch(url: str, replica: TryonProcess, within: float = 240.0) -> float:
+async def _watch(url: str, replica: Gateway, within: float = 240.0) -> float:
     """Follow a job's WebSocket on ``replica`` (not through the balancer); the seconds from
     the job's completion (as the worker recorded it) to the message that told of it."""
     parts = urlsplit(url)
@@ -336,7 +301,7 @@ async def test_a_cluster_loses_a_worker_a_replica_redis_and_s3_and_nothing_is_lo
             await _cooldown_is_shared(cluster)
             await _redis_outage(cluster, client)
             await _s3_outage(cluster, client)
-        balance, reserved, ledger_balance, ledger_reserved = await _money(
+        balance, reserved, ledger_balance, ledger_reserved = await balances(
             cluster.database_url, cluster.account_id
         )
         assert (balance, reserved) == (ledger_balance, ledger_reserved)
@@ -378,7 +343,7 @@ async def _jobs_survive_sigkill(cluster: Cluster, client: httpx.AsyncClient) -> 
     assert all(len(body["attempts"]) == 1 for body in done.values())
     charged = [body["usage"]["credits"] for body in done.values()]
     assert len(set(charged)) == 1 and charged[0] > 0
-    balance, reserved, ledger_balance, ledger_reserved = await _money(
+    balance, reserved, ledger_balance, ledger_reserved = await balances(
         cluster.database_url, cluster.account_id
     )
     assert (balance, reserved) == (CREDITS - sum(charged), 0)
@@ -392,7 +357,7 @@ async def _links_work_through_every_replica(cluster: Cluster, client: httpx.Asyn
     for replica in (api for api in cluster.apis if api.alive):
         async with httpx.AsyncClient(base_url=replica.url) as direct:
             got = await direct.get(f"{link.path}?{link.query}")
-        assert got.status_code == 200, (replica.name, got.text)
+        assert got.status_code == 200, (replica.url, got.text)
         assert got.headers["content-type"].startswith("image/")
 
 
@@ -424,14 +389,14 @@ async def _redis_outage(cluster: Cluster, client: httpx.AsyncClient) -> None:
     before = await _submit(client, cluster.key, "before-redis-outage")
     await cluster.redis.cut()
     try:
-        money = await _money(cluster.database_url, cluster.account_id)
+        money = await balances(cluster.database_url, cluster.account_id)
         refused = await client.post(
             "/api/v1/tryon", json=_body(mode="async"), headers=auth(cluster.key)
         )
         assert refused.status_code == 503, refused.text
         assert "Retry-After" in refused.headers
         assert refused.json()["error"]["code"] == 503
-        assert await _money(cluster.database_url, cluster.account_id) == money
+        assert await balances(cluster.database_url, cluster.account_id) == money
         sync = await client.post("/api/v1/tryon", json=_body(), headers=auth(cluster.key))
         assert sync.status_code == 200, sync.text
     finally:
@@ -445,12 +410,12 @@ async def _s3_outage(cluster: Cluster, client: httpx.AsyncClient) -> None:
     """S3 away: requests that must keep a file are a clean 503, not charged; back, they work."""
     await cluster.s3.cut()
     try:
-        money = await _money(cluster.database_url, cluster.account_id)
+        money = await balances(cluster.database_url, cluster.account_id)
         for body in (_body(), _body(mode="async")):
             refused = await client.post("/api/v1/tryon", json=body, headers=auth(cluster.key))
             assert refused.status_code == 503, refused.text
             assert "Retry-After" in refused.headers
-        assert await _money(cluster.database_url, cluster.account_id) == money
+        assert await balances(cluster.database_url, cluster.account_id) == money
     finally:
         await cluster.s3.restore()
     again = await client.post("/api/v1/tryon", json=_body(), headers=auth(cluster.key))

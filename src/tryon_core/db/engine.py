@@ -32,7 +32,19 @@ T = TypeVar("T")
 @dataclass
 class Database:
     engine: AsyncEngine
-    _writer: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    """SQLite's writers of one event loop queue here (an asyncio lock serves one loop; a
+    test's client may run the app in a loop of its own, beside the test's)."""
+
+    @property
+    def _writer(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._writers.get(loop)
+        if lock is None:
+            lock = self._writers[loop] = asyncio.Lock()
+        return lock
 
     @property
     def is_sqlite(self) -> bool:
