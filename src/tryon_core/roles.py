@@ -102,17 +102,10 @@ def _dispatcher(gateway: Gateway, role: Role) -> Dispatcher | None:
 async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
     """Run ``role``'s dispatcher and background tasks on a started gateway while inside.
 
-    Raises ConfigError (naming ``redis.url``) if the job queue's Redis does not answer. On
-    exit: the sweeper stops, running jobs get ``[jobs] shutdown_grace_seconds`` and the rest are
+    On exit: the sweeper stops, running jobs get ``[jobs] shutdown_grace_seconds`` and the rest are
     handed back, then the other tasks stop (webhook deliveries and key usage flush once more).
     """
-    dispatcher = _dispatcher(gateway, role)
-    if isinstance(dispatcher, RedisDispatcher):
-        try:
-            await dispatcher.check_reachable("redis.url")
-        except BaseException:
-            await dispatcher.close()
-            raise
+    dispatcher = _dispatcher(gateway, role)  # Redis was checked by gateway.start()
     if dispatcher is not None:
         await dispatcher.start()
     gateway.jobs = dispatcher

@@ -38,7 +38,7 @@ from saq.job import Job, Status
 from saq.queue.redis import RedisQueue
 
 from tryon_core.config import RedisConfig
-from tryon_core.errors import ConfigError, ServiceUnavailable
+from tryon_core.errors import ServiceUnavailable
 from tryon_core.jobs.dispatch import cancel_running, settle_down
 
 __all__ = ["RedisDispatcher", "connect_queue", "queue_name"]
@@ -104,13 +104,6 @@ class RedisDispatcher:
     def _timeout(self) -> float:
         timeout = self.queue.redis.connection_pool.connection_kwargs.get("socket_timeout")
         return float(timeout or 5.0)
-
-    async def check_reachable(self, url_key: str = "redis.url") -> None:
-        """At start-up: ConfigError (one line naming the key) if Redis does not answer."""
-        try:
-            await self.queue.redis.ping()
-        except _QUEUE_ERRORS as exc:
-            raise ConfigError(f"{url_key}: Redis does not answer ({exc})") from None
 
     async def check(self) -> None:
         try:
