@@ -20,7 +20,7 @@ import httpx
 
 from tests.helpers import ROOT
 from tests.seaweed import free_ports
-from tests.served import Gateway
+from tests.served import Gateway, stop_process
 
 __all__ = ["LoadBalancer", "haproxy_binary", "started"]
 
@@ -100,10 +100,4 @@ class LoadBalancer:
                 await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)

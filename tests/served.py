@@ -28,6 +28,17 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[bytes] | None, *, within: float = 10.0) -> None:
+    """SIGTERM a process the test started (if it still runs); SIGKILL after ``within`` s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Gateway:
     """``tryon serve`` in a subprocess, started and killed by the test. ``options`` are added
     to the command line (``--no-workers``)."""
@@ -90,13 +101,7 @@ class Gateway:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def terminate(self, *, within: float) -> int:
         """SIGTERM; the exit code, which must come within ``within`` seconds."""
