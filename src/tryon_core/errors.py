@@ -14,7 +14,8 @@ error envelope ``{"error": {"code", "message", "type", "param", "metadata"}}``.
     │   ├── Forbidden               403 insufficient_scope (origin_not_allowed, model_not_allowed)
     │   ├── PaymentRequired         402 payment_required
     │   ├── NotFound                404 not_found
-    │   └── NoCapableModel          422 no_capable_model
+    │   ├── NoCapableModel          422 no_capable_model
+    │   └── TooManyRequests         429 too_many_requests (a gateway limit: rate or concurrency)
     ├── ProviderError               one upstream attempt failed; ``fallback`` decides what's next
     │   ├── RateLimited             429 rate_limit_exceeded   fallback, retry_after
     │   ├── ProviderUnavailable     502 provider_unavailable  fallback
@@ -107,6 +108,8 @@ class TryOnError(Exception):
             self.type = type
         self.retry_after = retry_after
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.headers: dict[str, str] = {}
+        """Response headers the error's answer carries besides Retry-After."""
 
 
 class ClientError(TryOnError):
@@ -168,6 +171,15 @@ class NotFound(ClientError):
 class NoCapableModel(ClientError):
     status = 422
     type = "no_capable_model"
+
+
+class TooManyRequests(ClientError):
+    """One of the gateway's own limits on the caller (requests per minute, concurrent
+    generations; per key or per account) is reached. Nothing was done or charged; retry after
+    ``retry_after`` seconds. Not an upstream's rate limit (that is :class:`RateLimited`)."""
+
+    status = 429
+    type = "too_many_requests"
 
 
 class ServiceUnavailable(TryOnError):

@@ -79,6 +79,7 @@ def error_response(exc: TryOnError) -> Response[ErrorEnvelope]:
         param=exc.param,
         metadata=exc.metadata,
         retry_after=exc.retry_after,
+        headers=exc.headers,
     )
 
 
