@@ -12,7 +12,6 @@ import httpx
 from tryon_core.accounts import KeyUsage, Principal
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
-from tryon_core.counters import Counters, LocalCounters, RedisCounters
 from tryon_core.db import Database, create_database
 from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import EgressPolicy, GuardedFetcher
@@ -24,6 +23,7 @@ from tryon_core.jobs.events import JobEvents, PgJobEvents, RedisJobEvents
 from tryon_core.pg_link import PgLink
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.principals import authenticate
+from tryon_core.rate_limits import RateLimits
 from tryon_core.redis_link import RedisLink
 from tryon_core.storage import UrlSigner, signing_secret
 from tryon_core.stores import FileStore, StoreBackend, create_store
@@ -66,10 +66,10 @@ class Gateway:
     decode_budget: PixelBudget
     """Pixels being decoded at once, all requests together (``[images] decode_budget_pixels``)."""
     events: JobEvents = field(default_factory=JobEvents)
-    counters: Counters = field(default_factory=LocalCounters)
-    """Fixed-window counters (rate limits): this process's, or shared through Redis."""
+    rate_limits: RateLimits = field(default_factory=RateLimits.local)
+    """Requests per minute per key and account: this process's, or shared through Redis."""
     redis: RedisLink | None = None
-    """The link to ``[redis] url`` that events, health and counters share (None: unset)."""
+    """The link to ``[redis] url`` that events, health and rate limits share (None: unset)."""
     notify: PgLink | None = None
     """Without Redis on PostgreSQL: the LISTEN/NOTIFY connection that job events (and job
     pickup by ``tryon worker``) go through (None: Redis is set, or the database is SQLite)."""
@@ -96,12 +96,11 @@ class Gateway:
         )
         database = create_database(settings.database.url, timeout=settings.database.timeout)
         events: JobEvents = JobEvents()
-        counters: Counters = LocalCounters()
         link = notify = None
         if settings.redis.url is not None:  # shared by every process of the deployment
             link = RedisLink(settings.redis)
             health = SharedHealth(link, threshold=health.threshold, cooldown=health.cooldown)
-            events, counters = RedisJobEvents(link), RedisCounters(link)
+            events = RedisJobEvents(link)
         elif not database.is_sqlite:  # every process on this database hears of every job
             connect = functools.partial(database.connect_plain, application_name=LISTENER_NAME)
             notify = PgLink(connect, timeout=settings.database.timeout)
@@ -133,7 +132,7 @@ class Gateway:
             ),
             health=health,
             events=events,
-            counters=counters,
+            rate_limits=RateLimits.build(settings.limits, link),
             redis=link,
             notify=notify,
             limits=ImageLimits(

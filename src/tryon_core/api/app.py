@@ -31,7 +31,7 @@ from tryon_core.api.routes import (
     tryon,
     webhooks,
 )
-from tryon_core.api.scopes import check_declared, guard
+from tryon_core.api.scopes import check_declared, guard, rate_limit_headers
 from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.console.app import console_routers
@@ -101,6 +101,7 @@ def create_app(
             "principal": Provide(provide_principal),
         },
         guards=[guard],
+        before_send=[rate_limit_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         multipart_form_part_limit=tryon.form_part_limit(settings.images.max_garments),

@@ -8,7 +8,8 @@ session's token may call it too (from an origin the session allows). A route wit
 :func:`guard` runs before the handler (and before its body is read): it authenticates the
 caller, refuses a key outside its scope or a demo token on a route not open to demo sessions
 (``403 insufficient_scope``, naming the scope needed), and keeps the principal for
-:func:`provide_principal`. A WebSocket authorizes itself through :func:`authorize` (it
+:func:`provide_principal`. On a route that starts generations (``"rate_limited": True``) it
+then counts the request against the caller's rate limits (``429 too_many_requests``). A WebSocket authorizes itself through :func:`authorize` (it
 answers refusals with a close code, after accepting). :func:`check_declared` refuses, at
 start-up, a handler that asks for the principal without declaring a scope.
 """
@@ -20,9 +21,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from litestar import Request
+from litestar.datastructures import MutableScopeHeaders
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler
+from litestar.types import Message, Scope
 
 from tryon_core.accounts import Principal
 from tryon_core.demo_sessions import TOKEN_PREFIX
@@ -39,8 +42,10 @@ __all__ = [
     "check",
     "check_declared",
     "guard",
+    "RATE_LIMITED",
     "principal_of",
     "provide_principal",
+    "rate_limit_headers",
 ]
 
 ANY_KEY: dict[str, Any] = {"scope": "any"}
@@ -49,6 +54,9 @@ INFERENCE: dict[str, Any] = {"scope": "inference"}
 """Try-ons, chat completions, jobs, files, credits: an inference key."""
 INFERENCE_OR_DEMO: dict[str, Any] = {"scope": "inference", "demo": True}
 """An inference key, or a demo session's token (for its own work only)."""
+RATE_LIMITED: dict[str, Any] = {"rate_limited": True}
+"""Added to a route that starts generations: each request counts against the caller's
+requests-per-minute limits (:mod:`tryon_core.rate_limits`), before its body is read."""
 MANAGEMENT: dict[str, Any] = {"scope": "management"}
 """Keys, demo sessions, webhooks: a management key."""
 OPEN_TO_DEMO: dict[str, Any] = {"demo": True}
@@ -107,7 +115,23 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
             return  # the link alone decides (the handler verifies it)
         if not connection.headers.get("authorization"):
             raise AuthenticationFailed("Send the signed URL, or the owner's API key.")
-    connection.state.principal = await authorize(connection, opt)
+    principal = await authorize(connection, opt)
+    connection.state.principal = principal
+    if opt.get("rate_limited"):
+        gateway: Gateway = connection.app.state.gateway
+        connection.state.rate_limit_headers = await gateway.rate_limits.admit(principal)
+
+
+def rate_limit_headers(message: Message, scope: Scope) -> None:
+    """The app's ``before_send`` hook: an admitted request's answer carries its
+    ``X-RateLimit-*`` headers (a refusal's error carries its own)."""
+    if message["type"] != "http.response.start":
+        return
+    headers: dict[str, str] | None = scope.get("state", {}).get("rate_limit_headers")
+    if headers:
+        mutable = MutableScopeHeaders.from_message(message)
+        for name, value in headers.items():
+            mutable[name] = value
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:

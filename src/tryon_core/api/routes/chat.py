@@ -32,7 +32,7 @@ from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.errors import ErrorBody
 from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, SSE_EVENT, body_operation, errors
-from tryon_core.api.scopes import INFERENCE
+from tryon_core.api.scopes import INFERENCE, RATE_LIMITED
 from tryon_core.chat import (
     AssistantMessage,
     ChatChunk,
@@ -76,7 +76,7 @@ _abandoned: set[asyncio.Future[Generation]] = set()
     status_code=200,
     responses=errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     security=KEYED,
-    opt=INFERENCE,
+    opt={**INFERENCE, **RATE_LIMITED},
     operation_class=body_operation(
         {"application/json": ChatRequest},
         examples={

@@ -14,7 +14,7 @@ from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.forms import read_form
 from tryon_core.api.openapi import AUTHED, EXAMPLE_IMAGE, KEYED, body_operation, errors, link
 from tryon_core.api.schemas import ImageOut, JobAccepted, TryOnResponse, Usage
-from tryon_core.api.scopes import INFERENCE_OR_DEMO
+from tryon_core.api.scopes import INFERENCE_OR_DEMO, RATE_LIMITED
 from tryon_core.errors import (
     Forbidden,
     InvalidRequest,
@@ -73,7 +73,7 @@ class NativeForm(NativeOptions, kw_only=True):
         **errors(400, 402, 404, 413, 415, 422, 429, 502, 504, *AUTHED),
     },
     security=KEYED,
-    opt=INFERENCE_OR_DEMO,
+    opt={**INFERENCE_OR_DEMO, **RATE_LIMITED},
     operation_class=body_operation(
         {"application/json": NativeJSON, "multipart/form-data": NativeForm},
         examples={
