@@ -91,6 +91,12 @@ _S3 = '[storage.s3]\nbucket = "tryon"\naccess_key_id = "k"\nsecret_access_key = 
             '[storage]\nbackend = "s3"\nurl_ttl_seconds = 604801\n' + _S3 + "presign = true\n",
             "storage: url_ttl_seconds: a presigned URL lasts at most",
         ),
+        ("[limits]\nrequests_per_minute = 0\n", "limits.requests_per_minute"),
+        ("[limits]\nconcurrent_generations = true\n", "limits.concurrent_generations"),
+        ("[limits]\nconcurrent_generations = 1000001\n", "limits.concurrent_generations"),
+        ("[limits.account]\nrequests_per_minute = -5\n", "limits.account.requests_per_minute"),
+        ('[limits.account]\nconcurrent_generations = "2"\n', "limits.account.concurrent"),
+        ("[limits.account]\nburst = 2\n", "limits.account: Object contains unknown field"),
     ],
 )
 def test_bad_values_stop_the_start_naming_the_key(text: str, names: str) -> None:
@@ -169,3 +175,14 @@ def test_a_model_price_past_the_maximum_stops_the_start_naming_the_model(
 def test_a_model_price_at_the_maximum_is_accepted() -> None:
     settings = parse_settings(f'[models."scripted/alpha"]\ncredits = {MAX_CREDITS}\n')
     assert settings.models["scripted/alpha"].credits == MAX_CREDITS
+
+
+def test_limits_apply_per_key_and_per_account_and_default_to_none() -> None:
+    assert parse_settings("").limits.concurrent_generations is None
+    limits = parse_settings(
+        "[limits]\nrequests_per_minute = 60\nconcurrent_generations = 2\n"
+        "[limits.account]\nconcurrent_generations = 5\n",
+        environ={},
+    ).limits
+    assert (limits.requests_per_minute, limits.concurrent_generations) == (60, 2)
+    assert (limits.account.requests_per_minute, limits.account.concurrent_generations) == (None, 5)

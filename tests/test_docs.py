@@ -103,10 +103,10 @@ def config_sections() -> dict[str, dict[str, str]]:
     """docs/configuration.md: section -> {key: default cell} from each ``## `[section]` `` table."""
     tables: dict[str, dict[str, str]] = {}
     for heading, body in sections(read("configuration.md"), 2).items():
-        match = re.match(r"`\[(\w+)", heading)
+        match = re.match(r"`\[(\w+)(?:\.([a-z_]+)\])?", heading)
         if not match:
             continue
-        name = match.group(1)
+        name = ".".join(part for part in match.groups() if part)  # [limits.account]
         section = {"models": "models.*", "providers": "providers.*"}.get(name, name)
         rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", body, re.M)
         tables[section] = {key: cell.strip() for key, cell in rows}

@@ -19,7 +19,7 @@ from tryon_core import accounts, billing
 from tryon_core.billing import MAX_CREDITS
 from tryon_core.db import Database, create_database, metadata
 from tryon_core.db.schema import accounts as accounts_table
-from tryon_core.db.schema import ledger
+from tryon_core.db.schema import api_keys, ledger
 from tryon_core.errors import ConfigError
 from tryon_core.ids import utcnow
 
@@ -211,5 +211,62 @@ async def test_keys_made_before_scopes_become_inference_keys(database_url: str) 
             scopes = {k.id: k.scope for k in await accounts.list_keys(conn, account_id="acct_old")}
             assert await accounts.is_operator(conn, "acct_old") is True
         assert scopes == {"key_old": "inference", made.id: "management"}
+    finally:
+        await database.dispose()
+
+
+async def test_keys_and_accounts_made_before_limits_have_none(database_url: str) -> None:
+    """After 0007 an old key has no credit limit nor limits of its own, nothing used and no
+    generation active; the database refuses a limit past the maximum or an unknown reset."""
+    secret = "tryon_" + "p" * 43
+    database = await _at_revision(
+        database_url,
+        "0006",
+        OLD_ACCOUNT.format(id="acct_old", balance=7, reserved=0),
+        OLD_GRANT.format(id="acct_old", amount=7),
+        OLD_KEY.format(id="key_old", account="acct_old", hash=accounts.hash_key(secret)),
+    )
+    try:
+        await database.upgrade()
+        async with database.reading() as conn:
+            principal = await accounts.authenticate(conn, f"Bearer {secret}")
+            key = (await conn.execute(text("SELECT * FROM api_keys"))).one()._mapping
+            account = (await conn.execute(text("SELECT * FROM accounts"))).one()._mapping
+        assert principal.requests_per_minute is None
+        assert principal.concurrent_generations is None
+        assert key["credit_limit"] is None and key["limit_reset"] == "none"
+        assert (key["limit_used"], key["active_generations"]) == (0, 0)
+        assert account["active_generations"] == 0
+        for values in [
+            {"credit_limit": MAX_CREDITS + 1},
+            {"credit_limit": -1},
+            {"limit_reset": "yearly"},
+            {"limit_used": -1},
+            {"active_generations": -1},
+        ]:
+            with pytest.raises(IntegrityError):
+                async with database.transaction() as conn:
+                    await conn.execute(
+                        update(api_keys).where(api_keys.c.id == "key_old").values(values)
+                    )
+        with pytest.raises(IntegrityError):
+            async with database.transaction() as conn:
+                await conn.execute(
+                    update(accounts_table)
+                    .where(accounts_table.c.id == "acct_old")
+                    .values(active_generations=-1)
+                )
+        if database.is_sqlite:
+            with pytest.raises(IntegrityError):
+                async with database.transaction() as conn:
+                    await conn.execute(
+                        update(api_keys).where(api_keys.c.id == "key_old").values(credit_limit=2.5)
+                    )
+        async with database.transaction() as conn:
+            await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == "key_old")
+                .values(credit_limit=MAX_CREDITS, limit_reset="monthly")
+            )
     finally:
         await database.dispose()

@@ -92,6 +92,10 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     ``demo_session_id``, no scope; the routes open to demo sessions say so) or ``console`` (a
     signed-in console session: both scopes, no key). ``models``, when set, are the only models
     this caller may use.
+
+    ``requests_per_minute`` and ``concurrent_generations`` are the key's own limits, read with
+    the key at authentication; None (and always for console and demo callers): the ``[limits]``
+    default applies.
     """
 
     key_id: str | None
@@ -100,6 +104,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     kind: str = "key"
     demo_session_id: str | None = None
     models: tuple[str, ...] | None = None
+    requests_per_minute: int | None = None
+    concurrent_generations: int | None = None
 
 
 def console_principal(account_id: str) -> Principal:
@@ -295,6 +301,8 @@ async def key_principal(
                 api_keys.c.revoked_at,
                 api_keys.c.last_used_at,
                 api_keys.c.scope,
+                api_keys.c.requests_per_minute,
+                api_keys.c.concurrent_generations,
             ).where(api_keys.c.hash == hash_key(token))
         )
     ).first()
@@ -302,7 +310,13 @@ async def key_principal(
         raise AuthenticationFailed("Invalid or revoked API key.")
     if usage is not None:
         usage.note(row.id, row.last_used_at)
-    return Principal(key_id=row.id, account_id=row.account_id, scopes=frozenset({row.scope}))
+    return Principal(
+        key_id=row.id,
+        account_id=row.account_id,
+        scopes=frozenset({row.scope}),
+        requests_per_minute=row.requests_per_minute,
+        concurrent_generations=row.concurrent_generations,
+    )
 
 
 async def ensure_key_live(conn: AsyncConnection, key_id: str) -> None:

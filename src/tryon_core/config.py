@@ -25,6 +25,9 @@ from tryon_core.registry import Registry
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "MAX_LIMIT",
+    "AccountLimits",
+    "LimitsConfig",
     "RedisConfig",
     "S3Config",
     "Settings",
@@ -41,6 +44,9 @@ Positive = Annotated[int, msgspec.Meta(gt=0)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 WEEK = 7 * 24 * 3600
+MAX_LIMIT = 1_000_000
+"""The largest requests-per-minute or concurrent-generations limit (config or a key's own)."""
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
 
 
 class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -221,6 +227,28 @@ class ConsoleConfig(_Section):
     sign_in_window_seconds: Positive = 300
 
 
+class AccountLimits(_Section):
+    """``[limits.account]``: what each account may do, all its keys and the console together."""
+
+    requests_per_minute: Limit | None = None
+    """Requests that start a generation (try-ons, chat completions, async submissions) per
+    minute; unset: no limit."""
+    concurrent_generations: Limit | None = None
+    """Generations reserved and not yet settled at once (queued jobs count); unset: no limit."""
+
+
+class LimitsConfig(_Section):
+    """``[limits]``: the defaults for EACH key (a key's own override wins), and
+    ``[limits.account]`` for each account."""
+
+    requests_per_minute: Limit | None = None
+    """Requests that start a generation (try-ons, chat completions, async submissions) per
+    minute, per key; unset: no limit."""
+    concurrent_generations: Limit | None = None
+    """Generations reserved and not yet settled at once, per key; unset: no limit."""
+    account: AccountLimits = msgspec.field(default_factory=AccountLimits)
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -238,6 +266,7 @@ class Settings(_Section):
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)

@@ -54,6 +54,9 @@ accounts = Table(
     CheckConstraint("balance >= 0", name="balance_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
     CheckConstraint(f"balance + reserved <= {MAX_CREDITS}", name="holdings_within_max"),
+    # generations reserved and not yet settled, all keys and the console (migration 0007)
+    Column("active_generations", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("active_generations >= 0", name="active_generations_not_negative"),
 )
 
 api_keys = Table(
@@ -68,6 +71,25 @@ api_keys = Table(
     Column("last_used_at", Timestamp, nullable=True),
     Column("revoked_at", Timestamp, nullable=True),
     Column("scope", String(16), nullable=False, server_default="inference"),
+    # limits (migration 0007, tryon_core.key_limits): a credit limit per period, held like a
+    # demo session's cap (``limit_used`` = reserved and charged in the period starting at
+    # ``limit_period_start``), and the key's own rate and concurrency limits
+    Column("credit_limit", BigInteger, nullable=True),
+    Column("limit_reset", String(8), nullable=False, server_default="none"),
+    Column("limit_used", BigInteger, nullable=False, server_default="0"),
+    Column("limit_period_start", Timestamp, nullable=True),
+    Column("requests_per_minute", Integer, nullable=True),
+    Column("concurrent_generations", Integer, nullable=True),
+    Column("active_generations", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint(
+        f"credit_limit IS NULL OR credit_limit BETWEEN 0 AND {MAX_CREDITS}",
+        name="credit_limit_within_max",
+    ),
+    CheckConstraint(
+        "limit_reset IN ('none', 'daily', 'weekly', 'monthly')", name="limit_reset_known"
+    ),
+    CheckConstraint(f"limit_used BETWEEN 0 AND {MAX_CREDITS}", name="limit_used_within_max"),
+    CheckConstraint("active_generations >= 0", name="active_generations_not_negative"),
 )
 
 demo_sessions = Table(
@@ -143,6 +165,10 @@ generations = Table(
     Column("cancel_requested", Boolean, nullable=False, server_default=false()),
     Column("progress", JSON, nullable=True),
     Column("webhook_url", Text, nullable=True),
+    # the key limit period its reservation was counted in (migration 0007); null: not counted
+    Column("limit_period_start", Timestamp, nullable=True),
+    # whether it holds a place among active generations (migration 0007)
+    Column("active", Boolean, nullable=False, server_default=false()),
     Index("ix_generations_account_created", "account_id", "created_at"),
     Index("ix_generations_status", "status"),
 )
