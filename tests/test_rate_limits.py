@@ -12,11 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.demo_helpers import ORIGIN, demo, make_session
+from tests.demo_helpers import ORIGIN, demo, new_session
 from tests.helpers import auth, new_key
 from tests.served import Gateway, free_port, new_account, stop_process
 from tests.tcp_proxy import TcpProxy
@@ -133,8 +132,8 @@ async def test_a_demo_session_counts_like_a_key_and_against_its_account(
     make_app: Callable[..., Litestar], tryon_body: Callable[..., dict[str, Any]]
 ) -> None:
     async with AsyncTestClient(app=make_app(extra=PER_KEY)) as client:
-        manager, account = await new_key(client, credits=100, scope="management")
-        created = await make_session(client, manager, max_credits=50)
+        manager, _ = await new_key(client, credits=100, scope="management")
+        created = await new_session(client, manager, max_credits=50)
         token = created["token"]
         statuses = []
         for _ in range(4):

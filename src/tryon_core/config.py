@@ -187,7 +187,7 @@ class RedisConfig(_Section):
     url: str | None = None
     """``redis://[:PASSWORD@]HOST[:PORT][/DB]`` (or ``rediss://``, ``unix://``): what the
     processes of one deployment share: the job queue, job events, model health and cool-downs,
-    and counters. Unset: all of it stays in this process (the embedded default)."""
+    and rate-limit windows. Unset: all of it stays in this process (the embedded default)."""
     prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "tryon"
     """Names this deployment's keys and channels, so several can share one Redis."""
     timeout: Seconds = 5.0

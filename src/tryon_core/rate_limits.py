@@ -72,7 +72,7 @@ class RateLimits:
         if redis is None:
             return cls(config, MemoryStorage())
         storage = RedisStorage(
-            "async+" + redis.config.url if redis.config.url else "async+redis://",
+            "async+redis://",  # only names the client library: the link's pool is used
             implementation="redispy",
             key_prefix=redis.key("ratelimit"),
             wrap_exceptions=True,
@@ -145,7 +145,6 @@ class RateLimits:
         assert tightest is not None
         remaining, window, reset = tightest
         return _headers(window, remaining=remaining, reset=reset)
-
 
 
 def _headers(window: Window, *, remaining: int, reset: float) -> dict[str, str]:

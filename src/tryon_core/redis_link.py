@@ -1,5 +1,5 @@
 """One process's link to the deployment's Redis (``[redis] url``): what the shared job events,
-model health and counters are built on.
+model health and rate limits are built on.
 
 - :func:`check_redis`: connect and authenticate once, or ConfigError naming ``redis.url``
   (the start-up check of ``tryon serve`` and of :meth:`tryon_core.gateway.Gateway.start`).

@@ -9,8 +9,9 @@ session's token may call it too (from an origin the session allows). A route wit
 caller, refuses a key outside its scope or a demo token on a route not open to demo sessions
 (``403 insufficient_scope``, naming the scope needed), and keeps the principal for
 :func:`provide_principal`. On a route that starts generations (``"rate_limited": True``) it
-then counts the request against the caller's rate limits (``429 too_many_requests``). A WebSocket authorizes itself through :func:`authorize` (it
-answers refusals with a close code, after accepting). :func:`check_declared` refuses, at
+then counts the request against the caller's rate limits (``429 too_many_requests``). A
+WebSocket authorizes itself through :func:`authorize` (it answers refusals with a close code,
+after accepting). :func:`check_declared` refuses, at
 start-up, a handler that asks for the principal without declaring a scope.
 """
 
@@ -21,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.connection import ASGIConnection
+from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler
 from litestar.types import Message, Scope
@@ -38,11 +39,11 @@ __all__ = [
     "INFERENCE_OR_DEMO",
     "MANAGEMENT",
     "OPEN_TO_DEMO",
+    "RATE_LIMITED",
     "authorize",
     "check",
     "check_declared",
     "guard",
-    "RATE_LIMITED",
     "principal_of",
     "provide_principal",
     "rate_limit_headers",
