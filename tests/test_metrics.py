@@ -136,8 +136,9 @@ async def test_counters_match_the_traffic_exactly(
     async with AsyncTestClient(app=make_app(database_url)) as ledger_client:
         assert sum(charged.values()) == await ledger_sum(ledger_client, account_id, "capture")
         assert sum(released.values()) == await ledger_sum(ledger_client, account_id, "release")
-    assert after[("tryon_jobs_queued", frozenset())] == 0
-    assert after[("tryon_jobs_running", frozenset())] == 0
+    for gauge in ("tryon_jobs_queued", "tryon_jobs_running", "tryon_webhook_deliveries_pending"):
+        assert (gauge, frozenset()) in after, f"the scrape lacks {gauge}"
+        assert after[(gauge, frozenset())] == 0
 
 
 async def test_metrics_are_a_404_unless_enabled(make_app: Callable[..., Litestar]) -> None:

@@ -95,20 +95,15 @@ async def _database_gauges(gateway: Gateway) -> list[Metric]:
     build.add_metric([__version__], 1)
     try:
         async with gateway.database.reading() as conn:
-            jobs: dict[str, int] = dict(
-                (
-                    await conn.execute(
-                        select(generations.c.status, func.count())
-                        .where(
-                            generations.c.mode == "async",
-                            generations.c.status.in_(("queued", "processing")),
-                        )
-                        .group_by(generations.c.status)
-                    )
+            rows = await conn.execute(
+                select(generations.c.status, func.count())
+                .where(
+                    generations.c.mode == "async",
+                    generations.c.status.in_(("queued", "processing")),
                 )
-                .tuples()
-                .all()
+                .group_by(generations.c.status)
             )
+            jobs = {str(status): int(count) for status, count in rows}
             pending = await conn.scalar(
                 select(func.count())
                 .select_from(webhook_deliveries)
