@@ -28,6 +28,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import demo_sessions as demo_sessions_
+from tryon_core import metrics
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.db.schema import accounts, demo_sessions, generations, ledger
 from tryon_core.errors import AuthenticationFailed, InvalidRequest, NotFound, PaymentRequired, echo
@@ -142,10 +143,13 @@ async def reserve(
     )
 
 
-async def settle(conn: AsyncConnection, generation_id: str, charge: int) -> bool:
+async def settle(
+    conn: AsyncConnection, generation_id: str, charge: int, *, model: str | None = None
+) -> bool:
     """Capture ``charge`` of the generation's reservation and release the rest, exactly once.
 
-    Returns False (and changes nothing) if the generation was already settled.
+    Returns False (and changes nothing) if the generation was already settled. ``model``
+    (the one that served, if any) labels the credits in the metrics.
     """
     row = (
         await conn.execute(
@@ -184,6 +188,7 @@ async def settle(conn: AsyncConnection, generation_id: str, charge: int) -> bool
         await _write(conn, account_id, "capture", 0, -charge, generation_id, "")
     if released:
         await _write(conn, account_id, "release", released, -released, generation_id, "")
+    metrics.credits_settled(model, charge, released)
     return True
 
 

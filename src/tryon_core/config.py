@@ -249,6 +249,16 @@ class LimitsConfig(_Section):
     account: AccountLimits = msgspec.field(default_factory=AccountLimits)
 
 
+class MetricsConfig(_Section):
+    enabled: bool = False
+    """Serve ``GET /metrics`` (Prometheus text format); off: it is a 404 like any unknown route."""
+    bearer_token: str | None = None
+    """When set, ``/metrics`` answers only ``Authorization: Bearer <token>`` (401 otherwise)."""
+    multiprocess_dir: str | None = None
+    """A folder the processes of one host share (``PROMETHEUS_MULTIPROC_DIR``), so that a
+    scrape of any of them reports the sum of all. Unset: each process reports its own."""
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -267,6 +277,7 @@ class Settings(_Section):
     demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)

@@ -18,6 +18,7 @@ import httpx
 import msgspec
 from PIL import Image
 
+from tryon_core import metrics
 from tryon_core.catalog import Entry
 from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import (
@@ -106,6 +107,8 @@ async def run_candidates(
     attempts: list[Attempt] = []
     errors: list[ProviderError] = []
     for position, entry in enumerate(candidates, start=first_position):
+        if errors:
+            metrics.fell_back(attempts[-1].model, entry.slug, errors[-1].type)
         task_id = resume_task if position == first_position else None
         attempt = Attempt(model=entry.slug, provider=entry.provider.name, task_id=task_id)
         attempts.append(attempt)
@@ -157,6 +160,7 @@ async def run_candidates(
             return entry, produced, attempts
         finally:
             attempt.duration_ms = int((time.monotonic() - started) * 1000)
+            metrics.attempt_finished(attempt, time.monotonic() - started)
             await recorder.finished(position, attempt, upstream_message)
         if not errors[-1].fallback:
             break

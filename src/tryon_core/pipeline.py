@@ -18,7 +18,7 @@ import msgspec
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core import billing
+from tryon_core import billing, metrics
 from tryon_core.accounts import Principal
 from tryon_core.catalog import Entry
 from tryon_core.db.schema import attempts as attempts_table
@@ -361,8 +361,9 @@ async def record_success(
     """Capture the charge, keep the files and mark the generation completed, in the caller's
     transaction. False (and nothing written) if the generation was already settled, e.g. a
     job cancelled or past its deadline meanwhile: then the caller deletes the stored files."""
-    if not await billing.settle(conn, generation_id, outcome.charge):
+    if not await billing.settle(conn, generation_id, outcome.charge, model=outcome.served.slug):
         return False
+    metrics.generation_settled(outcome.served.slug)
     now = utcnow()
     expires = now + timedelta(hours=gateway.settings.storage.retention_hours)
     for image, key in outcome.stored:
@@ -385,6 +386,7 @@ async def record_failure(conn: AsyncConnection, generation_id: str, error: dict[
     """Release everything held and mark the generation failed, exactly once (see above)."""
     if not await billing.settle(conn, generation_id, 0):
         return False
+    metrics.generation_settled(None, error)
     await _end(conn, generation_id, status="failed", error=error)
     return True
 

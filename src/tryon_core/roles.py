@@ -34,6 +34,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+from tryon_core import metrics
 from tryon_core.accounts import record_key_usage
 from tryon_core.config import Settings
 from tryon_core.gateway import Gateway, build_catalog
@@ -133,6 +134,7 @@ async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
             await dispatcher.close(grace=gateway.settings.jobs.shutdown_grace_seconds)
         gateway.jobs = None
         await _stop(others)
+        metrics.process_exit()
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:
@@ -151,6 +153,7 @@ def run_worker(settings: Settings) -> None:
     from tryon_core.server import configure_logging
 
     configure_logging()
+    metrics.configure(settings)
     asyncio.run(_work(settings))
 
 

@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components
 
 from tryon_core import (
     __version__,
+    metrics,
     roles,  # a module: `tryon worker` imports roles first, which imports us
 )
 from tryon_core.api.cors import demo_cors
@@ -36,6 +37,7 @@ from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.console.app import console_routers
 from tryon_core.gateway import Gateway, build_catalog
+from tryon_core.metrics.scrape import metrics_routes
 
 __all__ = ["create_app"]
 
@@ -78,6 +80,7 @@ def create_app(
     is ``tryon serve --no-workers``: the app accepts async jobs and never runs them.
     """
     settings = settings or load_settings()
+    metrics.configure(settings)
     check_declared(ROUTES)
     catalog = build_catalog(
         settings, extra_plugins=extra_plugins, load_entry_points=load_entry_points
@@ -94,7 +97,7 @@ def create_app(
             await gateway.close()
 
     return Litestar(
-        route_handlers=[*ROUTES, *console_routers(settings)],
+        route_handlers=[*ROUTES, *metrics_routes(settings), *console_routers(settings)],
         lifespan=[lifespan],
         dependencies={
             "gateway": Provide(provide_gateway),
@@ -105,7 +108,12 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,
         multipart_form_part_limit=tryon.form_part_limit(settings.images.max_garments),
-        middleware=[demo_cors, close_when_body_unread, disconnect_while_reading_body],
+        middleware=[
+            metrics.count_requests,
+            demo_cors,
+            close_when_body_unread,
+            disconnect_while_reading_body,
+        ],
         logging_config=None,  # the process configures logging (`tryon serve`), not the app
         openapi_config=OpenAPIConfig(
             title="tryon-core",

@@ -12,8 +12,9 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from tryon_core import metrics
 from tryon_core.api.disconnect import ClientDisconnected
-from tryon_core.errors import TryOnError
+from tryon_core.errors import TooManyRequests, TryOnError
 
 __all__ = ["EXCEPTION_HANDLERS", "ErrorBody", "ErrorEnvelope", "envelope", "error_response"]
 
@@ -84,6 +85,8 @@ def error_response(exc: TryOnError) -> Response[ErrorEnvelope]:
 
 
 def _tryon_error(_: Request[Any, Any, Any], exc: TryOnError) -> Response[ErrorEnvelope]:
+    if isinstance(exc, TooManyRequests):
+        metrics.rate_limited(exc)
     if exc.status >= 500 and exc.status not in (502, 503, 504):
         log.error("request failed: %s", exc.message)
     return error_response(exc)

@@ -23,6 +23,7 @@ import msgspec
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core import metrics
 from tryon_core.db.schema import webhook_deliveries as deliveries
 from tryon_core.egress import check_url
 from tryon_core.errors import InvalidRequest
@@ -231,6 +232,7 @@ async def _claim(gateway: Gateway, batch: int) -> list[_Claim]:
                         last_error=row.last_error or "the last try was interrupted",
                     )
                 )
+                metrics.webhook_try(FAILED)
                 continue
             taken = await conn.execute(
                 update(deliveries)
@@ -301,6 +303,7 @@ async def _record(
             )
             .values(values)
         )
+    metrics.webhook_try("retry" if values.get("status") is None else str(values["status"]))
 
 
 def _utc(value: datetime | None) -> datetime | None:
