@@ -150,7 +150,7 @@ def run_worker(settings: Settings) -> None:
     """
     from tryon_core.server import configure_logging
 
-    configure_logging()
+    configure_logging(settings.logging.level, settings.logging.format)
     asyncio.run(_work(settings))
 
 

@@ -15,6 +15,7 @@ from tryon_core import (
     __version__,
     roles,  # a module: `tryon worker` imports roles first, which imports us
 )
+from tryon_core.api import request_log
 from tryon_core.api.cors import demo_cors
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
@@ -93,7 +94,7 @@ def create_app(
         finally:
             await gateway.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*ROUTES, *console_routers(settings)],
         lifespan=[lifespan],
         dependencies={
@@ -115,3 +116,4 @@ def create_app(
         ),
         state=State({"gateway": gateway}),
     )
+    return request_log.wrap(app)  # request ids, one log line and one span per request
