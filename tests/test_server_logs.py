@@ -92,7 +92,7 @@ def test_the_log_keeps_the_paths_and_no_secret(served: tuple[Gateway, str]) -> N
     for what, secret in secrets.items():
         assert secret not in logged, f"{what} is in the log:\n{logged}"
     # one line per request (the app's, in place of uvicorn's access line): paths, no query
-    assert f"tryon.requests: GET {urlsplit(link).path} 200 " in logged
+    assert f"tryon.requests: GET {urlsplit(link).path} (/api/v1/files/{{file_id}}) 200 " in logged
     assert f'"WebSocket {urlsplit(ws_url).path}?token=[redacted]" [accepted]' in logged
     assert "tryon.requests: GET /api/v1/models 200 " in logged
     assert "tryon.requests: GET /api/v1/nowhere 404 " in logged

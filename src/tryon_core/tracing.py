@@ -17,6 +17,7 @@ presigned URL's signature), and the gateway's own spans record paths, never quer
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +56,10 @@ class Tracing:
         """Trace the upstream calls of ``http`` and the statements of ``database``; make this
         the process's active tracer."""
         global _active
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        with warnings.catch_warnings():  # the instrumentation 0.48 (protobuf 4) uses it
+            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+            from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
         from opentelemetry.metrics import NoOpMeterProvider
 
         HTTPXClientInstrumentor.instrument_client(

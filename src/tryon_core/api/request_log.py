@@ -109,7 +109,8 @@ def _line(
         **(context.fields() if context is not None else {}),
     }
     fields = {name: value for name, value in fields.items() if value is not None}
-    log.info("%s %s %d %d ms", method, path, status, duration_ms, extra={"fields": fields})
+    shown = path if route in (None, path) else f"{path} ({route})"
+    log.info("%s %s %d %d ms", method, shown, status, duration_ms, extra={"fields": fields})
 
 
 def _start_span(scope: Any, method: str, path: str) -> tuple[Span, Any] | None:
