@@ -9,7 +9,12 @@ plugins' lines) is blanked before it is written (:class:`RedactingFormatter`):
   written ``[redacted]``, and so is a name that is not a short plain word;
 - anything shaped like a gateway key (``tryon_…``), a webhook secret (``whsec_…``) or a console
   session or sign-in link token (``tcs_…``, ``tcl_…``), and the credentials after ``Bearer`` or
-  ``Basic``, wherever they appear.
+  ``Basic``, wherever they appear;
+- image bytes: a data URL's payload, anything opening as base64 PNG, JPEG or WebP does, and any
+  run of 120 or more base64 characters (a client may put them in a path).
+
+Lines are readable text (:class:`RedactingFormatter`, the default) or one JSON object each
+(:class:`JsonFormatter`); both carry the ids of the request or job they were logged in.
 
 A query string ends at whitespace. In a log record's arguments (uvicorn passes the request's
 path and query as one) that is exact: quotes a client put in its query cannot end it early.
@@ -56,6 +61,10 @@ _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
 _SECRETS = [
     (re.compile(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
     (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}"),
+    # image bytes: a data URL's, base64 PNG, JPEG and WebP openings, any long base64 run
+    (re.compile(r"(data:[\w/+.-]*;base64,)[A-Za-z0-9+/=%]+"), rf"\1{REDACTED}"),
+    (re.compile(r"(?:iVBORw0KGgo|(?<![A-Za-z0-9+])/9j/|UklGR)[A-Za-z0-9+/=_-]*"), REDACTED),
+    (re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}"), REDACTED),
 ]
 
 
