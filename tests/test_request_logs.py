@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from websockets.sync.client import connect
 
 from tests.helpers import SAMPLES, auth, data_url, new_key
-from tests.served import Gateway, configured, free_port, new_account, wait_until
+from tests.served import Gateway, Worker, configured, free_port, new_account, wait_until
 from tryon_core.errors import ProviderUnavailable
 from tryon_core.request_context import accepted_request_id
 from tryon_core.server.logs import ContextFilter, JsonFormatter, RedactingFormatter
@@ -163,16 +164,10 @@ def test_a_json_line_holds_its_traceback_redacted() -> None:
         raise RuntimeError(f"failed with {KEY}")
     except RuntimeError:
         record = logging.LogRecord(
-            "tryon", logging.ERROR, __file__, 0, "boom", None, sys_exc_info()
+            "tryon", logging.ERROR, __file__, 0, "boom", None, sys.exc_info()
         )
     parsed = json.loads(JsonFormatter().format(record))
     assert "RuntimeError" in parsed["exception"] and KEY not in parsed["exception"]
-
-
-def sys_exc_info() -> Any:
-    import sys
-
-    return sys.exc_info()
 
 
 def test_a_text_line_names_its_request_after_the_message() -> None:
@@ -300,3 +295,15 @@ def test_serve_without_options_writes_the_configs_text_at_its_level(tmp_path: Pa
     assert len(lines) == 1
     assert " INFO tryon.requests: GET /api/v1/nowhere 404 " in lines[0]
     assert "[request_id=req_" in lines[0]
+
+
+def test_worker_takes_the_same_log_options(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
+    config = configured(tmp_path, database_url, '[logging]\nlevel = "error"\n').config
+    worker = Worker(config, tmp_path / "worker.log")
+    worker.options = ("--log-format", "json", "--log-level", "info")
+    worker.start()
+    worker.stop()
+    lines = _json_lines(worker.log.read_text())
+    assert any("running up to" in line["message"] for line in lines)
+    assert all(line["logger"].startswith(("tryon", "uvicorn")) for line in lines)

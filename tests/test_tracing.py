@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -194,7 +193,7 @@ async def test_a_client_traceparent_is_continued(
     assert span.parent_span_id.hex() == "00f067aa0ba902b7"
 
 
-def test_no_endpoint_no_tracing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_endpoint_no_tracing() -> None:
     assert start_tracing(TracingConfig(), environ={}) is None
     disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_SDK_DISABLED": "true"}
     assert start_tracing(TracingConfig(), environ=disabled) is None
