@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.sync.client import connect
 
 from tests.helpers import SAMPLES, auth
@@ -21,6 +23,7 @@ from tests.served import Gateway, configured
 from tests.server_logs import leaks, remember
 from tryon_core import accounts, billing
 from tryon_core.db import create_database
+from tryon_core.server.logs import redact
 
 PNG = base64.b64encode((SAMPLES / "garment.png").read_bytes()).decode()
 JPEG = base64.b64encode((SAMPLES / "person.jpg").read_bytes()).decode()
@@ -151,3 +154,17 @@ def test_the_scan_lets_blanked_values_pass() -> None:
         "gen_LnfuS708XmIo5yy2bEQWnjvD key_LS-3d3aU4WXOLM-JWL-DNJyo req_" + "a" * 24
     )
     assert leaks(line) == []
+
+
+@given(
+    data=st.binary(min_size=90, max_size=2000),
+    urlsafe=st.booleans(),
+    where=st.sampled_from(["GET /api/v1/files/{} 404", '{{"message": "bad image {}"}}', "x={}"]),
+)
+def test_image_bytes_in_base64_never_survive_the_redaction(
+    data: bytes, urlsafe: bool, where: str
+) -> None:
+    encoded = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode()
+    line = redact(where.format(encoded))
+    assert leaks(line) == []
+    assert encoded[:120] not in line
