@@ -19,6 +19,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests import server_logs
 from tests.helpers import SAMPLES, data_url
 from tests.seaweed import SeaweedFS, weed_binary
 from tryon_core.api import create_app
@@ -27,6 +28,27 @@ from tryon_core.testing import ScriptedProvider
 
 POSTGRES_ENV = "TRYON_TEST_POSTGRES_URL"
 REDIS_ENV = "TRYON_TEST_REDIS_URL"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_log_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the real servers the tests start write their logs (``tests/server_logs.py``)."""
+    return server_logs.start_session(tmp_path_factory.mktemp("server-logs"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a real server of it logged a secret (``tests/server_logs.py``)."""
+    found = server_logs.scan_directory()
+    if not found:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = ["", "A server the tests ran logged a secret:"]
+    for path, leaks in found.items():
+        lines += [f"  {path}: {what}: {excerpt}" for what, excerpt in leaks[:20]]
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def redis_test_url() -> str:

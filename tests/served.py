@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import ROOT
+from tests.server_logs import remember, session_log
 from tryon_core import accounts, billing
 from tryon_core.db import create_database
 
@@ -46,7 +47,8 @@ class Gateway:
     command = "serve"
 
     def __init__(self, config: Path, port: int, log: Path, *options: str) -> None:
-        self.config, self.port, self.log = config, port, log
+        self.config, self.port = config, port
+        self.log = session_log(log)  # scanned for secrets at the session's end
         self.options = options
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -175,7 +177,7 @@ async def new_account(database_url: str, credits: int) -> tuple[str, str]:
             await billing.grant(conn, account_id, credits)
     finally:
         await database.dispose()
-    return key, account_id
+    return remember(key), account_id
 
 
 def configured(directory: Path, database_url: str, extra: str = "", *, server: str = "") -> Gateway:

@@ -47,6 +47,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from tests.helpers import ROOT, SAMPLES, auth, data_url, new_key, own_database
+from tests.server_logs import session_log
 from tryon_core import Capabilities, ModelSpec, ProviderConfig, ProviderSpec, hookimpl
 from tryon_core.api import create_app
 from tryon_core.cli import main
@@ -146,7 +147,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("TRYON_CONFIG", None)
-    log = (root / "serve.log").open("w")
+    log_path = session_log(root / "serve.log")  # scanned for secrets at the session's end
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--config", str(config), "--port", str(port)],
         cwd=ROOT,
@@ -159,16 +161,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                pytest.fail(f"tryon serve exited: {(root / 'serve.log').read_text()[-2000:]}")
+                pytest.fail(f"tryon serve exited: {log_path.read_text()[-2000:]}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"tryon serve did not start: {(root / 'serve.log').read_text()[-2000:]}"
-                )
+                pytest.fail(f"tryon serve did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
         yield Server(url, config, env, root)
     finally:
@@ -972,7 +972,7 @@ def test_readme_offline_against_every_provider(tmp_path: Path) -> None:
             commands, (fakes_port, gateway_port), ("fakes", "gateway"), strict=True
         ):
             args = shlex.split(local(command))[1:]  # after "tryon"
-            log = tmp_path / f"{name}.log"
+            log = session_log(tmp_path / f"{name}.log")  # scanned at the session's end
             processes.append(
                 (start([sys.executable, "-c", SERVE, *args, "--port", str(port)], env, log), log)
             )

@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="serve the API alone: accept async jobs, never run them (`tryon worker` does)",
     )
+    _logging_options(serve)
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser(
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "url) or found by the sweep, plus the sweeper, retention and webhook deliveries, until "
         "SIGTERM or SIGINT; running jobs then get [jobs] shutdown_grace_seconds.",
     )
+    _logging_options(worker)
     worker.set_defaults(handler=_worker)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(metavar="ACTION")
@@ -163,8 +165,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="override logging.level (default: info)",
+    )
+    command.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="override logging.format: text (readable, the default) or json (one object a line)",
+    )
+
+
+def _apply_logging_options(settings: Settings, args: argparse.Namespace) -> None:
+    if args.log_level:
+        settings.logging.level = args.log_level
+    if args.log_format:
+        settings.logging.format = args.log_format
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from tryon_core.server import serve
+
+    _apply_logging_options(settings, args)
 
     if args.host:
         settings.server.host = args.host
@@ -177,6 +201,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from tryon_core.roles import run_worker
 
+    _apply_logging_options(settings, args)
     run_worker(settings)
     return 0
 

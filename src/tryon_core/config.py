@@ -28,10 +28,12 @@ __all__ = [
     "MAX_LIMIT",
     "AccountLimits",
     "LimitsConfig",
+    "LoggingConfig",
     "RedisConfig",
     "S3Config",
     "Settings",
     "StorageConfig",
+    "TracingConfig",
     "load_settings",
     "parse_settings",
     "resolve_providers",
@@ -259,6 +261,29 @@ class MetricsConfig(_Section):
     scrape of any of them reports the sum of all. Unset: each process reports its own."""
 
 
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lines at this level and above are written (ours and the server's; others' from warning)."""
+    format: Literal["text", "json"] = "text"
+    """``text``: readable lines; ``json``: one JSON object per line (see docs/operations.md)."""
+
+
+class TracingConfig(_Section):
+    otlp_endpoint: str | None = None
+    """Where spans are sent by OTLP/HTTP, e.g. "http://127.0.0.1:4318/v1/traces". Unset (and
+    no ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``): no tracing. Needs ``tryon-core[otel]``."""
+    service_name: Annotated[str, msgspec.Meta(min_length=1)] = "tryon-core"
+    sample_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    """The share of traces kept (a client's sampled ``traceparent`` is followed)."""
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Sent with every export (e.g. a collector's authorization)."""
+
+    def __post_init__(self) -> None:
+        url = self.otlp_endpoint
+        if url is not None and not re.match(r"https?://[^/?#\s]+(/\S*)?$", url):
+            raise ValueError(f"otlp_endpoint must be an http(s):// URL, not {url!r}")
+
+
 class PluginsConfig(_Section):
     blocked: list[str] = msgspec.field(default_factory=list)
     """Plugin (entry point) names never to load."""
@@ -279,6 +304,8 @@ class Settings(_Section):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
     providers: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     models: dict[str, ModelOverride] = msgspec.field(default_factory=dict)
 

@@ -19,6 +19,7 @@ import msgspec
 from PIL import Image
 
 from tryon_core import metrics
+from tryon_core.attempt_log import attempt_finished, attempt_started
 from tryon_core.catalog import Entry
 from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import (
@@ -113,6 +114,7 @@ async def run_candidates(
         attempt = Attempt(model=entry.slug, provider=entry.provider.name, task_id=task_id)
         attempts.append(attempt)
         await recorder.started(position, attempt)
+        traced = attempt_started(entry, position, key_prefix)  # key_prefix: the generation id
         started = time.monotonic()
         upstream_message: str | None = None
         try:
@@ -142,14 +144,6 @@ async def run_candidates(
             }
             errors.append(error)
             upstream_message = error.upstream_message
-            log.info(
-                "attempt %s failed: %s (%s; upstream code %s: %s)",
-                entry.slug,
-                error.type,
-                error.message,
-                error.provider_code,
-                error.upstream_message,
-            )
             if error.fallback:
                 health.failure(entry.slug)
             if isinstance(error, ProviderTimeout) and attempt.task_id:
@@ -161,6 +155,7 @@ async def run_candidates(
         finally:
             attempt.duration_ms = int((time.monotonic() - started) * 1000)
             metrics.attempt_finished(attempt, time.monotonic() - started)
+            attempt_finished(traced, attempt, upstream_message)
             await recorder.finished(position, attempt, upstream_message)
         if not errors[-1].fallback:
             break

@@ -27,6 +27,7 @@ from tryon_core.rate_limits import RateLimits
 from tryon_core.redis_link import RedisLink
 from tryon_core.storage import UrlSigner, signing_secret
 from tryon_core.stores import FileStore, StoreBackend, create_store
+from tryon_core.tracing import Tracing, start_tracing
 
 __all__ = ["LISTENER_NAME", "Gateway", "build_catalog"]
 
@@ -83,6 +84,8 @@ class Gateway:
     be released then: id -> error record. The sweeper releases them once it answers again."""
     key_usage: KeyUsage = field(default_factory=KeyUsage)
     """Last-used times of keys, written by a background task (authentication only reads)."""
+    tracing: Tracing | None = None
+    """OpenTelemetry (``[tracing]``), None when off."""
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
     _webhook_sender: GuardedFetcher | None = None
 
@@ -105,7 +108,7 @@ class Gateway:
             connect = functools.partial(database.connect_plain, application_name=LISTENER_NAME)
             notify = PgLink(connect, timeout=settings.database.timeout)
             events = PgJobEvents(notify)
-        return cls(
+        gateway = cls(
             settings=settings,
             catalog=catalog,
             database=database,
@@ -148,7 +151,11 @@ class Gateway:
                 min_side=1,
                 max_side=images.max_side,
             ),
+            tracing=start_tracing(settings.tracing),
         )
+        if gateway.tracing is not None:
+            gateway.tracing.instrument(http=gateway.http, database=database)
+        return gateway
 
     async def start(self) -> None:
         """Open the file store and Redis (ConfigError if either cannot be used), migrate, then
@@ -180,6 +187,8 @@ class Gateway:
         if self.redis is not None:
             await self.redis.close()
         await self.backend.close()
+        if self.tracing is not None:
+            self.tracing.close()
 
     async def authenticate(
         self, authorization: str | None, *, origin: str | None = None

@@ -32,6 +32,7 @@ from tryon_core.intake import ingest_all
 from tryon_core.principals import ensure_live
 from tryon_core.provider import InputImage, ProviderRequest
 from tryon_core.request import TryOnRequest
+from tryon_core.request_context import note_generation
 from tryon_core.routing import check_inputs, plan
 from tryon_core.stores import store_unavailable
 
@@ -267,6 +268,7 @@ async def open_generation(
     **job: Any,
 ) -> None:
     """Insert the generation and hold its credits (402 and nothing written if they are short)."""
+    note_generation(generation_id)  # the request's log line names it
     await conn.execute(
         insert(generations).values(
             id=generation_id,

@@ -152,7 +152,7 @@ def run_worker(settings: Settings) -> None:
     """
     from tryon_core.server import configure_logging
 
-    configure_logging()
+    configure_logging(settings.logging.level, settings.logging.format)
     metrics.configure(settings)
     asyncio.run(_work(settings))
 

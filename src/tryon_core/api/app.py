@@ -16,6 +16,7 @@ from tryon_core import (
     metrics,
     roles,  # a module: `tryon worker` imports roles first, which imports us
 )
+from tryon_core.api import request_log
 from tryon_core.api.cors import demo_cors
 from tryon_core.api.deps import provide_gateway, provide_principal
 from tryon_core.api.errors import EXCEPTION_HANDLERS
@@ -96,7 +97,7 @@ def create_app(
         finally:
             await gateway.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*ROUTES, *metrics_routes(settings), *console_routers(settings)],
         lifespan=[lifespan],
         dependencies={
@@ -124,3 +125,4 @@ def create_app(
         ),
         state=State({"gateway": gateway}),
     )
+    return request_log.wrap(app)  # request ids, one log line and one span per request

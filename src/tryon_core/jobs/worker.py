@@ -35,6 +35,7 @@ from tryon_core.jobs.finish import finish_failure, finish_success
 from tryon_core.pipeline import AttemptLog, Work, error_record, execute
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource, TryOnRequest
+from tryon_core.request_context import bind_generation
 
 __all__ = ["Cancelled", "DeadlineExceeded", "claim_job", "run_claimed", "run_job"]
 
@@ -75,6 +76,7 @@ async def run_claimed(gateway: Gateway, row: Any) -> None:
     """Run a job this process has claimed (``row`` from :func:`claim_job`) to its end, or hand
     it back when cancelled by the process stopping (the CancelledError then propagates)."""
     job_id = row.id
+    bind_generation(job_id)  # this job's log lines carry its generation id
     gateway.events.publish(job_id)
     deadline = as_utc(row.deadline_at)
     if deadline <= utcnow():

@@ -45,7 +45,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
     from tryon_core.api import create_app
 
     asyncio.run(preflight(settings))
-    configure_logging()
+    configure_logging(settings.logging.level, settings.logging.format)
     app = create_app(settings, workers=workers)
     server = settings.server
     _make_room_for(server.max_connections + _FILES_BESIDES_CONNECTIONS)
@@ -62,7 +62,8 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
         http=cast("type[asyncio.Protocol]", protocol),  # uvicorn calls it as it would a class
         timeout_keep_alive=server.keep_alive_seconds,
         log_config=None,  # configure_logging() did
-        log_level="info",
+        log_level=settings.logging.level,
+        access_log=False,  # the app logs one line per request (api.request_log)
         proxy_headers=False,
     )
 

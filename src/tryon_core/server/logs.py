@@ -9,7 +9,12 @@ plugins' lines) is blanked before it is written (:class:`RedactingFormatter`):
   written ``[redacted]``, and so is a name that is not a short plain word;
 - anything shaped like a gateway key (``tryon_…``), a webhook secret (``whsec_…``) or a console
   session or sign-in link token (``tcs_…``, ``tcl_…``), and the credentials after ``Bearer`` or
-  ``Basic``, wherever they appear.
+  ``Basic``, wherever they appear;
+- image bytes: a data URL's payload, anything opening as base64 PNG, JPEG or WebP does, and any
+  run of 120 or more base64 characters (a client may put them in a path).
+
+Lines are readable text (:class:`RedactingFormatter`, the default) or one JSON object each
+(:class:`JsonFormatter`); both carry the ids of the request or job they were logged in.
 
 A query string ends at whitespace. In a log record's arguments (uvicorn passes the request's
 path and query as one) that is exact: quotes a client put in its query cannot end it early.
@@ -19,14 +24,22 @@ In the rest of a line a quote followed by a delimiter ends it too, so that the c
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+from tryon_core import request_context
+
 __all__ = [
+    "FORMATS",
     "KEPT_PARAMETERS",
+    "LEVELS",
     "REDACTED",
+    "ContextFilter",
+    "JsonFormatter",
     "RedactingFormatter",
     "configure_logging",
     "redact",
@@ -48,6 +61,10 @@ _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
 _SECRETS = [
     (re.compile(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
     (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}"),
+    # image bytes: a data URL's, base64 PNG, JPEG and WebP openings, any long base64 run
+    (re.compile(r"(data:[\w/+.-]*;base64,)[A-Za-z0-9+/=%]+"), rf"\1{REDACTED}"),
+    (re.compile(r"(?:iVBORw0KGgo|(?<![A-Za-z0-9+])/9j/|UklGR)[A-Za-z0-9+/=_-]*"), REDACTED),
+    (re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}"), REDACTED),
 ]
 
 
@@ -85,38 +102,121 @@ def _redact_parameter(part: str) -> str:
 
 class RedactingFormatter(logging.Formatter):
     """A formatter whose every output, traceback included, is blanked: each string argument
-    by :func:`redact_argument`, then the whole line by :func:`redact`."""
+    by :func:`redact_argument`, then the whole line by :func:`redact`.
+
+    The ids of the request or job the line was logged in (:class:`ContextFilter`) follow the
+    message as ``name=value`` pairs."""
 
     def format(self, record: logging.LogRecord) -> str:
-        args = record.args
-        if isinstance(args, tuple) and args:
-            record = logging.makeLogRecord(record.__dict__)  # other handlers see the original
-            record.args = tuple(redact_argument(a) if isinstance(a, str) else a for a in args)
-        return redact(super().format(record))
+        record = _with_redacted_args(record)
+        line = super().format(record)
+        ids = " ".join(f"{name}={value}" for name, value in _ids(record).items())
+        if ids:
+            head, newline, rest = line.partition("\n")  # after the message, before a traceback
+            line = f"{head} [{ids}]{newline}{rest}"
+        return redact(line)
 
 
-def configure_logging() -> dict[str, Any]:
-    """Send every log line of the process to stderr through :class:`RedactingFormatter`.
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
+    ``message``, the request's ids, the record's own fields and, after an error, ``exception``.
+    Every string in it is blanked as :class:`RedactingFormatter` blanks a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = _with_redacted_args(record)
+        moment = datetime.fromtimestamp(record.created, UTC)
+        line: dict[str, Any] = {
+            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_ids(record),
+        }
+        for name, value in (getattr(record, "fields", None) or {}).items():
+            line.setdefault(name, value)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(_redacted(line), ensure_ascii=False, default=str)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the ids of the request or job being served (its request id, key id, generation
+    id) onto every record logged while serving it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = request_context.current()
+        if context is not None and not hasattr(record, "context_ids"):
+            record.context_ids = context.fields()
+        return True
+
+
+_ID_FIELDS = ("request_id", "key_id", "generation_id")
+
+
+def _ids(record: logging.LogRecord) -> dict[str, Any]:
+    """The request, key and generation ids of a record: its own fields', else its context's."""
+    ids = dict(getattr(record, "context_ids", None) or {})
+    fields = getattr(record, "fields", None) or {}
+    ids.update({name: fields[name] for name in _ID_FIELDS if fields.get(name) is not None})
+    return {name: ids[name] for name in _ID_FIELDS if ids.get(name)}
+
+
+def _with_redacted_args(record: logging.LogRecord) -> logging.LogRecord:
+    args = record.args
+    if isinstance(args, tuple) and args:
+        record = logging.makeLogRecord(record.__dict__)  # other handlers see the original
+        record.args = tuple(redact_argument(a) if isinstance(a, str) else a for a in args)
+    return record
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
+
+
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("text", "json")
+_LOGGERS = ("tryon", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def configure_logging(level: str = "info", format: str = "text") -> dict[str, Any]:
+    """Send every log line of the process to stderr, blanked, as readable text (``text``) or
+    one JSON object per line (``json``); ours and uvicorn's at ``level``, others' at warning
+    or above.
 
     uvicorn's loggers keep no handlers of their own: they propagate to the root's one. Returns
     the configuration applied (``tryon serve`` passes uvicorn ``log_config=None``).
     """
+    if level not in LEVELS or format not in FORMATS:
+        raise ValueError(f"level must be one of {LEVELS} and format one of {FORMATS}")
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter} if format == "json" else {"()": RedactingFormatter, "fmt": FORMAT}
+    )
     config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"redacting": {"()": RedactingFormatter, "fmt": FORMAT}},
+        "formatters": {"redacting": formatter},
+        "filters": {"context": {"()": ContextFilter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "redacting",
+                "filters": ["context"],
                 "stream": "ext://sys.stderr",
             }
         },
-        "root": {"level": "WARNING", "handlers": ["stderr"]},
+        "root": {"level": max(level.upper(), "WARNING", key=logging.getLevelName)},
         "loggers": {
-            name: {"level": "INFO", "handlers": [], "propagate": True}
-            for name in ("tryon", "uvicorn", "uvicorn.error", "uvicorn.access")
+            name: {"level": level.upper(), "handlers": [], "propagate": True} for name in _LOGGERS
         },
     }
+    config["root"]["handlers"] = ["stderr"]
     logging.config.dictConfig(config)
     return config
