@@ -17,13 +17,13 @@ COPY plugins/tryon-gemini/pyproject.toml plugins/tryon-gemini/
 COPY plugins/tryon-openai/pyproject.toml plugins/tryon-openai/
 COPY plugins/tryon-fal/pyproject.toml plugins/tryon-fal/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-dev --group providers --no-install-workspace --no-editable
+    uv sync --no-dev --group providers --extra otel --no-install-workspace --no-editable
 # then the project and its plugins themselves
 COPY src src
 COPY plugins plugins
 COPY samples samples
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-dev --group providers --no-editable
+    uv sync --no-dev --group providers --extra otel --no-editable
 
 # -- run: the virtual environment only, as an unprivileged user -----------------------------
 FROM python:3.12-slim-bookworm

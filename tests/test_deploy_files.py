@@ -71,8 +71,9 @@ def test_the_dockerfile_builds_in_stages_and_runs_unprivileged() -> None:
 
 @pytest.mark.slow
 def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None:
-    """The Dockerfile's ``uv sync --no-dev --group providers --no-editable``, into a fresh
-    environment: ``tryon`` runs and lists the providers' models, with no test tools installed."""
+    """The Dockerfile's ``uv sync --no-dev --group providers --extra otel --no-editable``, into
+    a fresh environment: ``tryon`` runs and lists the providers' models, tracing can be turned
+    on, and no test tools are installed."""
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("needs uv on PATH")
@@ -80,7 +81,8 @@ def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_FROZEN": "1"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(
-        [uv, "sync", "--no-dev", "--group", "providers", "--no-editable", "--quiet"],
+        [uv, "sync", "--no-dev", "--group", "providers", "--extra", "otel", "--no-editable"]
+        + ["--quiet"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -101,3 +103,8 @@ def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None
         timeout=120,
     )
     assert "local/" in listed.stdout
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import opentelemetry.sdk.trace"],
+        check=True,
+        timeout=120,
+    )
