@@ -174,7 +174,8 @@ async def _refuse_reservation(
         )
     ).first()
     balance = 0 if row is None else int(row.balance)
-    if row is not None and balance >= credits and most is not None and row.active_generations >= most:
+    busy = row is not None and most is not None and row.active_generations >= most
+    if busy and balance >= credits and most is not None:
         raise key_limits.too_many_active("account", most)
     raise PaymentRequired(
         f"Insufficient credits: this request needs {credits}, the balance is {balance}.",
