@@ -22,78 +22,47 @@ alike, so two transactions never wait on each other in a cycle.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.accounts import Principal
-from tryon_core.amounts import MAX_CREDITS
-from tryon_core.config import LimitsConfig
+from tryon_core.accounts import KeyInfo, Principal, get_key
+from tryon_core.amounts import MAX_CREDITS, is_credits
+from tryon_core.config import MAX_LIMIT, LimitsConfig
 from tryon_core.db.schema import Timestamp, api_keys, generations
 from tryon_core.errors import (
     AuthenticationFailed,
+    InvalidRequest,
     PaymentRequired,
     ServiceUnavailable,
     TooManyRequests,
 )
 from tryon_core.ids import as_utc, utcnow
+from tryon_core.limit_periods import LIMIT_RESETS, period_start
 
 __all__ = [
-    "EPOCH",
-    "LIMIT_RESETS",
+    "LIMIT_FIELDS",
     "RETRY_AFTER_SECONDS",
     "KeyLimit",
     "MostActive",
+    "Usage",
     "hold_for_key",
     "key_limit",
     "key_usage",
     "most_active",
-    "next_period_start",
-    "period_start",
     "recount",
     "refuse_early",
     "release_for_key",
+    "set_limits",
+    "standing",
     "too_many_active",
 ]
 
-LIMIT_RESETS = ("none", "daily", "weekly", "monthly")
-"""When a key's credit limit starts over (UTC)."""
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-"""Where the one period of a limit that never resets begins."""
 RETRY_AFTER_SECONDS = 2.0
 """Retry-After of a 429 for too many active generations: a generation takes seconds."""
 _TRIES = 5
-
-
-def period_start(reset: str, at: datetime) -> datetime:
-    """The start of the ``reset`` period that holds ``at`` (UTC)."""
-    at = as_utc(at).astimezone(UTC)
-    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
-    if reset == "none":
-        return EPOCH
-    if reset == "daily":
-        return midnight
-    if reset == "weekly":
-        return midnight - timedelta(days=midnight.weekday())
-    if reset == "monthly":
-        return midnight.replace(day=1)
-    raise ValueError(f"unknown limit reset {reset!r}")
-
-
-def next_period_start(reset: str, at: datetime) -> datetime | None:
-    """When the ``reset`` period holding ``at`` ends (None: it never does)."""
-    start = period_start(reset, at)
-    if reset == "none":
-        return None
-    if reset == "daily":
-        return start + timedelta(days=1)
-    if reset == "weekly":
-        return start + timedelta(days=7)
-    if start.month == 12:
-        return start.replace(year=start.year + 1, month=1)
-    return start.replace(month=start.month + 1)
 
 
 class MostActive(NamedTuple):
@@ -140,6 +109,16 @@ def _in_period(row: Any, start: datetime) -> int:
     if row.credit_limit is None or began is None or as_utc(began) < start:
         return 0
     return int(row.limit_used)
+
+
+def standing(info: KeyInfo, *, at: datetime | None = None) -> KeyLimit:
+    """The key's limit, reset and use in the period holding ``at`` (now)."""
+    start = period_start(info.limit_reset, at or utcnow())
+    used = 0
+    began = info.limit_period_start
+    if info.credit_limit is not None and began is not None and as_utc(began) >= start:
+        used = info.limit_used
+    return KeyLimit(limit=info.credit_limit, reset=info.limit_reset, used=used)
 
 
 async def key_limit(conn: AsyncConnection, key_id: str, *, at: datetime | None = None) -> KeyLimit:
@@ -354,3 +333,56 @@ async def key_usage(
 def _timestamp(value: datetime) -> Any:
     """A bound timestamp, stored as the columns are on either database."""
     return literal(value, Timestamp)
+
+
+LIMIT_FIELDS = ("limit", "limit_reset", "requests_per_minute", "concurrent_generations")
+"""What :func:`set_limits` changes, as the API and the CLI name them."""
+_COLUMNS = {"limit": "credit_limit"}
+
+
+def _checked(field: str, value: Any) -> Any:
+    """``value`` for ``field``, or 400 naming it."""
+    if field == "limit_reset":
+        if value not in LIMIT_RESETS:
+            raise InvalidRequest(
+                f"limit_reset is one of {', '.join(LIMIT_RESETS)}.",
+                param="limit_reset",
+                metadata={"limit_resets": list(LIMIT_RESETS)},
+            )
+        return value
+    if value is None:
+        return None
+    if field == "limit":
+        if not is_credits(value):
+            raise InvalidRequest(
+                f"limit is a whole number of credits from 0 to {MAX_CREDITS}, or null for none.",
+                param="limit",
+                metadata={"maximum": MAX_CREDITS},
+            )
+        return value
+    if field in ("requests_per_minute", "concurrent_generations"):
+        if type(value) is not int or not 1 <= value <= MAX_LIMIT:
+            raise InvalidRequest(
+                f"{field} is a whole number from 1 to {MAX_LIMIT}, or null for the default.",
+                param=field,
+                metadata={"maximum": MAX_LIMIT},
+            )
+        return value
+    raise InvalidRequest(f"A key has no limit {field!r}.", param=field)
+
+
+async def set_limits(
+    conn: AsyncConnection, key_id: str, changes: dict[str, Any], *, account_id: str | None = None
+) -> KeyInfo:
+    """Change the key's limits (fields of :data:`LIMIT_FIELDS`; a field left out is kept, None
+    clears it) and return the key. With ``account_id``, another account's key is a 404. A new
+    credit limit or reset counts the current period afresh (:func:`recount`)."""
+    values = {
+        _COLUMNS.get(field, field): _checked(field, value) for field, value in changes.items()
+    }
+    await get_key(conn, key_id, account_id=account_id)  # 404 before anything is written
+    if values:
+        await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(values))
+        if {"credit_limit", "limit_reset"} & values.keys():
+            await recount(conn, key_id)
+    return await get_key(conn, key_id, account_id=account_id)
