@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, patch, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import key_limits
@@ -83,7 +83,8 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     security=KEYED,
     opt=MANAGEMENT,
     operation_class=body_operation(
-        {},
+        {"application/json": NewKey},
+        examples={"application/json": {"ci": {"name": "ci", "limit": 500, "limit_reset": "daily"}}},
         links={
             201: {
                 "RevokeKey": link(
@@ -94,9 +95,10 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     ),
 )
 async def new_key(
-    gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey | None] = None
+    request: Request[Any, Any, Any], gateway: GatewayDep, principal: PrincipalDep
 ) -> KeyCreated:
-    wanted = data or NewKey()
+    body = await request.body()
+    wanted = parse_json(body, NewKey) if body.strip() else NewKey()  # the body may be left out
     async with gateway.database.transaction() as conn:
         info, secret = await create_key(
             conn, account_id=principal.account_id, name=wanted.name, scope=wanted.scope
