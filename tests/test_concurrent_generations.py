@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.demo_helpers import demo, new_session
 from tests.helpers import auth, new_key
 from tests.jobs_helpers import job, money, submit, wait_for, wait_for_attempt
 from tryon_core.testing import ScriptedProvider
@@ -139,3 +140,34 @@ async def test_an_account_limit_holds_across_its_keys(
         done = await client.post("/api/v1/tryon", json=body, headers=auth(second))
         assert done.status_code == 200, done.text
         assert await money(client, account) == (97, 0, 97, 0)
+
+
+async def test_demo_sessions_count_among_their_accounts_generations(
+    make_app: Callable[..., Litestar],
+    database_url: str,
+    scripted: ScriptedProvider,
+    tryon_body: Callable[..., dict[str, Any]],
+) -> None:
+    """A demo session has no key: only the account's limit applies to it (a key's does not)."""
+    limits = "[limits]\nconcurrent_generations = 1\n[limits.account]\nconcurrent_generations = 2\n"
+    async with gateway(make_app, database_url, limits) as client:
+        body = tryon_body(model="scripted/alpha")
+        await busy_worker(client, scripted, body)
+        manager, account = await new_key(client, 100, scope="management")
+        created = await new_session(client, manager, max_credits=50)
+        token = created["token"]
+        first = await client.post(
+            "/api/v1/tryon", json={**body, "mode": "async"}, headers=demo(token)
+        )
+        assert first.status_code == 202, first.text
+        second = await client.post(
+            "/api/v1/tryon", json={**body, "mode": "async"}, headers=demo(token)
+        )
+        assert second.status_code == 202, second.text  # one key may run 1; a session has none
+        third = await client.post("/api/v1/tryon", json=body, headers=demo(token))
+        assert_too_many(third, "account", 2)
+        assert await money(client, account) == (94, 6, 94, 6)
+        (session,) = (await client.get("/api/v1/demo-sessions", headers=auth(manager))).json()[
+            "data"
+        ]
+        assert session["reserved"] == 6  # the refused request held nothing of the cap either
