@@ -8,6 +8,7 @@ worker, busy with a job whose upstream never answers, leaves the next jobs queue
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -171,3 +172,42 @@ async def test_demo_sessions_count_among_their_accounts_generations(
             "data"
         ]
         assert session["reserved"] == 6  # the refused request held nothing of the cap either
+
+
+async def test_racing_submissions_take_exactly_the_places_left(
+    make_app: Callable[..., Litestar],
+    database_url: str,
+    scripted: ScriptedProvider,
+    tryon_body: Callable[..., dict[str, Any]],
+) -> None:
+    """Twelve submissions at once against a key that may have three active, free jobs
+    included (a model priced 0 counts like any other): exactly three are accepted."""
+    limits = '[limits]\nconcurrent_generations = 3\n[models."scripted/beta"]\ncredits = 0\n'
+    async with gateway(make_app, database_url, limits) as client:
+        await busy_worker(client, scripted, tryon_body(model="scripted/alpha"))
+        key, account = await new_key(client, 100)
+        free = tryon_body(model="scripted/beta")
+        accepted = await submit(client, key, free)
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/api/v1/tryon",
+                    json={**tryon_body(model=model), "mode": "async"},
+                    headers=auth(key),
+                )
+                for model in ["scripted/alpha", "scripted/beta"] * 6
+            )
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [202] * 2 + [429] * 10, [a.text for a in answers]
+        for refused in (a for a in answers if a.status_code == 429):
+            assert_too_many(refused, "key", 3)
+        charged = sum(
+            PRICE for a in answers if a.status_code == 202 and "alpha" in a.request.content.decode()
+        )
+        assert await money(client, account) == (100 - charged, charged, 100 - charged, charged)
+        await client.delete(f"/api/v1/tryon/{accepted['jobId']}", headers=auth(key))
+        again = await client.post(
+            "/api/v1/tryon", json={**free, "mode": "async"}, headers=auth(key)
+        )
+        assert again.status_code == 202, again.text
