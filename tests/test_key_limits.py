@@ -247,3 +247,24 @@ async def test_only_a_management_key_of_the_account_changes_a_key(client: Client
     assert (await client.patch(path, content=b"{", headers=auth(manager))).status_code == 400
     unchanged = await client.patch(path, json={}, headers=auth(manager))
     assert unchanged.status_code == 200 and unchanged.json()["data"]["limit"] == 5
+
+
+async def test_a_free_model_runs_past_the_limit_and_a_limit_of_zero_stops_the_rest(
+    make_app: Callable[..., Litestar],
+    database_url: str,
+    tryon_body: Callable[..., dict[str, Any]],
+) -> None:
+    app = make_app(database_url, extra='[models."scripted/beta"]\ncredits = 0\n')
+    async with AsyncTestClient(app=app) as client:
+        manager, account = await new_key(client, 100, scope="management")
+        key, _ = await limited_key(client, manager, limit=0, limit_reset="weekly")
+        free = await client.post(
+            "/api/v1/tryon", json=tryon_body(model="scripted/beta"), headers=auth(key)
+        )
+        assert free.status_code == 200, free.text
+        paid = await client.post(
+            "/api/v1/tryon", json=tryon_body(model="scripted/alpha"), headers=auth(key)
+        )
+        assert paid.status_code == 402
+        assert paid.json()["error"]["metadata"]["limit_remaining"] == 0
+        assert await money(client, account) == (100, 0, 100, 0)

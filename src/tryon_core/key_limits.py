@@ -182,11 +182,9 @@ async def hold_for_key(
         current = and_(began.is_not(None), began >= _timestamp(start))
         used = case((current, api_keys.c.limit_used), else_=0)
         unlimited = api_keys.c.credit_limit.is_(None)
-        conditions = [
-            api_keys.c.id == key_id,
-            api_keys.c.limit_reset == reset,
-            or_(unlimited, used + credits <= api_keys.c.credit_limit),
-        ]
+        conditions = [api_keys.c.id == key_id, api_keys.c.limit_reset == reset]
+        if credits:  # a free generation spends nothing: past the limit, it still runs
+            conditions.append(or_(unlimited, used + credits <= api_keys.c.credit_limit))
         if most is not None:
             conditions.append(api_keys.c.active_generations < most)
         result = await conn.execute(
@@ -219,7 +217,7 @@ async def hold_for_key(
             continue  # changed meanwhile: count in the new kind of period
         if most is not None and row.active_generations >= most:
             raise too_many_active("key", most)
-        if row.credit_limit is not None:
+        if credits and row.credit_limit is not None:
             maximum = int(row.credit_limit)
             limit = KeyLimit(limit=maximum, reset=reset, used=_in_period(row, start))
             if limit.used + credits > maximum:
