@@ -227,3 +227,99 @@ def test_keys_have_a_scope_and_accounts_can_be_marked_operator(
     assert asyncio.run(operator()) is False
     code, _, err = run(capsys, "accounts", "operator", "acct_missing", "--config", config)
     assert (code, err) == (1, "tryon: No account 'acct_missing'.\n")
+
+
+def test_keys_carry_limits_that_set_limit_changes(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "create",
+        "--name",
+        "capped",
+        "--limit",
+        "500",
+        "--limit-reset",
+        "monthly",
+        "--concurrent-generations",
+        "2",
+        "--json",
+        "--config",
+        config,
+    )
+    assert code == 0
+    created = json.loads(out)
+    assert (created["limit"], created["limit_remaining"], created["limit_reset"]) == (
+        500,
+        500,
+        "monthly",
+    )
+    assert (created["concurrent_generations"], created["requests_per_minute"]) == (2, None)
+    code, out, _ = run(capsys, "keys", "list", "--config", config)
+    assert "limit 500/500 monthly  2 at once" in out
+
+    key_id = created["id"]
+    code, out, _ = run(
+        capsys, "keys", "set-limit", key_id, "--requests-per-minute", "60", "--config", config
+    )
+    assert code == 0 and "limit 500/500 monthly  60/min  2 at once" in out
+    code, out, _ = run(
+        capsys,
+        "keys",
+        "set-limit",
+        key_id,
+        "--limit",
+        "none",
+        "--concurrent-generations",
+        "none",
+        "--json",
+        "--config",
+        config,
+    )
+    changed = json.loads(out)
+    assert (changed["limit"], changed["concurrent_generations"]) == (None, None)
+    assert (changed["requests_per_minute"], changed["limit_reset"]) == (60, "monthly")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--limit", "-1"],
+        ["--limit", "1000000000001"],
+        ["--limit", "1.5"],
+        ["--requests-per-minute", "0"],
+        ["--concurrent-generations", "1000001"],
+        ["--concurrent-generations", "two"],
+    ],
+)
+def test_bad_limits_are_one_line_and_change_nothing(
+    config: str, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, _, err = run(capsys, "keys", "create", "--name", "x", *argv, "--config", config)
+    assert code == 1 and argv[0] in one_line_error(err)
+    code, out, _ = run(capsys, "keys", "list", "--json", "--config", config)
+    assert json.loads(out) == []  # nothing was created
+    code, out, _ = run(capsys, "keys", "create", "--name", "y", "--json", "--config", config)
+    key_id = json.loads(out)["id"]
+    code, _, err = run(capsys, "keys", "set-limit", key_id, *argv, "--config", config)
+    assert code == 1 and argv[0] in one_line_error(err)
+    code, out, _ = run(capsys, "keys", "list", "--json", "--config", config)
+    (key,) = json.loads(out)
+    assert (key["limit"], key["requests_per_minute"], key["concurrent_generations"]) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_set_limit_needs_a_known_key_and_an_option(
+    config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "keys", "set-limit", "key_missing", "--limit", "5", "--config", config
+    )
+    assert code == 1 and "No key" in one_line_error(err)
+    code, out, _ = run(capsys, "keys", "create", "--name", "y", "--json", "--config", config)
+    code, _, err = run(capsys, "keys", "set-limit", json.loads(out)["id"], "--config", config)
+    assert code == 1 and "--limit" in one_line_error(err)

@@ -81,8 +81,7 @@ def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_FROZEN": "1"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(
-        [uv, "sync", "--no-dev", "--group", "providers", "--extra", "otel", "--no-editable"]
-        + ["--quiet"],
+        [uv, "sync", "-q", "--no-dev", "--group", "providers", "--extra", "otel", "--no-editable"],
         cwd=ROOT,
         env=env,
         check=True,

@@ -376,6 +376,11 @@ def test_cli_json_outputs_match_docs(server: Server, capsys: pytest.CaptureFixtu
         "last_used_at",
         "revoked_at",
         "scope",
+        "limit_reset",
+        "requests_per_minute",
+        "concurrent_generations",
+        "limit",
+        "limit_remaining",
         "key",
         "balance",
     }

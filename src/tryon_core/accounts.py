@@ -47,6 +47,7 @@ __all__ = [
     "create_key",
     "ensure_key_live",
     "get_account",
+    "get_key",
     "hash_key",
     "is_operator",
     "key_principal",
@@ -83,6 +84,15 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     scope: str = "inference"
+    credit_limit: int | None = None
+    """Credits the key may use per ``limit_reset`` period (None: no limit of its own)."""
+    limit_reset: str = "none"
+    limit_used: int = 0
+    """Reserved and charged in the period that began at ``limit_period_start`` (with a limit;
+    :func:`tryon_core.key_limits.standing` says what is left now)."""
+    limit_period_start: datetime | None = None
+    requests_per_minute: int | None = None
+    concurrent_generations: int | None = None
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -195,6 +205,17 @@ async def list_keys(conn: AsyncConnection, *, account_id: str | None = None) -> 
     if account_id is not None:
         query = query.where(api_keys.c.account_id == account_id)
     return [_key_info(row._mapping) for row in await conn.execute(query)]
+
+
+async def get_key(conn: AsyncConnection, key_id: str, *, account_id: str | None = None) -> KeyInfo:
+    """One key; with ``account_id``, another account's key is reported as absent (404)."""
+    condition = api_keys.c.id == key_id
+    if account_id is not None:
+        condition &= api_keys.c.account_id == account_id
+    row = (await conn.execute(select(api_keys).where(condition))).first()
+    if row is None:
+        raise NotFound(f"No key {echo(key_id)!r}.", param="id")
+    return _key_info(row._mapping)
 
 
 async def revoke_key(
@@ -337,4 +358,12 @@ def _key_info(row: Any) -> KeyInfo:
         last_used_at=as_utc(row["last_used_at"]) if row["last_used_at"] else None,
         revoked_at=as_utc(row["revoked_at"]) if row["revoked_at"] else None,
         scope=row["scope"],
+        credit_limit=row["credit_limit"],
+        limit_reset=row["limit_reset"],
+        limit_used=int(row["limit_used"]),
+        limit_period_start=(
+            as_utc(row["limit_period_start"]) if row["limit_period_start"] else None
+        ),
+        requests_per_minute=row["requests_per_minute"],
+        concurrent_generations=row["concurrent_generations"],
     )

@@ -8,6 +8,9 @@ is captured and released exactly once, whoever settles it.
 Ledger rows: ``amount`` is the change to the spendable balance and ``reserved_delta`` the change
 to the held amount. grant (+N, 0), reserve (-N, +N), capture (0, -C), release (+R, -R).
 
+A key's credit limit and the active generations of a key and an account are counted in the
+same transaction (:mod:`tryon_core.key_limits`).
+
 A generation a demo session opened is also counted against the session's ``max_credits``:
 the reservation raises the session's ``reserved`` in the same transaction, by a conditional
 UPDATE that refuses to pass the cap (so concurrent requests cannot overshoot it); settlement
@@ -22,17 +25,21 @@ few columns can leave a signed 64-bit integer, on either database.
 
 from __future__ import annotations
 
-from typing import NamedTuple, NoReturn
+from datetime import datetime
+from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import demo_sessions as demo_sessions_
-from tryon_core import metrics
+from tryon_core import key_limits, metrics
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.db.schema import accounts, demo_sessions, generations, ledger
 from tryon_core.errors import AuthenticationFailed, InvalidRequest, NotFound, PaymentRequired, echo
 from tryon_core.ids import as_utc, utcnow
+from tryon_core.key_limits import MostActive
+
+NO_LIMITS = MostActive()
 
 __all__ = [
     "MAX_CREDITS",
@@ -107,39 +114,72 @@ async def reserve(
     generation_id: str,
     *,
     demo_session_id: str | None = None,
+    key_id: str | None = None,
+    made: datetime | None = None,
+    most_active: MostActive = NO_LIMITS,
 ) -> None:
-    """Hold ``credits`` for a generation, or raise 402 and change nothing (the caller's
+    """Hold ``credits`` for a generation, or raise 402 (429) and change nothing (the caller's
     transaction is rolled back on the error).
 
     More than :data:`MAX_CREDITS` is a 402 without a statement: no account can hold that much.
     With ``demo_session_id``, the session's cap must cover it too (else 402
-    ``demo_credit_limit``; 401 if the session ended meanwhile).
+    ``demo_credit_limit``; 401 if the session ended meanwhile). With ``key_id``, the key's
+    credit limit too, in the period holding ``made`` (when the generation was made; else 402
+    ``key_limit_exceeded``). Every generation, free ones too, counts among the account's (and
+    key's) active generations, at most ``most_active`` (else 429, see
+    :mod:`tryon_core.key_limits`).
     """
     if type(credits) is not int or credits < 0:
         raise ValueError(f"cannot reserve {credits!r} credits")
-    if credits == 0:
-        return
     rowcount = 0
     if credits <= MAX_CREDITS:
+        conditions = [accounts.c.id == account_id, accounts.c.balance >= credits]
+        if most_active.account is not None:
+            conditions.append(accounts.c.active_generations < most_active.account)
         result = await conn.execute(
             update(accounts)
-            .where(accounts.c.id == account_id, accounts.c.balance >= credits)
-            .values(balance=accounts.c.balance - credits, reserved=accounts.c.reserved + credits)
+            .where(*conditions)
+            .values(
+                balance=accounts.c.balance - credits,
+                reserved=accounts.c.reserved + credits,
+                active_generations=accounts.c.active_generations + 1,
+            )
         )
         rowcount = result.rowcount
     if rowcount != 1:
-        balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == account_id))
-        raise PaymentRequired(
-            f"Insufficient credits: this request needs {credits}, the balance is {balance or 0}.",
-            metadata={"required": credits, "balance": int(balance or 0)},
+        await _refuse_reservation(conn, account_id, credits, most_active.account)
+    if key_id is not None:
+        await key_limits.hold_for_key(
+            conn, key_id, credits, at=made or utcnow(), most=most_active.key
         )
-    if demo_session_id is not None:
+    if demo_session_id is not None and credits:
         await _hold_within_cap(conn, demo_session_id, credits)
-    await _write(conn, account_id, "reserve", -credits, credits, generation_id, "")
+    if credits:
+        await _write(conn, account_id, "reserve", -credits, credits, generation_id, "")
     await conn.execute(
         update(generations)
         .where(generations.c.id == generation_id)
-        .values(credits_reserved=generations.c.credits_reserved + credits)
+        .values(credits_reserved=generations.c.credits_reserved + credits, counted=True)
+    )
+
+
+async def _refuse_reservation(
+    conn: AsyncConnection, account_id: str, credits: int, most: int | None
+) -> NoReturn:
+    row = (
+        await conn.execute(
+            select(accounts.c.balance, accounts.c.active_generations).where(
+                accounts.c.id == account_id
+            )
+        )
+    ).first()
+    balance = 0 if row is None else int(row.balance)
+    busy = row is not None and most is not None and row.active_generations >= most
+    if busy and balance >= credits and most is not None:
+        raise key_limits.too_many_active("account", most)
+    raise PaymentRequired(
+        f"Insufficient credits: this request needs {credits}, the balance is {balance}.",
+        metadata={"required": credits, "balance": balance},
     )
 
 
@@ -160,30 +200,36 @@ async def settle(
                 generations.c.account_id,
                 generations.c.credits_reserved,
                 generations.c.demo_session_id,
+                generations.c.key_id,
+                generations.c.counted,
+                generations.c.created_at,
             )
         )
     ).first()
     if row is None:
         return False
-    account_id, held = row.account_id, int(row.credits_reserved)
+    account_id, held, counted = row.account_id, int(row.credits_reserved), bool(row.counted)
     if type(charge) is not int or not 0 <= charge <= held:
         raise ValueError(f"cannot charge {charge} against a reservation of {held}")
     released = held - charge
-    if held:
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id)
-            .values(balance=accounts.c.balance + released, reserved=accounts.c.reserved - held)
-        )
-        if row.demo_session_id is not None:
-            await conn.execute(
-                update(demo_sessions)
-                .where(demo_sessions.c.id == row.demo_session_id)
-                .values(
-                    reserved=demo_sessions.c.reserved - held,
-                    spent=demo_sessions.c.spent + charge,
-                )
+    if held or counted:
+        active = accounts.c.active_generations
+        values: dict[str, Any] = {}
+        if held:
+            values.update(
+                balance=accounts.c.balance + released, reserved=accounts.c.reserved - held
             )
+        if counted:
+            values.update(active_generations=case((active > 0, active - 1), else_=0))
+        await conn.execute(update(accounts).where(accounts.c.id == account_id).values(values))
+    if counted and row.key_id is not None:
+        await key_limits.release_for_key(conn, row.key_id, released, made=row.created_at)
+    if held and row.demo_session_id is not None:
+        await conn.execute(
+            update(demo_sessions)
+            .where(demo_sessions.c.id == row.demo_session_id)
+            .values(reserved=demo_sessions.c.reserved - held, spent=demo_sessions.c.spent + charge)
+        )
     if charge:
         await _write(conn, account_id, "capture", 0, -charge, generation_id, "")
     if released:
@@ -278,13 +324,20 @@ async def _write(
 
 
 async def check_affordable(
-    conn: AsyncConnection, account_id: str, credits: int, *, demo_session_id: str | None = None
+    conn: AsyncConnection,
+    account_id: str,
+    credits: int,
+    *,
+    demo_session_id: str | None = None,
+    key_id: str | None = None,
 ) -> None:
-    """Raise 402 if the spendable balance (or the demo session's cap) is below ``credits``
-    now: a cheap early refusal, before a request's images are fetched or decoded.
-    :func:`reserve` still decides."""
+    """Raise 402 if the spendable balance (or the demo session's cap, or the key's credit
+    limit) is below ``credits`` now: a cheap early refusal, before a request's images are
+    fetched or decoded. :func:`reserve` still decides."""
     if credits <= 0:
         return
+    if key_id is not None:
+        await key_limits.refuse_early(conn, key_id, credits)
     if demo_session_id is not None:
         left = await demo_credits_left(conn, demo_session_id)
         if left < credits:

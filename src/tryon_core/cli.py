@@ -13,12 +13,13 @@ from typing import Any
 
 import msgspec
 
-from tryon_core import accounts, billing
+from tryon_core import accounts, billing, key_limits
 from tryon_core.amounts import MAX_CREDITS
-from tryon_core.config import Settings, load_settings
+from tryon_core.config import MAX_LIMIT, Settings, load_settings
 from tryon_core.db import Database, create_database
 from tryon_core.errors import ConfigError, InvalidRequest, TryOnError
 from tryon_core.gateway import build_catalog
+from tryon_core.limit_periods import LIMIT_RESETS
 
 __all__ = ["main"]
 
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         help="inference (try-ons, jobs, files, credits; the default) or management (keys, "
         "demo sessions, webhooks)",
     )
+    _limit_options(create, keep="no limit of its own")
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=_run(_keys_create))
     listing = keys.add_parser("list", parents=[common], help="list keys")
@@ -104,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(handler=_run(_keys_revoke))
+    set_limit = keys.add_parser(
+        "set-limit",
+        parents=[common],
+        help="change a key's limits (an option left out is kept; 'none' clears it)",
+    )
+    set_limit.add_argument("id")
+    _limit_options(set_limit, keep="unchanged")
+    set_limit.add_argument("--json", action="store_true")
+    set_limit.set_defaults(handler=_run(_keys_set_limit))
 
     account = commands.add_parser("accounts", help="accounts").add_subparsers(metavar="ACTION")
     operator = account.add_parser(
@@ -223,6 +234,81 @@ def _fakes_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _limit_options(parser: argparse.ArgumentParser, *, keep: str) -> None:
+    """The options of a key's limits (docs/operations.md#limits); left out: ``keep``."""
+    parser.add_argument(
+        "--limit",
+        metavar="N",
+        help=f"credits the key may use per --limit-reset period (0 to {MAX_CREDITS}), or none; "
+        f"left out: {keep}",
+    )
+    parser.add_argument(
+        "--limit-reset",
+        choices=LIMIT_RESETS,
+        help="when the credit limit starts over, in UTC (weeks begin on Monday); "
+        "on create the default is none (never)",
+    )
+    for option, what in (
+        ("--requests-per-minute", "requests that start a generation per minute"),
+        ("--concurrent-generations", "generations at once"),
+    ):
+        parser.add_argument(
+            option,
+            metavar="N",
+            help=f"{what}, this key's own (1 to {MAX_LIMIT}), or none for the [limits] "
+            f"default; left out: {keep}",
+        )
+
+
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The limits the options give, as :func:`tryon_core.key_limits.set_limits` takes them."""
+    wanted: dict[str, Any] = {}
+    if args.limit is not None:
+        wanted["limit"] = _number(args.limit, "--limit", 0, MAX_CREDITS)
+    if args.limit_reset is not None:
+        wanted["limit_reset"] = args.limit_reset
+    for field in ("requests_per_minute", "concurrent_generations"):
+        text = getattr(args, field)
+        if text is not None:
+            wanted[field] = _number(text, "--" + field.replace("_", "-"), 1, MAX_LIMIT)
+    return wanted
+
+
+def _number(text: str, option: str, low: int, high: int) -> int | None:
+    """A whole number from ``low`` to ``high``, or None for ``none``; else a one-line error."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise InvalidRequest(f"{option} takes a whole number from {low} to {high}, or none.")
+    return value
+
+
+def _key_data(info: accounts.KeyInfo) -> dict[str, Any]:
+    """A key as ``--json`` shows it: its record and what is left of its limit now."""
+    standing = key_limits.standing(info)
+    data: dict[str, Any] = msgspec.to_builtins(info)
+    for internal in ("credit_limit", "limit_used", "limit_period_start"):
+        del data[internal]
+    return {**data, "limit": standing.limit, "limit_remaining": standing.remaining}
+
+
+def _limit_text(info: accounts.KeyInfo) -> str:
+    standing = key_limits.standing(info)
+    parts = []
+    if standing.limit is not None:
+        period = "" if standing.reset == "none" else f" {standing.reset}"
+        parts.append(f"limit {standing.remaining}/{standing.limit}{period}")
+    if info.requests_per_minute is not None:
+        parts.append(f"{info.requests_per_minute}/min")
+    if info.concurrent_generations is not None:
+        parts.append(f"{info.concurrent_generations} at once")
+    return "".join(f"  {part}" for part in parts)
+
+
 Command = Callable[[Database, argparse.Namespace], Awaitable[Any]]
 
 
@@ -263,19 +349,22 @@ def _credits(text: str, *, name: str, low: int) -> int:
 
 async def _keys_create(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
     credits = _credits(args.credits, name="--credits", low=0)
+    limits = _limits(args)
     async with database.transaction() as conn:
         account_id = args.account or await accounts.create_account(conn, name=args.name)
         info, secret = await accounts.create_key(
             conn, account_id=account_id, name=args.name, scope=args.scope
         )
+        if limits:
+            info = await key_limits.set_limits(conn, info.id, limits)
         if credits:
             await billing.grant(conn, account_id, credits, note="keys create")
         account = await accounts.get_account(conn, account_id)
-    data = {**msgspec.to_builtins(info), "key": secret, "balance": account.balance}
+    data = {**_key_data(info), "key": secret, "balance": account.balance}
     human = (
         f"{secret}\n"
         f"  {info.scope} key {info.id} ({info.name}) for account {account_id}, "
-        f"balance {account.balance}\n"
+        f"balance {account.balance}{_limit_text(info)}\n"
         "  Store the key now: it is not shown again."
     )
     return human, data
@@ -286,16 +375,31 @@ async def _keys_list(database: Database, args: argparse.Namespace) -> tuple[str,
         found = await accounts.list_keys(conn, account_id=args.account)
     rows = [
         f"{k.id}  {k.prefix}…  {k.account_id}  {k.scope:10}  {k.name!r}"
+        + _limit_text(k)
         + ("  revoked" if k.revoked_at else "")
         for k in found
     ]
-    return "\n".join(rows) or "no keys", msgspec.to_builtins(found)
+    return "\n".join(rows) or "no keys", [_key_data(k) for k in found]
 
 
 async def _keys_revoke(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
     async with database.transaction() as conn:
         info = await accounts.revoke_key(conn, args.id)
-    return f"revoked {info.id} ({info.prefix}…)", msgspec.to_builtins(info)
+    return f"revoked {info.id} ({info.prefix}…)", _key_data(info)
+
+
+async def _keys_set_limit(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
+    limits = _limits(args)
+    if not limits:
+        raise InvalidRequest(
+            "Give at least one of --limit, --limit-reset, --requests-per-minute, "
+            "--concurrent-generations."
+        )
+    async with database.transaction() as conn:
+        info = await key_limits.set_limits(conn, args.id, limits)
+    return f"{info.id} ({info.prefix}…){_limit_text(info) or '  no limits of its own'}", _key_data(
+        info
+    )
 
 
 async def _accounts_operator(database: Database, args: argparse.Namespace) -> tuple[str, Any]:

@@ -12,7 +12,7 @@ error envelope ``{"error": {"code", "message", "type", "param", "metadata"}}``.
     │   ├── AuthenticationFailed    401 authentication
     │   ├── InvalidSignature        403 invalid_signature (a tampered or expired file link)
     │   ├── Forbidden               403 insufficient_scope (origin_not_allowed, model_not_allowed)
-    │   ├── PaymentRequired         402 payment_required
+    │   ├── PaymentRequired         402 payment_required (demo_credit_limit, key_limit_exceeded)
     │   ├── NotFound                404 not_found
     │   ├── NoCapableModel          422 no_capable_model
     │   └── TooManyRequests         429 too_many_requests (a gateway limit: rate or concurrency)

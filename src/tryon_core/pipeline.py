@@ -18,9 +18,10 @@ import msgspec
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core import billing, metrics
+from tryon_core import billing, key_limits, metrics
 from tryon_core.accounts import Principal
 from tryon_core.catalog import Entry
+from tryon_core.config import LimitsConfig
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
 from tryon_core.errors import NoCapableModel, ServiceUnavailable, TryOnError
@@ -140,6 +141,7 @@ async def generate(
             route=route,
             created=created,
             deadline_at=created + planned.longest(),
+            limits=gateway.settings.limits,
         )
     work = Work(
         generation_id=generation_id,
@@ -188,6 +190,7 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
             principal.account_id,
             min(entry.credits for entry in candidates) * request.n,
             demo_session_id=principal.demo_session_id,
+            key_id=principal.key_id,
         )
     images = await ingest_all(
         [request.person, *request.garments],
@@ -265,9 +268,12 @@ async def open_generation(
     route: str,
     created: datetime,
     status: str = "processing",
+    limits: LimitsConfig | None = None,
     **job: Any,
 ) -> None:
-    """Insert the generation and hold its credits (402 and nothing written if they are short)."""
+    """Insert the generation and hold its credits (402 and nothing written if they are short,
+    or past the key's credit limit; 429 if the key or account already runs the most
+    generations ``limits`` allow; None: no such limit)."""
     note_generation(generation_id)  # the request's log line names it
     await conn.execute(
         insert(generations).values(
@@ -293,6 +299,9 @@ async def open_generation(
         reserved,
         generation_id,
         demo_session_id=principal.demo_session_id,
+        key_id=principal.key_id,
+        made=created,
+        most_active=key_limits.most_active(principal, limits or LimitsConfig()),
     )
     await link_generation(conn, generation_id)
 

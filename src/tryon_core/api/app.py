@@ -57,6 +57,7 @@ ROUTES = [
     account.keys,
     account.new_key,
     account.remove_key,
+    account.change_key,
     files.download,
     webhooks.webhook_secret,
     webhooks.rotate_webhook_secret,

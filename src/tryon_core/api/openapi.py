@@ -50,7 +50,7 @@ ERRORS = {
     401: "No API key, or a malformed, unknown or revoked one (`authentication`); a demo "
     "session that expired or was revoked (`demo_session_expired`, `demo_session_revoked`).",
     402: "Not enough credits for the request (`payment_required`), or past a demo session's "
-    "cap (`demo_credit_limit`).",
+    "cap (`demo_credit_limit`) or the key's credit limit (`key_limit_exceeded`).",
     403: "A key outside its scope or a demo session token on a route it does not open "
     "(`insufficient_scope`), a demo token from an origin it does not allow "
     "(`origin_not_allowed`), a model it may not use (`model_not_allowed`), or an invalid or "
@@ -60,7 +60,9 @@ ERRORS = {
     415: "The body's or an image's media type is not one the route takes.",
     422: "Well-formed but unusable: no capable model, an upstream refused the input, an "
     "Idempotency-Key reused for another request.",
-    429: "The upstream is rate limited and no fallback was left; see `Retry-After`.",
+    429: "The upstream is rate limited and no fallback was left (`rate_limit_exceeded`), or one "
+    "of the gateway's own limits on the caller is reached (`too_many_requests`); see "
+    "`Retry-After`.",
     500: "An unexpected failure; logged, never described to the caller (`server`).",
     502: "Every upstream attempt failed (`provider_unavailable`, `bad_response`, ...).",
     503: "The database or file store is unavailable; retry after `Retry-After`.",

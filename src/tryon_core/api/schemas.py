@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from tryon_core.amounts import Credits
+from tryon_core.config import MAX_LIMIT
 from tryon_core.fallback import Attempt
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "JobAccepted",
     "KeyCreated",
     "KeyData",
+    "KeyLimits",
     "KeyList",
     "ModelList",
     "ModelObject",
@@ -134,6 +137,21 @@ class KeyData(msgspec.Struct, kw_only=True, omit_defaults=False):
     scope: Literal["inference", "management"]
     credits_spent: int
     """Credits charged for the generations this key opened (its usage)."""
+    label: str
+    """OpenRouter's name for what identifies the key to people: its prefix, then "…"."""
+    limit: int | None
+    """Credits the key may use per ``limit_reset`` period; null: no limit of its own."""
+    limit_remaining: int | None
+    limit_reset: Literal["none", "daily", "weekly", "monthly"]
+    usage: int
+    """Credits charged for the key's generations, all time (= ``credits_spent``)."""
+    usage_daily: int
+    usage_weekly: int
+    usage_monthly: int
+    requests_per_minute: int | None
+    """The key's own limit; null: ``[limits] requests_per_minute`` applies."""
+    concurrent_generations: int | None
+    """The key's own limit; null: ``[limits] concurrent_generations`` applies."""
 
 
 class KeyList(msgspec.Struct, kw_only=True):
@@ -146,6 +164,23 @@ class KeyCreated(msgspec.Struct, kw_only=True):
     key: str
 
 
+LimitReset = Literal["none", "daily", "weekly", "monthly"]
+RateLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+
+
 class NewKey(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     scope: Literal["inference", "management"] = "inference"
+    limit: Credits | None = None
+    limit_reset: LimitReset = "none"
+    requests_per_minute: RateLimit | None = None
+    concurrent_generations: RateLimit | None = None
+
+
+class KeyLimits(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``PATCH /api/v1/keys/{key_id}``: a field left out is kept; null clears it."""
+
+    limit: Credits | msgspec.UnsetType | None = msgspec.UNSET
+    limit_reset: LimitReset | msgspec.UnsetType = msgspec.UNSET
+    requests_per_minute: RateLimit | msgspec.UnsetType | None = msgspec.UNSET
+    concurrent_generations: RateLimit | msgspec.UnsetType | None = msgspec.UNSET

@@ -165,10 +165,10 @@ generations = Table(
     Column("cancel_requested", Boolean, nullable=False, server_default=false()),
     Column("progress", JSON, nullable=True),
     Column("webhook_url", Text, nullable=True),
-    # the key limit period its reservation was counted in (migration 0007); null: not counted
-    Column("limit_period_start", Timestamp, nullable=True),
-    # whether it holds a place among active generations (migration 0007)
-    Column("active", Boolean, nullable=False, server_default=false()),
+    # its reservation counted it against the limits (migration 0007): it holds a place among
+    # its key's and account's active generations until settled, and its key's credit limit
+    # gets back what is released if the key's period still began at or before ``created_at``
+    Column("counted", Boolean, nullable=False, server_default=false()),
     Index("ix_generations_account_created", "account_id", "created_at"),
     Index("ix_generations_status", "status"),
 )

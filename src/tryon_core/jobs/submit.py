@@ -77,6 +77,7 @@ async def submit_job(
                 inputs=[file_id for file_id, _ in stored],
                 deadline_at=deadline,
                 webhook_url=webhook_url,
+                limits=gateway.settings.limits,
             )
             for (file_id, key), image in zip(stored, inputs, strict=True):
                 await keep_file(

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from litestar import delete, get, post
-from litestar.params import FromPath, JSONBody
+import msgspec
+from litestar import Request, delete, get, patch, post
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core import key_limits
 from tryon_core.accounts import KeyInfo, create_key, get_account, list_keys, revoke_key
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.openapi import AUTHED, KEYED, body_operation, errors, link
-from tryon_core.api.schemas import CreditsResponse, KeyCreated, KeyData, KeyList, NewKey
+from tryon_core.api.schemas import (
+    CreditsResponse,
+    KeyCreated,
+    KeyData,
+    KeyLimits,
+    KeyList,
+    NewKey,
+)
 from tryon_core.api.scopes import ANY_KEY, INFERENCE, MANAGEMENT
-from tryon_core.reports import spend_by_key
+from tryon_core.ids import utcnow
+from tryon_core.key_limits import Usage
+from tryon_core.normalize import parse_json
 
 
 @get(
@@ -43,8 +56,8 @@ async def credits(gateway: GatewayDep, principal: PrincipalDep) -> CreditsRespon
 async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, KeyData]:
     async with gateway.database.reading() as conn:
         keys = await list_keys(conn, account_id=principal.account_id)
-        spent = await spend_by_key(conn, principal.account_id)
-    return {"data": next(_key(k, spent) for k in keys if k.id == principal.key_id)}
+        (data,) = await _keys(conn, [k for k in keys if k.id == principal.key_id])
+    return {"data": data}
 
 
 @get(
@@ -58,8 +71,8 @@ async def current_key(gateway: GatewayDep, principal: PrincipalDep) -> dict[str,
 async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     async with gateway.database.reading() as conn:
         found = await list_keys(conn, account_id=principal.account_id)
-        spent = await spend_by_key(conn, principal.account_id)
-    return KeyList(data=[_key(k, spent) for k in found])
+        data = await _keys(conn, found)
+    return KeyList(data=data)
 
 
 @post(
@@ -70,7 +83,8 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     security=KEYED,
     opt=MANAGEMENT,
     operation_class=body_operation(
-        {},
+        {"application/json": NewKey},
+        examples={"application/json": {"ci": {"name": "ci", "limit": 500, "limit_reset": "daily"}}},
         links={
             201: {
                 "RevokeKey": link(
@@ -81,14 +95,55 @@ async def keys(gateway: GatewayDep, principal: PrincipalDep) -> KeyList:
     ),
 )
 async def new_key(
-    gateway: GatewayDep, principal: PrincipalDep, data: JSONBody[NewKey | None] = None
+    request: Request[Any, Any, Any], gateway: GatewayDep, principal: PrincipalDep
 ) -> KeyCreated:
-    wanted = data or NewKey()
+    body = await request.body()
+    wanted = parse_json(body, NewKey) if body.strip() else NewKey()  # the body may be left out
     async with gateway.database.transaction() as conn:
         info, secret = await create_key(
             conn, account_id=principal.account_id, name=wanted.name, scope=wanted.scope
         )
-    return KeyCreated(data=_key(info, {}), key=secret)
+        limits = {
+            field: getattr(wanted, field)
+            for field in key_limits.LIMIT_FIELDS
+            if getattr(wanted, field) != getattr(NewKey(), field)
+        }
+        info = await key_limits.set_limits(conn, info.id, limits)
+        (created,) = await _keys(conn, [info])
+    return KeyCreated(data=created, key=secret)
+
+
+@patch(
+    "/api/v1/keys/{key_id:str}",
+    summary="Change a key's limits: credit limit and its reset, requests per minute, "
+    "concurrent generations (management key).",
+    description="A field left out is kept; null clears it (no credit limit; the `[limits]` "
+    "default for the other two). A new limit or reset counts the current period afresh.",
+    tags=["account"],
+    responses=errors(400, 404, 413, *AUTHED),
+    security=KEYED,
+    opt=MANAGEMENT,
+    operation_class=body_operation(
+        {"application/json": KeyLimits},
+        examples={"application/json": {"monthly": {"limit": 5000, "limit_reset": "monthly"}}},
+    ),
+)
+async def change_key(
+    request: Request[Any, Any, Any],
+    gateway: GatewayDep,
+    principal: PrincipalDep,
+    key_id: FromPath[str],
+) -> dict[str, KeyData]:
+    wanted = parse_json(await request.body(), KeyLimits)
+    changes = {
+        field: value
+        for field in key_limits.LIMIT_FIELDS
+        if (value := getattr(wanted, field)) is not msgspec.UNSET
+    }
+    async with gateway.database.transaction() as conn:
+        info = await key_limits.set_limits(conn, key_id, changes, account_id=principal.account_id)
+        (data,) = await _keys(conn, [info])
+    return {"data": data}
 
 
 @delete(
@@ -105,16 +160,25 @@ async def remove_key(
 ) -> dict[str, KeyData]:
     async with gateway.database.transaction() as conn:
         info = await revoke_key(conn, key_id, account_id=principal.account_id)
-        spent = await spend_by_key(conn, principal.account_id)
-    return {"data": _key(info, spent)}
+        (data,) = await _keys(conn, [info])
+    return {"data": data}
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _key(info: KeyInfo, spent: Mapping[str | None, int]) -> KeyData:
-    """A key as the API shows it; ``spent``: credits charged by key (reports.spend_by_key)."""
+async def _keys(conn: AsyncConnection, found: list[KeyInfo]) -> list[KeyData]:
+    """Keys as the API shows them, with their usage and what is left of their limits now."""
+    now = utcnow()
+    usage = await key_limits.key_usage(conn, [k.id for k in found], at=now)
+    return [_key(k, usage, now) for k in found]
+
+
+def _key(info: KeyInfo, usage: Mapping[str, Usage], now: datetime) -> KeyData:
+    """A key as the API shows it, with its usage (:func:`tryon_core.key_limits.key_usage`)."""
+    used = usage.get(info.id, Usage(0, 0, 0, 0))
+    limit = key_limits.standing(info, at=now)
     return KeyData(
         id=info.id,
         name=info.name,
@@ -124,5 +188,15 @@ def _key(info: KeyInfo, spent: Mapping[str | None, int]) -> KeyData:
         last_used_at=_iso(info.last_used_at),
         revoked_at=_iso(info.revoked_at),
         scope="management" if info.scope == "management" else "inference",
-        credits_spent=spent.get(info.id, 0),
+        credits_spent=used.total,
+        label=f"{info.prefix}…",
+        limit=limit.limit,
+        limit_remaining=limit.remaining,
+        limit_reset=limit.reset,  # type: ignore[arg-type]  # the database's CHECK keeps it one
+        usage=used.total,
+        usage_daily=used.daily,
+        usage_weekly=used.weekly,
+        usage_monthly=used.monthly,
+        requests_per_minute=info.requests_per_minute,
+        concurrent_generations=info.concurrent_generations,
     )

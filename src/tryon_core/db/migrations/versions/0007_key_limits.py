@@ -5,12 +5,11 @@ Revises: 0006
 
 A key may get a credit limit that resets ``none``, ``daily``, ``weekly`` or ``monthly`` (UTC):
 ``limit_used`` holds what the key reserved and was charged in the period that began at
-``limit_period_start``, and a generation notes the period its reservation was counted in, so
-settlement gives back the released part only into that period. A key may also carry its own
-``requests_per_minute`` and ``concurrent_generations``. Keys and accounts count their
-``active_generations`` (reserved, not yet settled); a generation notes that it holds a place
-(``active``), so settlement gives it back exactly once. Keys and generations that exist have no
-limit and hold no place.
+``limit_period_start``; settlement gives the released part back only if the generation was
+made in that period. A key may also carry its own ``requests_per_minute`` and
+``concurrent_generations``. Keys and accounts count their ``active_generations`` (reserved, not
+yet settled); a generation notes that its reservation was ``counted``, so settlement gives its
+place back exactly once. Keys and generations that exist have no limit and hold no place.
 
 CHECKs as 0004 made them: constraints on PostgreSQL, triggers with the same conditions on SQLite
 (which also refuse a value that is neither an integer nor null). The bound is written out, not imported.
@@ -82,10 +81,9 @@ def upgrade() -> None:
         "accounts",
         sa.Column("active_generations", sa.BigInteger(), nullable=False, server_default="0"),
     )
-    op.add_column("generations", sa.Column("limit_period_start", _TS, nullable=True))
     op.add_column(
         "generations",
-        sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("counted", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table, name, condition, columns in _CHECKS:
@@ -112,8 +110,7 @@ def downgrade() -> None:
         for event in ("insert", "update"):
             op.execute(f"DROP TRIGGER {name}_{event}")
     with op.batch_alter_table("generations") as batch_op:
-        batch_op.drop_column("active")
-        batch_op.drop_column("limit_period_start")
+        batch_op.drop_column("counted")
     with op.batch_alter_table("accounts") as batch_op:
         batch_op.drop_column("active_generations")
     with op.batch_alter_table("api_keys") as batch_op:
