@@ -20,11 +20,11 @@ import msgspec
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.db.schema import generations
+from tryon_core.db.schema import attempts, generations
 from tryon_core.errors import InvalidRequest
 from tryon_core.ids import as_utc
 
-__all__ = ["GenerationFilter", "decode_cursor", "encode_cursor", "page_rows"]
+__all__ = ["GenerationFilter", "attempts_of", "decode_cursor", "encode_cursor", "page_rows"]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
@@ -75,6 +75,19 @@ async def page_rows(
     page = rows[:limit]
     more = len(rows) > limit
     return page, encode_cursor(page[-1].created_at, page[-1].id) if more else None
+
+
+async def attempts_of(conn: AsyncConnection, generation_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """The attempt rows of a page's generations, in order, read in one query."""
+    found: dict[str, list[Any]] = {generation_id: [] for generation_id in generation_ids}
+    if generation_ids:
+        for row in await conn.execute(
+            select(attempts)
+            .where(attempts.c.generation_id.in_(generation_ids))
+            .order_by(attempts.c.generation_id, attempts.c.position)
+        ):
+            found[row.generation_id].append(row)
+    return found
 
 
 def encode_cursor(created: datetime, generation_id: str) -> str:

@@ -8,7 +8,6 @@ query.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -17,8 +16,9 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.db.schema import attempts, generations
+from tryon_core.db.schema import generations
 from tryon_core.ids import as_utc
+from tryon_core.jobs.paging import attempts_of
 from tryon_core.jobs.view import JobError
 
 __all__ = [
@@ -94,8 +94,8 @@ class GenerationDetail(GenerationRecord, kw_only=True):
 
 async def render_records(conn: AsyncConnection, rows: Sequence[Any]) -> list[GenerationRecord]:
     """Records for generation rows, with every row's attempts read in one query."""
-    tried = await _attempts_of(conn, [row.id for row in rows])
-    return [_record(row, tried[row.id]) for row in rows]
+    tried = await attempts_of(conn, [row.id for row in rows])
+    return [_record(row, [_attempt(a) for a in tried[row.id]]) for row in rows]
 
 
 async def load_detail(
@@ -111,7 +111,7 @@ async def load_detail(
     row = (await conn.execute(query)).first()
     if row is None:
         return None
-    record = _record(row, (await _attempts_of(conn, [row.id]))[row.id])
+    record = (await render_records(conn, [row]))[0]
     served = _serving(record.attempts)
     last = served or (record.attempts[-1] if record.attempts else None)
     request = row.request if isinstance(row.request, dict) else {}
@@ -126,20 +126,6 @@ async def load_detail(
         cancelled=record.error is not None and record.error.type == "cancelled",
         num_media_prompt=1 + len(request.get("garments") or []),
     )
-
-
-async def _attempts_of(
-    conn: AsyncConnection, generation_ids: list[str]
-) -> dict[str, list[AttemptRecord]]:
-    tried: dict[str, list[AttemptRecord]] = defaultdict(list)
-    if generation_ids:
-        for row in await conn.execute(
-            select(attempts)
-            .where(attempts.c.generation_id.in_(generation_ids))
-            .order_by(attempts.c.generation_id, attempts.c.position)
-        ):
-            tried[row.generation_id].append(_attempt(row))
-    return tried
 
 
 def _record(row: Any, tried: list[AttemptRecord]) -> GenerationRecord:

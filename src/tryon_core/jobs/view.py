@@ -16,11 +16,11 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.db.schema import attempts, files, generations
+from tryon_core.db.schema import files, generations
 from tryon_core.fallback import Attempt
 from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc
-from tryon_core.jobs.paging import GenerationFilter, page_rows
+from tryon_core.jobs.paging import GenerationFilter, attempts_of, page_rows
 
 __all__ = [
     "TERMINAL",
@@ -144,15 +144,11 @@ async def render_jobs(
 ) -> list[JobBody]:
     """Bodies for generation rows, with their attempts and images in two queries."""
     ids = [row.id for row in rows]
-    tried: dict[str, list[Attempt]] = defaultdict(list)
+    tried = {
+        key: [_attempt(a) for a in found] for key, found in (await attempts_of(conn, ids)).items()
+    }
     images: dict[str, list[JobImage]] = defaultdict(list)
     if ids:
-        for attempt in await conn.execute(
-            select(attempts)
-            .where(attempts.c.generation_id.in_(ids))
-            .order_by(attempts.c.generation_id, attempts.c.position)
-        ):
-            tried[attempt.generation_id].append(_attempt(attempt))
         for image in await conn.execute(
             select(files)
             .where(files.c.generation_id.in_(ids), files.c.kind == "output")
