@@ -1,4 +1,4 @@
-"""The ``tryon`` command: serve, worker, keys, accounts, credits, models, console, db. Every
+"""The ``tryon`` command: serve, worker, keys, accounts, credits, usage, models, console, db. Every
 command honours --config."""
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from tryon_core.db import Database, create_database
 from tryon_core.errors import ConfigError, InvalidRequest, TryOnError
 from tryon_core.gateway import build_catalog
 from tryon_core.limit_periods import LIMIT_RESETS
+from tryon_core.usage_command import usage_command
+from tryon_core.usage_report import GROUPINGS
 
 __all__ = ["main"]
 
@@ -138,6 +140,28 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("account_id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_run(_credits_show))
+
+    usage = commands.add_parser(
+        "usage",
+        parents=[common],
+        help="spend per account, key and model over a period",
+        description="Generations created in the period (UTC) and the credits they were charged, "
+        "grouped by account, by key and by model (the one that served, else the last tried).",
+    )
+    usage.add_argument(
+        "--since", metavar="WHEN", help="a date or ISO time, UTC (default: this month's first day)"
+    )
+    usage.add_argument(
+        "--until",
+        metavar="WHEN",
+        help="a date (that day included) or ISO time (excluded), UTC (default: next month)",
+    )
+    usage.add_argument("--account", metavar="ID", help="only this account")
+    usage.add_argument(
+        "--by", choices=GROUPINGS, help="one grouping only (default: all three, one table each)"
+    )
+    usage.add_argument("--json", action="store_true")
+    usage.set_defaults(handler=_run(usage_command))
 
     listed = commands.add_parser("models", parents=[common], help="list the enabled models")
     listed.add_argument("--json", action="store_true")

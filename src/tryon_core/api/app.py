@@ -27,6 +27,7 @@ from tryon_core.api.routes import (
     chat,
     demo_sessions,
     files,
+    generations,
     health,
     jobs,
     models,
@@ -65,6 +66,8 @@ ROUTES = [
     demo_sessions.create_session,
     demo_sessions.sessions,
     demo_sessions.revoke_session,
+    generations.list_generations,
+    generations.generation,
 ]
 
 

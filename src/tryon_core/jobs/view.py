@@ -7,22 +7,20 @@ account's job is exactly as absent as a job that never existed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.db.schema import attempts, files, generations
-from tryon_core.errors import InvalidRequest
+from tryon_core.db.schema import files, generations
 from tryon_core.fallback import Attempt
 from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc
+from tryon_core.jobs.paging import GenerationFilter, attempts_of, page_rows
 
 __all__ = [
     "TERMINAL",
@@ -130,28 +128,14 @@ async def list_jobs(
     """The account's jobs (with ``demo_session_id``, only that demo session's), newest first;
     ``cursor`` continues after a previous page. ``status`` and ``model`` (the model that
     served) narrow the list."""
-    query = select(generations).where(generations.c.account_id == account_id)
-    if demo_session_id is not None:
-        query = query.where(generations.c.demo_session_id == demo_session_id)
-    if status is not None:
-        query = query.where(generations.c.status == status)
-    if model is not None:
-        query = query.where(generations.c.model == model)
-    if cursor is not None:
-        created, last_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                generations.c.created_at < created,
-                and_(generations.c.created_at == created, generations.c.id < last_id),
-            )
-        )
-    query = query.order_by(generations.c.created_at.desc(), generations.c.id.desc())
-    rows = (await conn.execute(query.limit(limit + 1))).all()
-    page, more = rows[:limit], len(rows) > limit
+    wanted = GenerationFilter(
+        account_id=account_id, demo_session_id=demo_session_id, status=status, model=model
+    )
+    page, next_cursor = await page_rows(conn, wanted, limit=limit, cursor=cursor)
     return JobList(
         data=await render_jobs(conn, gateway, page),
-        has_more=more,
-        next_cursor=_encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+        has_more=next_cursor is not None,
+        next_cursor=next_cursor,
     )
 
 
@@ -160,15 +144,11 @@ async def render_jobs(
 ) -> list[JobBody]:
     """Bodies for generation rows, with their attempts and images in two queries."""
     ids = [row.id for row in rows]
-    tried: dict[str, list[Attempt]] = defaultdict(list)
+    tried = {
+        key: [_attempt(a) for a in found] for key, found in (await attempts_of(conn, ids)).items()
+    }
     images: dict[str, list[JobImage]] = defaultdict(list)
     if ids:
-        for attempt in await conn.execute(
-            select(attempts)
-            .where(attempts.c.generation_id.in_(ids))
-            .order_by(attempts.c.generation_id, attempts.c.position)
-        ):
-            tried[attempt.generation_id].append(_attempt(attempt))
         for image in await conn.execute(
             select(files)
             .where(files.c.generation_id.in_(ids), files.c.kind == "output")
@@ -224,17 +204,3 @@ def _attempt(row: Any) -> Attempt:
 
 def _iso(value: datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
-
-
-def _encode_cursor(created: datetime, job_id: str) -> str:
-    raw = f"{as_utc(created).isoformat()}|{job_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, job_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), job_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest("This cursor is not one the API returned.", param="cursor") from None
