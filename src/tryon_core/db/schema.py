@@ -170,6 +170,8 @@ generations = Table(
     # gets back what is released if the key's period still began at or before ``created_at``
     Column("counted", Boolean, nullable=False, server_default=false()),
     Index("ix_generations_account_created", "account_id", "created_at"),
+    Index("ix_generations_key_created", "key_id", "created_at"),
+    Index("ix_generations_created", "created_at"),
     Index("ix_generations_status", "status"),
 )
 
