@@ -180,10 +180,23 @@ async def new_account(database_url: str, credits: int) -> tuple[str, str]:
     return remember(key), account_id
 
 
-def configured(directory: Path, database_url: str, extra: str = "", *, server: str = "") -> Gateway:
-    """A ``tryon serve`` (not started) on a free port, with these ``[server]`` keys and sections."""
+def configured(
+    directory: Path,
+    database_url: str,
+    extra: str = "",
+    *,
+    server: str = "",
+    files: Path | None = None,
+    storage: str = "",
+    name: str = "tryon",
+    options: tuple[str, ...] = (),
+) -> Gateway:
+    """A ``tryon serve`` (not started) on a free port: its config ``DIRECTORY/NAME.toml`` has
+    these ``[server]`` keys, the database, the file store in ``files`` (``DIRECTORY/files``;
+    processes of one deployment share one) with these other ``[storage]`` keys, and the
+    sections in ``extra``."""
     port = free_port()
-    config = directory / "tryon.toml"
+    config = directory / f"{name}.toml"
     config.write_text(
         f"""
 [server]
@@ -192,8 +205,9 @@ port = {port}
 [database]
 url = "{database_url}"
 [storage]
-path = "{directory}/files"
+path = "{files or directory / "files"}"
+{storage}
 {extra}
 """
     )
-    return Gateway(config, port, directory / "serve.log")
+    return Gateway(config, port, directory / f"{name}.log", *options)

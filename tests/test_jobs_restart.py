@@ -25,7 +25,7 @@ from tryon_kling.fake import PATH, TEST_ACCESS_KEY, TEST_SECRET_KEY
 from tryon_kling.fake import create_app as kling_fake
 
 from tests.helpers import SAMPLES, auth, data_url
-from tests.served import Gateway, balances, free_port, new_account, wait_until
+from tests.served import Gateway, balances, configured, new_account, wait_until
 from tryon_core.db import create_database
 from tryon_core.db.schema import generations
 from tryon_core.ids import utcnow
@@ -55,16 +55,10 @@ async def _overdue(database_url: str, job_id: str) -> None:
 
 def _serve(tmp_path: Path, database_url: str, fake_url: str, jobs: str, kling: str = "") -> Gateway:
     """``tryon serve`` on a free port against the Kling fake, with these ``[jobs]`` keys."""
-    port = free_port()
-    config = tmp_path / "tryon.toml"
-    config.write_text(
+    return configured(
+        tmp_path,
+        database_url,
         f"""
-[server]
-port = {port}
-[database]
-url = "{database_url}"
-[storage]
-path = "{tmp_path}/files"
 [jobs]
 {jobs}
 [providers.kling]
@@ -74,9 +68,9 @@ access_key = "{TEST_ACCESS_KEY}"
 secret_key = "{TEST_SECRET_KEY}"
 poll_interval = 0.1
 {kling}
-"""
+""",
+        name="serve",
     )
-    return Gateway(config, port, tmp_path / "serve.log")
 
 
 def _body(**fields: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import SAMPLES, data_url
-from tests.served import Gateway, Worker, free_port, new_account, wait_until
+from tests.served import Gateway, Worker, configured, new_account, wait_until
 
 
 def value(url: str, name: str, **labels: str) -> float:
@@ -26,16 +26,12 @@ def value(url: str, name: str, **labels: str) -> float:
 
 
 def gateway(directory: Path, shared: Path, database_url: str, *options: str) -> Gateway:
-    port = free_port()
-    config = directory / f"tryon-{port}.toml"
-    config.write_text(
+    """A ``tryon serve`` of the deployment sharing ``shared``: one file store, one metrics
+    folder."""
+    return configured(
+        directory,
+        database_url,
         f"""
-[server]
-port = {port}
-[database]
-url = "{database_url}"
-[storage]
-path = "{shared}/files"
 [metrics]
 enabled = true
 multiprocess_dir = "{shared}/metrics"
@@ -43,9 +39,11 @@ multiprocess_dir = "{shared}/metrics"
 enabled = true
 [jobs]
 sweep_interval_seconds = 0.5
-"""
+""",
+        files=shared / "files",
+        name=f"serve-{len(list(directory.glob('serve-*.toml')))}",
+        options=options,
     )
-    return Gateway(config, port, directory / f"serve-{port}.log", *options)
 
 
 def test_a_scrape_of_one_process_sums_every_process(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.demo_helpers import ORIGIN, demo, new_session
 from tests.helpers import auth, new_key
-from tests.served import Gateway, free_port, new_account, stop_process
+from tests.served import Gateway, configured, new_account, stop_process
 from tests.tcp_proxy import TcpProxy
 
 PER_KEY = "[limits]\nrequests_per_minute = 3\n"
@@ -158,31 +158,24 @@ async def test_without_limits_configured_nothing_is_counted(
 def served_pair(tmp_path: Path, redis_url: str, prefix: str) -> list[Gateway]:
     """Two ``tryon serve`` processes (not started) of one deployment: one database, one file
     store and signing secret, one Redis, a limit of 3 requests per minute per key."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
-    pair = []
-    for name in ("a", "b"):
-        directory = tmp_path / name
-        directory.mkdir()
-        port = free_port()
-        config = directory / "tryon.toml"
-        config.write_text(
-            f"""
-[server]
-port = {port}
-[database]
-url = "{database_url}"
-[storage]
-path = "{tmp_path}/files"
-signing_secret = "one-secret-for-both-processes-of-this-test"
+    shared = f"""
 [redis]
 url = "{redis_url}"
 prefix = "{prefix}"
 [limits]
 requests_per_minute = 3
 """
+    return [
+        configured(
+            tmp_path,
+            f"sqlite+aiosqlite:///{tmp_path}/tryon.db",
+            shared,
+            files=tmp_path / "files",
+            storage='signing_secret = "one-secret-for-both-processes-of-this-test"',
+            name=name,
         )
-        pair.append(Gateway(config, port, directory / "serve.log"))
-    return pair
+        for name in ("a", "b")
+    ]
 
 
 async def post_empty(http: httpx.AsyncClient, gateway: Gateway, key: str) -> httpx.Response:
