@@ -20,10 +20,12 @@ from tryon_core.limit_periods import LIMIT_RESETS
 
 __all__ = [
     "LIMIT_LABELS",
+    "NO_LIMITS",
     "blank_form",
     "form_of",
     "limit_changes",
     "limit_summary",
+    "limits_of",
     "rate_summary",
 ]
 
@@ -40,6 +42,23 @@ _RANGES = {
     "concurrent_generations": (1, MAX_LIMIT, "generations", "the default"),
 }
 _MAX_DIGITS = 16
+NO_LIMITS: dict[str, Any] = {
+    "limit": None,
+    "limit_reset": "none",
+    "requests_per_minute": None,
+    "concurrent_generations": None,
+}
+"""The limits of a key that has none of its own."""
+
+
+def limits_of(info: KeyInfo) -> dict[str, Any]:
+    """The key's limits as :func:`tryon_core.key_limits.set_limits` names them."""
+    return {
+        "limit": info.credit_limit,
+        "limit_reset": info.limit_reset,
+        "requests_per_minute": info.requests_per_minute,
+        "concurrent_generations": info.concurrent_generations,
+    }
 
 
 def blank_form() -> dict[str, str]:

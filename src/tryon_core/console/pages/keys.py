@@ -14,10 +14,12 @@ from tryon_core import key_limits
 from tryon_core.accounts import SCOPES, KeyInfo, create_key, get_key, list_keys, revoke_key
 from tryon_core.console.limits_form import (
     LIMIT_LABELS,
+    NO_LIMITS,
     blank_form,
     form_of,
     limit_changes,
     limit_summary,
+    limits_of,
     rate_summary,
 )
 from tryon_core.console.once import OnceForms
@@ -40,6 +42,8 @@ _NOTICES = {
     "is in the list below, and its secret was shown once, when it was made.",
 }
 _SENT = OnceForms()
+_LIMIT_CONTEXT: dict[str, Any] = {"limit_resets": LIMIT_RESETS, "limit_labels": LIMIT_LABELS}
+_REVOKED = "This key was revoked, so its limits can no longer be changed."
 
 
 class KeyRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,7 +130,7 @@ async def create(request: Request[Any, Any, Any], console: SignedInDep) -> Respo
     if not _SENT.first_use(fields.get("form_id", "")):  # a reload or a second click
         settings = gateway_of(request).settings
         return Redirect(path=href(settings, "/keys") + "?done=sent_twice", status_code=303)
-    wanted = {field: value for field, value in limits.items() if value != _NO_LIMITS[field]}
+    wanted = {field: value for field, value in limits.items() if value != NO_LIMITS[field]}
     async with gateway_of(request).database.transaction() as conn:
         info, secret = await create_key(conn, account_id=console.account_id, name=name, scope=scope)
         if wanted:
@@ -190,9 +194,6 @@ def _limits_page(
     )
 
 
-_REVOKED = "This key was revoked, so its limits can no longer be changed."
-
-
 @get("/keys/{key_id:str}/limits", opt=PAGE)
 async def edit_limits(
     request: Request[Any, Any, Any], console: SignedInDep, key_id: FromPath[str]
@@ -210,25 +211,20 @@ async def change_limits(
     if info.revoked_at is not None:
         return _limits_page(request, info, status=409, error=_REVOKED)
     try:
-        form, changes = limit_changes(fields)
+        _, wanted = limit_changes(fields)
     except InvalidRequest as exc:
         form = {field: fields.get(field, "") for field in LIMIT_LABELS}
         return _limits_page(request, info, status=400, form=form, error=exc.message)
     async with gateway.database.transaction() as conn:
         info = await get_key(conn, key_id, account_id=console.account_id)
+        now = limits_of(info)
+        changes = {field: value for field, value in wanted.items() if value != now[field]}
         if info.revoked_at is None:  # else revoked meanwhile
+            # only what changed: an unchanged credit limit keeps its count
             await key_limits.set_limits(conn, key_id, changes, account_id=console.account_id)
     if info.revoked_at is not None:
         return _limits_page(request, info, status=409, error=_REVOKED)
     return Redirect(path=href(gateway.settings, "/keys") + "?done=limits", status_code=303)
 
-
-_NO_LIMITS: dict[str, Any] = {
-    "limit": None,
-    "limit_reset": "none",
-    "requests_per_minute": None,
-    "concurrent_generations": None,
-}
-_LIMIT_CONTEXT: dict[str, Any] = {"limit_resets": LIMIT_RESETS, "limit_labels": LIMIT_LABELS}
 
 ROUTES = [keys, create, confirm_revoke, revoke, edit_limits, change_limits]
