@@ -2,6 +2,7 @@
 
 - :mod:`~tryon_core.server.logs`: one log stream, secrets blanked from every line.
 - :mod:`~tryon_core.server.connections`: header timeout, connections per client and in all.
+- :mod:`~tryon_core.server.allocator`: big buffers go back to the system once freed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import cast
 
 from tryon_core.config import Settings
 from tryon_core.redis_link import check_redis
+from tryon_core.server.allocator import return_big_buffers
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
 from tryon_core.storage import signing_secret
@@ -25,6 +27,7 @@ __all__ = [
     "configure_logging",
     "preflight",
     "redact",
+    "return_big_buffers",
     "serve",
 ]
 
@@ -46,6 +49,7 @@ def serve(settings: Settings, *, workers: bool = True) -> None:
 
     asyncio.run(preflight(settings))
     configure_logging(settings.logging.level, settings.logging.format)
+    return_big_buffers()
     app = create_app(settings, workers=workers)
     server = settings.server
     _make_room_for(server.max_connections + _FILES_BESIDES_CONNECTIONS)
