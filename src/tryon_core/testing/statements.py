@@ -50,27 +50,35 @@ def _kind(statement: str) -> str | None:
 
 
 @contextmanager
-def count_statements(engine: AsyncEngine) -> Iterator[StatementCounts]:
-    """Count everything ``engine`` runs while the block runs (every event loop, every task)."""
+def count_statements(
+    engine: AsyncEngine, *, only: Callable[[], bool] | None = None
+) -> Iterator[StatementCounts]:
+    """Count everything ``engine`` runs while the block runs (every event loop, every task).
+
+    ``only``: count only where it returns True, asked in the context of the task that runs
+    the statement (e.g. a request's, leaving out background tasks: see ``request_context``).
+    """
     counts = StatementCounts()
     sync = engine.sync_engine
 
-    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        kind = _kind(statement)
-        if kind is not None:
+    def add(kind: str | None) -> None:
+        if kind is not None and (only is None or only()):
             counts[kind] += 1
 
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        add(_kind(statement))
+
     def began(conn: Any) -> None:
-        counts["begin"] += 1
+        add("begin")
 
     def committed(conn: Any) -> None:
-        counts["commit"] += 1
+        add("commit")
 
     def rolled_back(conn: Any) -> None:
-        counts["rollback"] += 1
+        add("rollback")
 
     def connected(dbapi_connection: Any, record: Any) -> None:
-        counts["connect"] += 1
+        add("connect")
 
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("before_cursor_execute", executed),
