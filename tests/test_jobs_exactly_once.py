@@ -92,6 +92,7 @@ async def test_every_job_is_settled_exactly_once(
             models=("scripted/beta",),
             mode="async",
         )
+
         async def cancel_soon(job_id: str) -> None:
             """A cancel within 80 ms of the submission: well inside the job's deadline even
             on a loaded machine, so cancels race the workers rather than the deadline."""
