@@ -83,10 +83,11 @@ class ConnectionGate:
             self.release(transport)
 
 
-class ConnectionGuard:
-    """What both guarded protocols add to uvicorn's: admission by a :class:`ConnectionGate`
-    and the header timeout. A subclass calls :meth:`guard_opened`, :meth:`awaiting_headers`,
-    :meth:`headers_complete` and :meth:`guard_closed` as its parser sees those moments."""
+class ConnectionGuard(asyncio.Protocol):
+    """What both guarded protocols add to uvicorn's, placed before it in their bases:
+    admission by a :class:`ConnectionGate` and the header timeout. The parser-specific part
+    calls :meth:`awaiting_headers` and :meth:`headers_complete` as its parser sees those
+    moments."""
 
     gate: ConnectionGate
     header_timeout: float
@@ -94,6 +95,28 @@ class ConnectionGuard:
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     client: tuple[str, int] | None
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        gate: ConnectionGate,
+        header_timeout: float,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
+        self.gate = gate
+        self.header_timeout = header_timeout
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.guard_opened()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard_closed()
+        super().connection_lost(exc)
 
     def guard_opened(self) -> bool:
         """After the transport is set: False (refused, answered and closed) or True."""
@@ -134,34 +157,12 @@ class ConnectionGuard:
 class GuardedH11Protocol(ConnectionGuard, H11Protocol):
     """uvicorn's h11 protocol, behind a :class:`ConnectionGate` and with a header timeout."""
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        gate: ConnectionGate,
-        header_timeout: float,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.gate = gate
-        self.header_timeout = header_timeout
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.guard_opened()
-
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:
             self.awaiting_headers()  # the first byte of the next request on a kept-alive one
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self.headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.guard_closed()
-        super().connection_lost(exc)
 
 
 def _address(client: tuple[str, int] | None) -> str | None:
