@@ -1,7 +1,8 @@
 """``tryon serve --workers 2``, as an operator runs it: two processes serve one port, requests
 spread across both (the ``pid`` of the JSON log says which served each), credits stay exact,
 metrics add up across them, an async job submitted to either completes and its WebSocket sees
-it, and SIGTERM stops every process gracefully.
+it, a child killed outright is replaced, SIGTERM stops every process gracefully, and a
+child that cannot start stops them all.
 
 The Kling fake (submit-poll) runs in this process. On both databases.
 """
@@ -12,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -104,6 +106,7 @@ def test_two_processes_serve_exactly_and_stop_together(gateway: Gateway, databas
         CREDITS - spent,
         0,
     )
+    _replace_a_killed_child(gateway)
     _stop_all(gateway)
 
 
@@ -148,12 +151,46 @@ async def _follow(url: str) -> list[dict[str, Any]]:
         return await messages(socket)
 
 
+def _replace_a_killed_child(gateway: Gateway) -> None:
+    """A child killed outright is replaced; the port is served throughout."""
+    victim = min(_pids(gateway, "Started server process"))
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: len(_pids(gateway, "Application startup complete.") - {victim}) == PROCESSES,
+        "a new child in place of the killed one",
+    )
+    assert httpx.get(f"{gateway.url}/healthz", timeout=30).status_code == 200
+
+
 def _stop_all(gateway: Gateway) -> None:
     """SIGTERM to the parent: every child shuts down gracefully and is gone."""
-    children = _pids(gateway, "Started server process")
+    children = {pid for pid in _pids(gateway, "Started server process") if _running(pid)}
     assert len(children) == PROCESSES
     assert gateway.terminate(within=60) == 0
     assert _pids(gateway, "Application shutdown complete.") == children
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_child_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
+    """A section no installed plugin provides: every child's app fails to build and, rather
+    than restarting them for ever, the parent exits with status 3."""
+    served = configured(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/tryon.db",
+        "[providers.nosuch]\nenabled = true",
+        options=("--workers", str(PROCESSES)),
+    )
+    served.launch()
+    assert served.process is not None
+    assert served.process.wait(timeout=120) == 3, served.tail()
+    assert "configuration error: providers.nosuch: no installed plugin provides it" in served.tail()

@@ -41,11 +41,6 @@ __all__ = [
 
 log = logging.getLogger("tryon.server")
 
-_CHILD_PATIENCE = 60
-"""Seconds a child of ``--workers N`` has to answer the parent's health ping (from another
-thread, so a busy event loop does not count) before it is taken for hung and replaced; a
-child still importing on a loaded machine must not be."""
-
 _FILES_BESIDES_CONNECTIONS = 128
 """Descriptors kept for the database, stored files, upstream and webhook connections."""
 
@@ -87,7 +82,6 @@ def _uvicorn_config(settings: Settings, app: Any, *, factory: bool = False) -> u
         host=server.host,
         port=server.port,
         workers=server.workers,
-        timeout_worker_healthcheck=_CHILD_PATIENCE,
         loop=loop,
         http=protocol,
         timeout_keep_alive=server.keep_alive_seconds,

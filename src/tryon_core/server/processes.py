@@ -17,6 +17,7 @@ docs/deploy.md. Metrics add up across children: with ``[metrics] enabled`` and n
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 import sys
@@ -30,22 +31,26 @@ from tryon_core.errors import ConfigError
 if TYPE_CHECKING:
     from litestar import Litestar
 
-__all__ = ["build_app", "serve_processes"]
+__all__ = ["CHILD_PATIENCE", "build_app", "serve_processes"]
 
 log = logging.getLogger("tryon.server")
+
+CHILD_PATIENCE = 60
+"""Seconds a child has to answer the parent's health ping (from a thread of its own, so a
+busy event loop does not count) before it is taken for hung and replaced; a child still
+importing on a loaded machine must not be (uvicorn's default is 5)."""
 
 
 def serve_processes(settings: Settings, config: Callable[..., Any], *, workers: bool) -> int:
     """Run ``[server] workers`` children until SIGTERM/SIGINT; the exit status (3: a child
     could not start). ``config(factory, factory=True)`` is one process's uvicorn Config."""
-    import functools
-
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
 
     with _shared_metrics(settings):
         factory = functools.partial(build_app, settings, workers=workers)
         uvicorn_config = config(factory, factory=True)
+        uvicorn_config.timeout_worker_healthcheck = CHILD_PATIENCE
         supervisor = Multiprocess(uvicorn_config, sockets=[uvicorn_config.bind_socket()])
         log.info("serving with %d processes", settings.server.workers)
         supervisor.run()
