@@ -1,7 +1,10 @@
-"""Sessions: tests, slow, lint, typecheck, bench, screenshots. Each runs in the project's uv
-environment.
+"""Sessions: tests, slow, lint, typecheck, bench, peer, soak, screenshots. Each runs in the
+project's uv environment.
 
-`uv run nox` runs the default sessions, tests and slow: the whole test suite.
+`uv run nox` runs the default sessions, tests and slow: the whole test suite. `bench` runs the
+quick benchmarks; `peer` (this gateway beside LiteLLM's proxy: installs LiteLLM into
+var/bench/ on first use, then about ten minutes) and `soak` (memory over a long run, several
+minutes) are sessions of their own. None is a test: they print figures and assert nothing.
 """
 
 from __future__ import annotations
@@ -55,8 +58,25 @@ def typecheck(session: nox.Session) -> None:
         _uv(session, "mypy", str(plugin))
 
 
+_OWN_SESSIONS = {"bench_peer.py": "peer", "bench_soak.py": "soak"}
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Performance figures (printed, never asserted)."""
+    """Performance figures (printed, never asserted); not the peer and soak benchmarks."""
     for script in sorted(__import__("pathlib").Path("benchmarks").glob("bench_*.py")):
-        _uv(session, "python", str(script))
+        if script.name not in _OWN_SESSIONS:
+            _uv(session, "python", str(script))
+
+
+@nox.session
+def peer(session: nox.Session) -> None:
+    """This gateway and LiteLLM's proxy side by side (benchmarks/bench_peer.py; its options
+    after --, e.g. `nox -s peer -- --database postgres --rounds 3`)."""
+    _uv(session, "python", "benchmarks/bench_peer.py", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """RSS every 50 requests over a long run, per route (benchmarks/bench_soak.py)."""
+    _uv(session, "python", "benchmarks/bench_soak.py", *session.posargs)

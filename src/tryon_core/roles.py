@@ -159,9 +159,10 @@ def run_worker(settings: Settings) -> None:
 
     ConfigError (one line from the CLI) if the file store, the database or Redis cannot be used.
     """
-    from tryon_core.server import configure_logging
+    from tryon_core.server import configure_logging, return_big_buffers
 
     configure_logging(settings.logging.level, settings.logging.format)
+    return_big_buffers()
     metrics.configure(settings)
     asyncio.run(_work(settings))
 

@@ -60,14 +60,17 @@ def serve_processes(settings: Settings, config: Callable[..., Any], *, workers: 
 
 
 def build_app(settings: Settings, *, workers: bool) -> Litestar:
-    """In a child: its log, then its app (uvicorn's factory; a ConfigError ends the child as
-    a failed start, which stops the parent rather than a restart loop)."""
+    """In a child: its log and allocator setting, then its app (uvicorn's factory; a
+    ConfigError ends the child as a failed start, which stops the parent rather than a
+    restart loop)."""
     from uvicorn.config import STARTUP_FAILURE
 
     from tryon_core.api import create_app
+    from tryon_core.server.allocator import return_big_buffers
     from tryon_core.server.logs import configure_logging
 
     configure_logging(settings.logging.level, settings.logging.format)
+    return_big_buffers()  # the parent's setting is not inherited by a spawned process
     try:
         return create_app(settings, workers=workers)
     except ConfigError as exc:
