@@ -39,6 +39,7 @@ __all__ = [
     "KeyInfo",
     "KeyUsage",
     "Principal",
+    "Seen",
     "authenticate",
     "bearer_token",
     "check_scope",
@@ -95,6 +96,18 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     concurrent_generations: int | None = None
 
 
+class Seen(msgspec.Struct, frozen=True, kw_only=True):
+    """What authentication read with a key, for checks that need not read it again: the
+    account's spendable balance and the key's credit limit as they stood then. Only early,
+    advisory refusals use it; the reservation's conditional UPDATEs still decide."""
+
+    balance: int
+    credit_limit: int | None = None
+    limit_reset: str = "none"
+    limit_used: int = 0
+    limit_period_start: datetime | None = None
+
+
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Who is calling, and what they may do.
 
@@ -116,6 +129,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     models: tuple[str, ...] | None = None
     requests_per_minute: int | None = None
     concurrent_generations: int | None = None
+    seen: Seen | None = None
+    """An API key's account and limit as authentication read them (None for other callers)."""
 
 
 def console_principal(account_id: str) -> Principal:
@@ -324,7 +339,14 @@ async def key_principal(
                 api_keys.c.scope,
                 api_keys.c.requests_per_minute,
                 api_keys.c.concurrent_generations,
-            ).where(api_keys.c.hash == hash_key(token))
+                api_keys.c.credit_limit,
+                api_keys.c.limit_reset,
+                api_keys.c.limit_used,
+                api_keys.c.limit_period_start,
+                accounts.c.balance,
+            )
+            .join(accounts, accounts.c.id == api_keys.c.account_id)
+            .where(api_keys.c.hash == hash_key(token))
         )
     ).first()
     if row is None or row.revoked_at is not None:
@@ -337,6 +359,13 @@ async def key_principal(
         scopes=frozenset({row.scope}),
         requests_per_minute=row.requests_per_minute,
         concurrent_generations=row.concurrent_generations,
+        seen=Seen(
+            balance=int(row.balance),
+            credit_limit=row.credit_limit,
+            limit_reset=row.limit_reset,
+            limit_used=int(row.limit_used),
+            limit_period_start=as_utc(row.limit_period_start) if row.limit_period_start else None,
+        ),
     )
 
 

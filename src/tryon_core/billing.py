@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import demo_sessions as demo_sessions_
 from tryon_core import key_limits, metrics
+from tryon_core.accounts import Seen
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.db.schema import accounts, demo_sessions, generations, ledger
 from tryon_core.errors import AuthenticationFailed, InvalidRequest, NotFound, PaymentRequired, echo
@@ -48,6 +49,7 @@ __all__ = [
     "demo_credits_left",
     "grant",
     "ledger_totals",
+    "refuse_unaffordable",
     "reserve",
     "settle",
 ]
@@ -117,6 +119,8 @@ async def reserve(
     key_id: str | None = None,
     made: datetime | None = None,
     most_active: MostActive = NO_LIMITS,
+    key_reset: str | None = None,
+    recorded: bool = False,
 ) -> None:
     """Hold ``credits`` for a generation, or raise 402 (429) and change nothing (the caller's
     transaction is rolled back on the error).
@@ -128,6 +132,11 @@ async def reserve(
     ``key_limit_exceeded``). Every generation, free ones too, counts among the account's (and
     key's) active generations, at most ``most_active`` (else 429, see
     :mod:`tryon_core.key_limits`).
+
+    ``key_reset``: the key's ``limit_reset`` as authentication read it (saves a read; see
+    :func:`~tryon_core.key_limits.hold_for_key`). ``recorded``: the caller inserted the
+    generation row in this transaction already holding ``credits_reserved`` and ``counted``
+    (a refusal rolls it back with everything else), so it is not updated again.
     """
     if type(credits) is not int or credits < 0:
         raise ValueError(f"cannot reserve {credits!r} credits")
@@ -150,17 +159,18 @@ async def reserve(
         await _refuse_reservation(conn, account_id, credits, most_active.account)
     if key_id is not None:
         await key_limits.hold_for_key(
-            conn, key_id, credits, at=made or utcnow(), most=most_active.key
+            conn, key_id, credits, at=made or utcnow(), most=most_active.key, reset=key_reset
         )
     if demo_session_id is not None and credits:
         await _hold_within_cap(conn, demo_session_id, credits)
     if credits:
         await _write(conn, account_id, "reserve", -credits, credits, generation_id, "")
-    await conn.execute(
-        update(generations)
-        .where(generations.c.id == generation_id)
-        .values(credits_reserved=generations.c.credits_reserved + credits, counted=True)
-    )
+    if not recorded:
+        await conn.execute(
+            update(generations)
+            .where(generations.c.id == generation_id)
+            .values(credits_reserved=generations.c.credits_reserved + credits, counted=True)
+        )
 
 
 async def _refuse_reservation(
@@ -184,18 +194,25 @@ async def _refuse_reservation(
 
 
 async def settle(
-    conn: AsyncConnection, generation_id: str, charge: int, *, model: str | None = None
+    conn: AsyncConnection,
+    generation_id: str,
+    charge: int,
+    *,
+    model: str | None = None,
+    finish: dict[str, Any] | None = None,
 ) -> bool:
     """Capture ``charge`` of the generation's reservation and release the rest, exactly once.
 
     Returns False (and changes nothing) if the generation was already settled. ``model``
-    (the one that served, if any) labels the credits in the metrics.
+    (the one that served, if any) labels the credits in the metrics. ``finish``: more columns
+    of the generation row to set in the same UPDATE (its final status), only if it settles.
     """
     row = (
         await conn.execute(
             update(generations)
             .where(generations.c.id == generation_id, generations.c.settled.is_(False))
-            .values(settled=True, credits_charged=charge, updated_at=utcnow())
+            .values({"updated_at": utcnow(), **(finish or {}), "settled": True})
+            .values(credits_charged=charge)
             .returning(
                 generations.c.account_id,
                 generations.c.credits_reserved,
@@ -343,9 +360,22 @@ async def check_affordable(
         if left < credits:
             await _refuse_beyond_cap(conn, demo_session_id, credits)
     balance = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == account_id))
-    if int(balance or 0) < credits:
+    _refuse_below(int(balance or 0), credits)
+
+
+def refuse_unaffordable(seen: Seen, credits: int) -> None:
+    """:func:`check_affordable` for an API key's caller, without a read: the balance and the
+    key's limit as authentication read them (:class:`~tryon_core.accounts.Seen`)."""
+    if credits <= 0:
+        return
+    key_limits.refuse_seen(seen, credits)
+    _refuse_below(seen.balance, credits)
+
+
+def _refuse_below(balance: int, credits: int) -> None:
+    if balance < credits:
         raise PaymentRequired(
             f"Insufficient credits: this request needs at least {credits}, the balance is "
-            f"{int(balance or 0)}.",
-            metadata={"required": credits, "balance": int(balance or 0)},
+            f"{balance}.",
+            metadata={"required": credits, "balance": balance},
         )

@@ -92,6 +92,8 @@ class DatabaseConfig(_Section):
     migrate_on_start: bool = True
     timeout: Seconds = 10.0
     """PostgreSQL: seconds to connect and for each statement; past it, the request is a 503."""
+    pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+    """PostgreSQL: connections each process keeps open and reuses."""
 
 
 class S3Config(_Section):

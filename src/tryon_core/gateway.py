@@ -97,7 +97,11 @@ class Gateway:
         health = HealthTracker(
             threshold=settings.routing.failure_threshold, cooldown=settings.routing.cooldown_seconds
         )
-        database = create_database(settings.database.url, timeout=settings.database.timeout)
+        database = create_database(
+            settings.database.url,
+            timeout=settings.database.timeout,
+            pool_size=settings.database.pool_size,
+        )
         events: JobEvents = JobEvents()
         link = notify = None
         if settings.redis.url is not None:  # shared by every process of the deployment

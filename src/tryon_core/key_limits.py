@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, NoReturn
 from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tryon_core.accounts import KeyInfo, Principal, get_key
+from tryon_core.accounts import KeyInfo, Principal, Seen, get_key
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.config import MAX_LIMIT, LimitsConfig
 from tryon_core.db.schema import Timestamp, api_keys, generations
@@ -54,6 +54,7 @@ __all__ = [
     "most_active",
     "recount",
     "refuse_early",
+    "refuse_seen",
     "release_for_key",
     "set_limits",
     "standing",
@@ -111,7 +112,7 @@ def _in_period(row: Any, start: datetime) -> int:
     return int(row.limit_used)
 
 
-def standing(info: KeyInfo, *, at: datetime | None = None) -> KeyLimit:
+def standing(info: KeyInfo | Seen, *, at: datetime | None = None) -> KeyLimit:
     """The key's limit, reset and use in the period holding ``at`` (now)."""
     start = period_start(info.limit_reset, at or utcnow())
     used = 0
@@ -162,21 +163,39 @@ _PERIOD_NAMES = {"daily": "UTC day", "weekly": "UTC week", "monthly": "UTC month
 async def refuse_early(conn: AsyncConnection, key_id: str, credits: int) -> None:
     """402 ``key_limit_exceeded`` now if the key's limit cannot cover ``credits``: a cheap
     early refusal; :func:`hold_for_key` still decides."""
-    limit = await key_limit(conn, key_id)
+    _refuse_short(await key_limit(conn, key_id), credits)
+
+
+def refuse_seen(seen: Seen, credits: int) -> None:
+    """:func:`refuse_early` without a read: the key's limit as authentication read it."""
+    _refuse_short(standing(seen), credits)
+
+
+def _refuse_short(limit: KeyLimit, credits: int) -> None:
     if limit.remaining is not None and limit.remaining < credits:
         _refuse_limit(limit, credits)
 
 
 async def hold_for_key(
-    conn: AsyncConnection, key_id: str, credits: int, *, at: datetime, most: int | None
+    conn: AsyncConnection,
+    key_id: str,
+    credits: int,
+    *,
+    at: datetime,
+    most: int | None,
+    reset: str | None = None,
 ) -> None:
     """Count a generation made at ``at`` against the key: its credit limit (rolling a stale
     period over) and its active generations (at most ``most``), in one conditional UPDATE.
-    Refused: 402 ``key_limit_exceeded`` or 429, and nothing changed."""
+    Refused: 402 ``key_limit_exceeded`` or 429, and nothing changed.
+
+    ``reset``: the key's ``limit_reset`` as last read (at authentication), which the first
+    try takes instead of reading it; the UPDATE holds only while it is still the key's."""
     for _ in range(_TRIES):
-        reset = await conn.scalar(select(api_keys.c.limit_reset).where(api_keys.c.id == key_id))
         if reset is None:
-            raise AuthenticationFailed("Invalid or revoked API key.")
+            reset = await conn.scalar(select(api_keys.c.limit_reset).where(api_keys.c.id == key_id))
+            if reset is None:
+                raise AuthenticationFailed("Invalid or revoked API key.")
         start = period_start(reset, at)
         began = api_keys.c.limit_period_start
         current = and_(began.is_not(None), began >= _timestamp(start))
@@ -214,7 +233,8 @@ async def hold_for_key(
         if row is None:
             raise AuthenticationFailed("Invalid or revoked API key.")
         if row.limit_reset != reset:
-            continue  # changed meanwhile: count in the new kind of period
+            reset = row.limit_reset  # changed meanwhile: count in the new kind of period
+            continue
         if most is not None and row.active_generations >= most:
             raise too_many_active("key", most)
         if credits and row.credit_limit is not None:

@@ -127,10 +127,17 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
 async def generate(
     gateway: Gateway, principal: Principal, request: TryOnRequest, *, route: str
 ) -> Generation:
-    """A synchronous generation: everything happens while the caller waits."""
+    """A synchronous generation: everything happens while the caller waits.
+
+    Two write transactions: one opens the generation, holds its credits and writes its first
+    attempt's row (so that row exists before any upstream is called); one records the outcome:
+    settlement, result files, the generation's end and its succeeded attempt's end. Attempts
+    that fail in between are written as they end.
+    """
     planned = await prepare(gateway, principal, request)
     generation_id = new_id("gen")
     created = utcnow()
+    attempts = AttemptLog(gateway, generation_id, hold_success=True)
     async with gateway.database.transaction() as conn:
         await open_generation(
             conn,
@@ -143,6 +150,7 @@ async def generate(
             deadline_at=created + planned.longest(),
             limits=gateway.settings.limits,
         )
+        await attempts.open(conn, 0, planned.candidates[0])
     work = Work(
         generation_id=generation_id,
         request=request,
@@ -151,9 +159,10 @@ async def generate(
         garments=planned.garments,
     )
     try:
-        outcome = await execute(gateway, work, AttemptLog(gateway, generation_id))
+        outcome = await execute(gateway, work, attempts)
         try:
             async with gateway.database.transaction() as conn:
+                await attempts.write_held(conn)
                 await ensure_live(conn, principal)  # revoked meanwhile: charge nothing
                 kept = await record_success(
                     conn, gateway, generation_id, outcome, principal.account_id
@@ -165,7 +174,7 @@ async def generate(
             await discard(gateway, outcome)
             raise ServiceUnavailable("The generation was settled elsewhere; nothing was charged.")
     except BaseException as exc:
-        await asyncio.shield(_fail(gateway, generation_id, exc))
+        await asyncio.shield(_fail(gateway, generation_id, exc, attempts))
         raise
     return Generation(
         id=generation_id,
@@ -184,14 +193,18 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
     cheapest of them (a 402 before any image is fetched or decoded), then the images.
     """
     candidates = plan(gateway.catalog, request, gateway.health, allowed=principal.models)
-    async with gateway.database.reading() as conn:
-        await billing.check_affordable(
-            conn,
-            principal.account_id,
-            min(entry.credits for entry in candidates) * request.n,
-            demo_session_id=principal.demo_session_id,
-            key_id=principal.key_id,
-        )
+    cheapest = min(entry.credits for entry in candidates) * request.n
+    if principal.seen is not None:  # an API key's: authentication read what this checks
+        billing.refuse_unaffordable(principal.seen, cheapest)
+    else:
+        async with gateway.database.reading() as conn:
+            await billing.check_affordable(
+                conn,
+                principal.account_id,
+                cheapest,
+                demo_session_id=principal.demo_session_id,
+                key_id=principal.key_id,
+            )
     images = await ingest_all(
         [request.person, *request.garments],
         fetcher=gateway.fetcher,
@@ -273,7 +286,8 @@ async def open_generation(
 ) -> None:
     """Insert the generation and hold its credits (402 and nothing written if they are short,
     or past the key's credit limit; 429 if the key or account already runs the most
-    generations ``limits`` allow; None: no such limit)."""
+    generations ``limits`` allow; None: no such limit). The row is inserted holding its
+    reservation already; a refusal rolls the caller's transaction back, row and all."""
     note_generation(generation_id)  # the request's log line names it
     await conn.execute(
         insert(generations).values(
@@ -285,9 +299,10 @@ async def open_generation(
             route=route,
             mode=request.mode,
             request=request.summary(),
-            credits_reserved=0,
+            credits_reserved=reserved,
             credits_charged=0,
             settled=False,
+            counted=True,
             created_at=created,
             updated_at=created,
             **job,
@@ -302,6 +317,8 @@ async def open_generation(
         key_id=principal.key_id,
         made=created,
         most_active=key_limits.most_active(principal, limits or LimitsConfig()),
+        key_reset=None if principal.seen is None else principal.seen.limit_reset,
+        recorded=True,
     )
     await link_generation(conn, generation_id)
 
@@ -372,7 +389,9 @@ async def record_success(
     """Capture the charge, keep the files and mark the generation completed, in the caller's
     transaction. False (and nothing written) if the generation was already settled, e.g. a
     job cancelled or past its deadline meanwhile: then the caller deletes the stored files."""
-    if not await billing.settle(conn, generation_id, outcome.charge, model=outcome.served.slug):
+    slug = outcome.served.slug
+    ended = _ended(status="completed", model=slug)
+    if not await billing.settle(conn, generation_id, outcome.charge, model=slug, finish=ended):
         return False
     metrics.generation_settled(outcome.served.slug)
     now = utcnow()
@@ -389,34 +408,30 @@ async def record_success(
             created=now,
             expires=expires,
         )
-    await _end(conn, generation_id, status="completed", model=outcome.served.slug)
     return True
 
 
 async def record_failure(conn: AsyncConnection, generation_id: str, error: dict[str, Any]) -> bool:
     """Release everything held and mark the generation failed, exactly once (see above)."""
-    if not await billing.settle(conn, generation_id, 0):
+    if not await billing.settle(
+        conn, generation_id, 0, finish=_ended(status="failed", error=error)
+    ):
         return False
     metrics.generation_settled(None, error)
-    await _end(conn, generation_id, status="failed", error=error)
     return True
 
 
-async def _end(conn: AsyncConnection, generation_id: str, **values: Any) -> None:
-    """The generation's final status: its progress and any lease are over."""
+def _ended(**values: Any) -> dict[str, Any]:
+    """The generation's final status (set as it settles): its progress and any lease are over."""
     now = utcnow()
-    await conn.execute(
-        update(generations)
-        .where(generations.c.id == generation_id)
-        .values(
-            progress=None,
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-            completed_at=now,
-            **values,
-        )
-    )
+    return {
+        "progress": None,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+        "completed_at": now,
+        **values,
+    }
 
 
 class _Image(Protocol):
@@ -474,10 +489,13 @@ async def discard(gateway: Gateway, outcome: Outcome) -> None:
     await remove_files(gateway, [key for _, key in outcome.stored])
 
 
-async def _fail(gateway: Gateway, generation_id: str, exc: BaseException) -> None:
+async def _fail(
+    gateway: Gateway, generation_id: str, exc: BaseException, attempts: AttemptLog
+) -> None:
     error = error_record(exc)
     try:
         async with gateway.database.transaction() as conn:
+            await attempts.write_held(conn)
             await record_failure(conn, generation_id, error)
     except Exception as failure:
         gateway.stranded[generation_id] = error
@@ -507,16 +525,40 @@ class AttemptLog:
 
     ``adopt`` maps positions to attempt rows that already exist (a resumed attempt keeps its
     row). Subclasses add to each step's transaction through :meth:`_also`.
+
+    A sync generation saves two transactions (the base class only: its hooks do nothing):
+    :meth:`open` writes the first attempt's row in the transaction that opens the generation,
+    and with ``hold_success`` the end of the attempt that succeeded waits for
+    :meth:`write_held`, in the transaction that records the outcome. A failed attempt's end
+    is written as it happens, as before.
     """
 
     def __init__(
-        self, gateway: Gateway, generation_id: str, *, adopt: dict[int, int] | None = None
+        self,
+        gateway: Gateway,
+        generation_id: str,
+        *,
+        adopt: dict[int, int] | None = None,
+        hold_success: bool = False,
     ) -> None:
         self._gateway = gateway
         self._generation_id = generation_id
         self._ids: dict[int, int] = dict(adopt or {})
+        self._opened: set[int] = set()
+        self._hold_success = hold_success
+        self._held: tuple[int, dict[str, Any]] | None = None
+
+    async def open(self, conn: AsyncConnection, position: int, entry: Entry) -> None:
+        """Write the row of the attempt at ``position`` now, in the caller's transaction
+        (before any upstream is called), as :meth:`started` would."""
+        attempt = Attempt(model=entry.slug, provider=entry.provider.name)
+        await self._insert(conn, position, attempt)
+        self._opened.add(position)
 
     async def started(self, position: int, attempt: Attempt) -> None:
+        if position in self._opened:  # written as the generation opened
+            self._opened.discard(position)
+            return
         async with self._gateway.database.transaction() as conn:
             await self._before_start(conn, position, attempt)
             if position in self._ids:
@@ -526,20 +568,23 @@ class AttemptLog:
                     .values(status=attempt.status)
                 )
             else:
-                result = await conn.execute(
-                    insert(attempts_table)
-                    .values(
-                        generation_id=self._generation_id,
-                        position=position,
-                        model=attempt.model,
-                        provider=attempt.provider,
-                        status=attempt.status,
-                        started_at=utcnow(),
-                    )
-                    .returning(attempts_table.c.id)
-                )
-                self._ids[position] = int(result.scalar_one())
+                await self._insert(conn, position, attempt)
             await self._also(conn, "started", position, attempt)
+
+    async def _insert(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
+        result = await conn.execute(
+            insert(attempts_table)
+            .values(
+                generation_id=self._generation_id,
+                position=position,
+                model=attempt.model,
+                provider=attempt.provider,
+                status=attempt.status,
+                started_at=utcnow(),
+            )
+            .returning(attempts_table.c.id)
+        )
+        self._ids[position] = int(result.scalar_one())
 
     async def task(self, position: int, task_id: str, attempt: Attempt) -> None:
         await self._update(position, attempt, "submitted", task_id=task_id)
@@ -549,17 +594,30 @@ class AttemptLog:
 
     async def finished(self, position: int, attempt: Attempt, upstream_message: str | None) -> None:
         error = attempt.error or {}
-        await self._update(
-            position,
-            attempt,
-            attempt.status,
-            status=attempt.status,
-            error_type=error.get("type"),
-            error_message=error.get("message"),
-            provider_code=error.get("code"),
-            upstream_message=(upstream_message or "")[:2000] or None,
-            finished_at=utcnow(),
-        )
+        values = {
+            "status": attempt.status,
+            "error_type": error.get("type"),
+            "error_message": error.get("message"),
+            "provider_code": error.get("code"),
+            "upstream_message": (upstream_message or "")[:2000] or None,
+            "finished_at": utcnow(),
+        }
+        if self._hold_success and attempt.status == "succeeded":
+            self._held = (position, values)
+            return
+        await self._update(position, attempt, attempt.status, **values)
+
+    async def write_held(self, conn: AsyncConnection) -> None:
+        """Write the held end of the succeeded attempt, if any, in the caller's transaction
+        (the same values each time: the outcome's transaction, or failing that, the
+        release's)."""
+        if self._held is not None:
+            position, values = self._held
+            await conn.execute(
+                update(attempts_table)
+                .where(attempts_table.c.id == self._ids[position])
+                .values(values)
+            )
 
     async def _before_start(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
         """A hook run first in the transaction that starts an attempt (it may refuse it)."""

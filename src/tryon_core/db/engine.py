@@ -217,9 +217,15 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The database is unavailable; try again shortly.", retry_after=5)
 
 
-def create_database(url: str, *, timeout: float = 10.0, **engine_options: Any) -> Database:
+def create_database(
+    url: str, *, timeout: float = 10.0, pool_size: int = 20, **engine_options: Any
+) -> Database:
     """The database at ``url``. On PostgreSQL, ``timeout`` bounds connecting and every
-    statement, so a server that stops answering is an outage (503), not a hung request."""
+    statement, so a server that stops answering is an outage (503), not a hung request.
+
+    PostgreSQL keeps ``pool_size`` connections for reuse; a burst past them opens as many
+    again, closed when it is over. A sync request checks a connection out three times, each
+    briefly (never across an upstream call), so a pool this size rarely opens one anew."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -231,7 +237,8 @@ def create_database(url: str, *, timeout: float = 10.0, **engine_options: Any) -
         _tune_sqlite(engine)
     else:
         engine_options.setdefault("pool_pre_ping", True)
-        engine_options.setdefault("pool_size", 10)
+        engine_options.setdefault("pool_size", pool_size)
+        engine_options.setdefault("max_overflow", pool_size)
         engine_options.setdefault("pool_timeout", timeout)
         engine_options.setdefault("connect_args", {"timeout": timeout, "command_timeout": timeout})
         engine = create_async_engine(parsed, **engine_options)
