@@ -1,5 +1,6 @@
 # tryon-core: the gateway and its provider plugins, as one image for every role:
-#   docker run IMAGE serve [--no-workers]    # the HTTP API (and, without --no-workers, workers)
+#   docker run IMAGE serve [--workers N] [--no-workers]  # the HTTP API (N processes; and, without
+#                                                        # --no-workers, async-job workers)
 #   docker run IMAGE worker                  # async-job workers only, no HTTP
 # Configuration: mount a TOML file at /etc/tryon/tryon.toml (or set TRYON_CONFIG); secrets as
 # ${VAR} references in it, given as environment variables. See docs/deploy.md.
@@ -17,13 +18,13 @@ COPY plugins/tryon-gemini/pyproject.toml plugins/tryon-gemini/
 COPY plugins/tryon-openai/pyproject.toml plugins/tryon-openai/
 COPY plugins/tryon-fal/pyproject.toml plugins/tryon-fal/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-dev --group providers --extra otel --no-install-workspace --no-editable
+    uv sync --no-dev --group providers --extra otel --extra speed --no-install-workspace --no-editable
 # then the project and its plugins themselves
 COPY src src
 COPY plugins plugins
 COPY samples samples
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --no-dev --group providers --extra otel --no-editable
+    uv sync --no-dev --group providers --extra otel --extra speed --no-editable
 
 # -- run: the virtual environment only, as an unprivileged user -----------------------------
 FROM python:3.12-slim-bookworm

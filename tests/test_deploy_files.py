@@ -67,13 +67,20 @@ def test_the_dockerfile_builds_in_stages_and_runs_unprivileged() -> None:
     assert "USER tryon" in lines
     assert 'ENTRYPOINT ["tryon"]' in lines
     assert any(line.startswith("ENV") and "UV_FROZEN=1" in line for line in lines)
+    syncs = [line for line in lines if line.startswith("uv sync")]
+    assert syncs and all(" ".join(EXTRAS) in line for line in syncs)  # the fast paths, too
+
+
+EXTRAS = ("--extra", "otel", "--extra", "speed")
+"""The extras the Dockerfile installs."""
 
 
 @pytest.mark.slow
 def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None:
-    """The Dockerfile's ``uv sync --no-dev --group providers --extra otel --no-editable``, into
-    a fresh environment: ``tryon`` runs and lists the providers' models, tracing can be turned
-    on, and no test tools are installed."""
+    """The Dockerfile's ``uv sync --no-dev --group providers --extra otel --extra speed
+    --no-editable``, into a fresh environment: ``tryon`` runs and lists the providers' models,
+    tracing can be turned on, uvloop and httptools are there, and no test tools are
+    installed."""
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("needs uv on PATH")
@@ -81,7 +88,7 @@ def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_FROZEN": "1"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(
-        [uv, "sync", "-q", "--no-dev", "--group", "providers", "--extra", "otel", "--no-editable"],
+        [uv, "sync", "-q", "--no-dev", "--group", "providers", *EXTRAS, "--no-editable"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -103,7 +110,7 @@ def test_the_images_install_steps_make_a_working_gateway(tmp_path: Path) -> None
     )
     assert "local/" in listed.stdout
     subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import opentelemetry.sdk.trace"],
+        [str(venv / "bin" / "python"), "-c", "import opentelemetry.sdk.trace, uvloop, httptools"],
         check=True,
         timeout=120,
     )

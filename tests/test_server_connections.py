@@ -7,6 +7,8 @@ idle after a request, after ``keep_alive_seconds``; connections past
 503, while other clients are served. Client addresses are distinct loopback addresses
 (127.0.0.2, 127.0.0.3, ...), which Linux routes to the server on 127.0.0.1.
 
+Every test runs against each HTTP parser, h11 and httptools (``[server] http``).
+
 Bounds here are generous deadlines for something to happen at all, never measurements.
 """
 
@@ -41,17 +43,26 @@ def _gateway(directory: Path, server: str) -> Iterator[Gateway]:
         gateway.stop()
 
 
-@pytest.fixture(scope="module")
-def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+PARSERS = ["h11", "httptools"]
+"""``[server] http``: each HTTP parser is guarded alike."""
+
+
+@pytest.fixture(scope="module", params=PARSERS)
+def impatient(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
     """A gateway that waits one second for headers and one second between requests."""
-    server = "header_timeout_seconds = 1\nkeep_alive_seconds = 1"
+    server = f"header_timeout_seconds = 1\nkeep_alive_seconds = 1\nhttp = '{request.param}'"
     yield from _gateway(tmp_path_factory.mktemp("impatient"), server)
 
 
-@pytest.fixture
-def crowded(tmp_path: Path) -> Iterator[Gateway]:
+@pytest.fixture(params=PARSERS)
+def crowded(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Gateway]:
     """A gateway that admits three connections per client address and six in all."""
-    server = "max_connections_per_client = 3\nmax_connections = 6\nheader_timeout_seconds = 60"
+    server = (
+        "max_connections_per_client = 3\nmax_connections = 6\nheader_timeout_seconds = 60\n"
+        f"http = '{request.param}'"
+    )
     yield from _gateway(tmp_path, server)
 
 
@@ -123,6 +134,8 @@ def test_silent_connections_are_closed_and_others_served_meanwhile(impatient: Ga
         for client in silent:
             client.close()
     assert "no complete request headers within 1 s" in impatient.log_since(0)
+    parser = "h11" if "http = 'h11'" in impatient.config.read_text() else "httptools"
+    assert f"HTTP parser: {parser}" in impatient.log_since(0)
 
 
 @pytest.mark.parametrize("first", ["opening", "after_a_request"])

@@ -15,7 +15,7 @@ import msgspec
 
 from tryon_core import accounts, billing, key_limits
 from tryon_core.amounts import MAX_CREDITS
-from tryon_core.config import MAX_LIMIT, Settings, load_settings
+from tryon_core.config import MAX_LIMIT, MAX_WORKERS, Settings, load_settings
 from tryon_core.db import Database, create_database
 from tryon_core.errors import ConfigError, InvalidRequest, TryOnError
 from tryon_core.gateway import build_catalog
@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the gateway")
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument(
+        "--workers",
+        dest="processes",
+        type=int,
+        metavar="N",
+        help="override server.workers: N processes serving the port (about one per CPU core)",
+    )
     serve.add_argument(
         "--no-workers",
         dest="workers",
@@ -229,8 +236,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings.server.host = args.host
     if args.port is not None:
         settings.server.port = args.port
-    serve(settings, workers=args.workers)
-    return 0
+    if args.processes is not None:
+        if not 1 <= args.processes <= MAX_WORKERS:
+            raise ConfigError(f"--workers takes a whole number from 1 to {MAX_WORKERS}")
+        settings.server.workers = args.processes
+    return serve(settings, workers=args.workers)
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

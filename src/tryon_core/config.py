@@ -49,6 +49,8 @@ WEEK = 7 * 24 * 3600
 MAX_LIMIT = 1_000_000
 """The largest requests-per-minute or concurrent-generations limit (config or a key's own)."""
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)]
+MAX_WORKERS = 256
+"""The most processes ``tryon serve --workers`` starts."""
 
 
 class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -70,6 +72,15 @@ class ServerConfig(_Section):
     """Open connections (HTTP and WebSocket) at once; a connection past it gets 503 and closes."""
     max_connections_per_client: NonNegative = 64
     """Open connections from one client address; past it, 429 and closed. 0: no limit."""
+    workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_WORKERS)] = 1
+    """Processes serving the one port (``tryon serve --workers``); about one per CPU core.
+    Connection limits count in each process."""
+    http: Literal["auto", "h11", "httptools"] = "auto"
+    """The HTTP/1.1 parser: ``httptools`` (faster; ``tryon-core[speed]``) or ``h11``; ``auto``
+    takes httptools when installed."""
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    """The event loop: ``uvloop`` (faster; ``tryon-core[speed]``) or ``asyncio``; ``auto``
+    takes uvloop when installed."""
 
     @property
     def base_url(self) -> str:

@@ -21,7 +21,10 @@ deliveries on it), else the in-process pool. Without Redis on PostgreSQL an API 
 announces its jobs with NOTIFY and every process with workers takes them from there (and from
 its sweep); on SQLite a process without workers hands nothing on: ``tryon worker`` processes
 find its jobs with their sweep, and, with no broker for job events either, the subscribers of
-split roles re-read every ``[jobs] sweep_interval_seconds``.
+split roles (and of ``tryon serve --workers N``) re-read every ``[jobs] sweep_interval_seconds``.
+
+``tryon serve --workers N`` runs N processes of the role it names; a job runs in the process
+that accepted it (or, after that process died, wherever the sweep hands it on).
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
         await notified.enter_async_context(take_notified(gateway.notify, dispatcher))
     sweeper = asyncio.create_task(run_sweeper(gateway))
     others = []
-    if role is not Role.SERVE and gateway.redis is None and gateway.notify is None:
+    if not _alone(gateway, role) and gateway.redis is None and gateway.notify is None:
         every = gateway.settings.jobs.sweep_interval_seconds  # no broker (SQLite): re-read
         others.append(asyncio.create_task(wake_periodically(gateway.events, every)))
     if role.workers:
@@ -135,6 +138,12 @@ async def background(gateway: Gateway, role: Role) -> AsyncIterator[None]:
         gateway.jobs = None
         await _stop(others)
         metrics.process_exit()
+
+
+def _alone(gateway: Gateway, role: Role) -> bool:
+    """True if this process is the whole deployment as far as it can tell: ``tryon serve`` in
+    one process. Split roles and ``--workers N`` have other processes changing jobs."""
+    return role is Role.SERVE and gateway.settings.server.workers == 1
 
 
 async def _stop(tasks: list[asyncio.Task[None]]) -> None:

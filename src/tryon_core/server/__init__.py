@@ -1,7 +1,11 @@
-"""The HTTP server process ``tryon serve`` runs: uvicorn, with our logging and connection bounds.
+"""The HTTP server ``tryon serve`` runs: uvicorn, with our logging and connection bounds.
 
 - :mod:`~tryon_core.server.logs`: one log stream, secrets blanked from every line.
 - :mod:`~tryon_core.server.connections`: header timeout, connections per client and in all.
+- :mod:`~tryon_core.server.httptools_guard`: the same guard on the httptools parser.
+- :mod:`~tryon_core.server.fast_paths`: uvloop and httptools when installed (``[server] loop``,
+  ``http``).
+- :mod:`~tryon_core.server.processes`: ``--workers N``, several processes on one port.
 - :mod:`~tryon_core.server.allocator`: big buffers go back to the system once freed.
 """
 
@@ -10,15 +14,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import cast
+from typing import TYPE_CHECKING, Any
+
+from uvicorn.config import STARTUP_FAILURE
 
 from tryon_core.config import Settings
 from tryon_core.redis_link import check_redis
 from tryon_core.server.allocator import return_big_buffers
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
+from tryon_core.server.fast_paths import http_protocol, loop_name, parser_name
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
+from tryon_core.server.processes import serve_processes
 from tryon_core.storage import signing_secret
 from tryon_core.stores import check_store
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = [
     "ConnectionGate",
@@ -37,33 +48,46 @@ _FILES_BESIDES_CONNECTIONS = 128
 """Descriptors kept for the database, stored files, upstream and webhook connections."""
 
 
-def serve(settings: Settings, *, workers: bool = True) -> None:
-    """Build the app and serve it until interrupted (uvicorn handles SIGINT and SIGTERM).
+def serve(settings: Settings, *, workers: bool = True) -> int:
+    """Serve the app until SIGTERM or SIGINT, in one process or ``[server] workers``
+    (:mod:`~tryon_core.server.processes`); the exit status (3: the server could not start).
 
     :func:`preflight` runs first: what cannot be used raises ConfigError (one line from
     ``tryon serve``) rather than failing inside the server's start-up.
     """
     import uvicorn
 
-    from tryon_core.api import create_app
-
     asyncio.run(preflight(settings))
     configure_logging(settings.logging.level, settings.logging.format)
-    return_big_buffers()
-    app = create_app(settings, workers=workers)
     server = settings.server
     _make_room_for(server.max_connections + _FILES_BESIDES_CONNECTIONS)
-    gate = ConnectionGate(
-        max_connections=server.max_connections, max_per_client=server.max_connections_per_client
-    )
-    protocol = functools.partial(
-        GuardedH11Protocol, gate=gate, header_timeout=server.header_timeout_seconds
-    )
-    uvicorn.run(
+    config = functools.partial(_uvicorn_config, settings)
+    if server.workers > 1:
+        return serve_processes(settings, config, workers=workers)
+    from tryon_core.api import create_app
+
+    return_big_buffers()
+    one = uvicorn.Server(config(create_app(settings, workers=workers)))
+    one.run()
+    return 0 if one.started else STARTUP_FAILURE
+
+
+def _uvicorn_config(settings: Settings, app: Any, *, factory: bool = False) -> uvicorn.Config:
+    """One process's server: our guarded protocol, loop, timeouts and logging. ``app`` is the
+    app, or (``factory``, several processes) a picklable factory each child calls."""
+    import uvicorn
+
+    server = settings.server
+    loop, protocol = loop_name(server), http_protocol(server)
+    log.info("event loop: %s; HTTP parser: %s", loop, parser_name(protocol))
+    return uvicorn.Config(
         app,
+        factory=factory,
         host=server.host,
         port=server.port,
-        http=cast("type[asyncio.Protocol]", protocol),  # uvicorn calls it as it would a class
+        workers=server.workers,
+        loop=loop,
+        http=protocol,
         timeout_keep_alive=server.keep_alive_seconds,
         log_config=None,  # configure_logging() did
         log_level=settings.logging.level,

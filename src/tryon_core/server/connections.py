@@ -4,7 +4,8 @@ take every file descriptor.
 uvicorn closes a connection idle between two requests (``timeout_keep_alive``), but nothing
 bounds a connection that sends its request headers slowly or sends nothing at all, nor how
 many connections one client may open. :class:`GuardedH11Protocol`, uvicorn's h11 protocol
-with three additions, does:
+with three additions (:class:`ConnectionGuard`), does; so does
+:class:`~tryon_core.server.httptools_guard.GuardedHttpToolsProtocol` for httptools:
 
 - **header timeout**: a connection must deliver complete request headers within
   ``header_timeout`` seconds of opening, or of the first byte of its next request; else it is
@@ -13,6 +14,8 @@ with three additions, does:
   WebSocket alike) by client address. A connection past ``max_per_client`` from one address
   is answered ``429`` and closed; one past ``max_connections`` in all, ``503``. Both answers
   are the error envelope, written at once, before any request is read.
+
+Each process of ``tryon serve --workers N`` has its own gate: the limits count per process.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from uvicorn.server import ServerState
 
 from tryon_core.api.errors import ErrorBody, ErrorEnvelope
 
-__all__ = ["ConnectionGate", "GuardedH11Protocol"]
+__all__ = ["ConnectionGate", "ConnectionGuard", "GuardedH11Protocol"]
 
 log = logging.getLogger("tryon.server")
 
@@ -80,8 +83,18 @@ class ConnectionGate:
             self.release(transport)
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, behind a :class:`ConnectionGate` and with a header timeout."""
+class ConnectionGuard(asyncio.Protocol):
+    """What both guarded protocols add to uvicorn's, placed before it in their bases:
+    admission by a :class:`ConnectionGate` and the header timeout. The parser-specific part
+    calls :meth:`awaiting_headers` and :meth:`headers_complete` as its parser sees those
+    moments."""
+
+    gate: ConnectionGate
+    header_timeout: float
+    header_timer: asyncio.TimerHandle | None = None
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    client: tuple[str, int] | None
 
     def __init__(
         self,
@@ -93,49 +106,63 @@ class GuardedH11Protocol(H11Protocol):
         gate: ConnectionGate,
         header_timeout: float,
     ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
         self.gate = gate
         self.header_timeout = header_timeout
-        self.header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        refusal = self.gate.admit(transport, _address(self.client))
-        if refusal is not None:
-            transport.write(refusal)
-            transport.close()
-            return
-        self._await_headers()
-
-    def data_received(self, data: bytes) -> None:
-        if self.header_timer is None and self.conn.their_state is h11.IDLE:
-            self._await_headers()  # the first byte of the next request on a kept-alive connection
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._stop_waiting()
+        self.guard_opened()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_waiting()
-        self.gate.release(self.transport)
+        self.guard_closed()
         super().connection_lost(exc)
 
-    def _await_headers(self) -> None:
-        self.header_timer = self.loop.call_later(self.header_timeout, self._headers_overdue)
+    def guard_opened(self) -> bool:
+        """After the transport is set: False (refused, answered and closed) or True."""
+        refusal = self.gate.admit(self.transport, _address(self.client))
+        if refusal is not None:
+            self.transport.write(refusal)
+            self.transport.close()
+            return False
+        self.awaiting_headers()
+        return True
 
-    def _stop_waiting(self) -> None:
+    def awaiting_headers(self) -> None:
+        """A request has begun (or may begin): its headers are due within the timeout. A
+        deadline already running is kept (trickled bytes do not extend it)."""
+        if self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.header_timeout, self._headers_overdue)
+
+    def headers_complete(self) -> None:
         if self.header_timer is not None:
             self.header_timer.cancel()
             self.header_timer = None
 
+    def guard_closed(self) -> None:
+        self.headers_complete()
+        self.gate.release(self.transport)
+
     def _headers_overdue(self) -> None:
         self.header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if not self.transport.is_closing():
             log.info(
                 "closed a connection from %s: no complete request headers within %g s",
                 _address(self.client),
                 self.header_timeout,
             )
             self.transport.close()
+
+
+class GuardedH11Protocol(ConnectionGuard, H11Protocol):
+    """uvicorn's h11 protocol, behind a :class:`ConnectionGate` and with a header timeout."""
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE:
+            self.awaiting_headers()  # the first byte of the next request on a kept-alive one
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:
+            self.headers_complete()
 
 
 def _address(client: tuple[str, int] | None) -> str | None:

@@ -118,8 +118,9 @@ class RedactingFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
-    ``message``, the request's ids, the record's own fields and, after an error, ``exception``.
+    """One JSON object per line: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``pid``
+    (which process of ``tryon serve --workers N``), ``message``, the request's ids, the
+    record's own fields and, after an error, ``exception``.
     Every string in it is blanked as :class:`RedactingFormatter` blanks a line."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -129,6 +130,7 @@ class JsonFormatter(logging.Formatter):
             "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
             **_ids(record),
         }
