@@ -430,7 +430,13 @@ def test_serve_port_override_reaches_the_links(
     import uvicorn
 
     served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:
+        """Note what would be served instead of serving it."""
+        served.update(app=server.config.app, port=server.config.port)
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     config = tmp_path / "tryon.toml"
     base = (
         f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path}/db.sqlite"\n'
