@@ -115,11 +115,7 @@ def _in_period(row: Any, start: datetime) -> int:
 def standing(info: KeyInfo | Seen, *, at: datetime | None = None) -> KeyLimit:
     """The key's limit, reset and use in the period holding ``at`` (now)."""
     start = period_start(info.limit_reset, at or utcnow())
-    used = 0
-    began = info.limit_period_start
-    if info.credit_limit is not None and began is not None and as_utc(began) >= start:
-        used = info.limit_used
-    return KeyLimit(limit=info.credit_limit, reset=info.limit_reset, used=used)
+    return KeyLimit(limit=info.credit_limit, reset=info.limit_reset, used=_in_period(info, start))
 
 
 async def key_limit(conn: AsyncConnection, key_id: str, *, at: datetime | None = None) -> KeyLimit:
