@@ -1,6 +1,6 @@
 """What one synchronous request costs the database, counted (not timed): two write
 transactions (open: generation, reservation, first attempt; outcome: attempt end, settlement,
-files) and one read (authentication), so the count cannot creep back up unnoticed.
+files) and one read (authentication, one statement outside any transaction), so the count cannot creep back up unnoticed.
 
 Counted in the request's own context only (``request_context``), so the gateway's background
 tasks (sweeper, key-usage flush) never make it flaky.
@@ -25,9 +25,8 @@ PER_SYNC_REQUEST = {
     "select": 2,  # the key (with its account's balance and limit); the key still live
     "insert": 5,  # generation, reserve ledger row, attempt; capture ledger row, file
     "update": 6,  # account, key; attempt end, generation settled and ended, account, key
-    "begin": 3,
+    "begin": 2,  # the authentication reads outside a transaction (one statement)
     "commit": 2,
-    "rollback": 1,  # the read-only authentication
 }
 
 

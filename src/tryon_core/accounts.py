@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database
+from tryon_core.db.prepared import Prepared
 from tryon_core.db.schema import accounts, api_keys
 from tryon_core.errors import (
     AuthenticationFailed,
@@ -329,26 +330,7 @@ async def key_principal(
     The lookup is by SHA-256 of the whole key, so no secret is ever compared byte by byte.
     With ``usage``, the key's use is noted there (written later, see :class:`KeyUsage`).
     """
-    row = (
-        await conn.execute(
-            select(
-                api_keys.c.id,
-                api_keys.c.account_id,
-                api_keys.c.revoked_at,
-                api_keys.c.last_used_at,
-                api_keys.c.scope,
-                api_keys.c.requests_per_minute,
-                api_keys.c.concurrent_generations,
-                api_keys.c.credit_limit,
-                api_keys.c.limit_reset,
-                api_keys.c.limit_used,
-                api_keys.c.limit_period_start,
-                accounts.c.balance,
-            )
-            .join(accounts, accounts.c.id == api_keys.c.account_id)
-            .where(api_keys.c.hash == hash_key(token))
-        )
-    ).first()
+    row = await _KEY_HOLDER.first(conn, hash=hash_key(token))
     if row is None or row.revoked_at is not None:
         raise AuthenticationFailed("Invalid or revoked API key.")
     if usage is not None:
@@ -369,12 +351,36 @@ async def key_principal(
     )
 
 
+_KEY_HOLDER = Prepared(
+    select(
+        api_keys.c.id,
+        api_keys.c.account_id,
+        api_keys.c.revoked_at,
+        api_keys.c.last_used_at,
+        api_keys.c.scope,
+        api_keys.c.requests_per_minute,
+        api_keys.c.concurrent_generations,
+        api_keys.c.credit_limit,
+        api_keys.c.limit_reset,
+        api_keys.c.limit_used,
+        api_keys.c.limit_period_start,
+        accounts.c.balance,
+    )
+    .join(accounts, accounts.c.id == api_keys.c.account_id)
+    .where(api_keys.c.hash == bindparam("hash"))
+)
+"""The key with this hash, and what authentication reads with it (see :class:`Seen`)."""
+
+
 async def ensure_key_live(conn: AsyncConnection, key_id: str) -> None:
     """Raise 401 if the key was revoked since it authenticated: live work (a stream, a
     WebSocket, a generation about to be charged) ends with its key."""
-    revoked = await conn.scalar(select(api_keys.c.revoked_at).where(api_keys.c.id == key_id))
+    revoked = await _KEY_REVOKED.scalar(conn, key_id=key_id)
     if revoked is not None:
         raise AuthenticationFailed(REVOKED_MESSAGE, type="key_revoked")
+
+
+_KEY_REVOKED = Prepared(select(api_keys.c.revoked_at).where(api_keys.c.id == bindparam("key_id")))
 
 
 def _key_info(row: Any) -> KeyInfo:

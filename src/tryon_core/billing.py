@@ -28,13 +28,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Executable
 
 from tryon_core import demo_sessions as demo_sessions_
 from tryon_core import key_limits, metrics
 from tryon_core.accounts import Seen
 from tryon_core.amounts import MAX_CREDITS, is_credits
+from tryon_core.db.prepared import insert_row, prepared_by
 from tryon_core.db.schema import accounts, demo_sessions, generations, ledger
 from tryon_core.errors import AuthenticationFailed, InvalidRequest, NotFound, PaymentRequired, echo
 from tryon_core.ids import as_utc, utcnow
@@ -142,19 +144,10 @@ async def reserve(
         raise ValueError(f"cannot reserve {credits!r} credits")
     rowcount = 0
     if credits <= MAX_CREDITS:
-        conditions = [accounts.c.id == account_id, accounts.c.balance >= credits]
-        if most_active.account is not None:
-            conditions.append(accounts.c.active_generations < most_active.account)
-        result = await conn.execute(
-            update(accounts)
-            .where(*conditions)
-            .values(
-                balance=accounts.c.balance - credits,
-                reserved=accounts.c.reserved + credits,
-                active_generations=accounts.c.active_generations + 1,
-            )
-        )
-        rowcount = result.rowcount
+        most = most_active.account
+        hold = _HOLD(most is not None)
+        held = await hold.run(conn, account_id=account_id, credits=credits, most=most)
+        rowcount = held.rowcount
     if rowcount != 1:
         await _refuse_reservation(conn, account_id, credits, most_active.account)
     if key_id is not None:
@@ -171,6 +164,29 @@ async def reserve(
             .where(generations.c.id == generation_id)
             .values(credits_reserved=generations.c.credits_reserved + credits, counted=True)
         )
+
+
+def _hold(most: bool) -> Executable:
+    """Take ``credits`` from the balance into the reservation, if the balance covers them
+    (and, with ``most``, the account runs fewer generations than that)."""
+    conditions = [
+        accounts.c.id == bindparam("account_id"),
+        accounts.c.balance >= bindparam("credits"),
+    ]
+    if most:
+        conditions.append(accounts.c.active_generations < bindparam("most"))
+    return (
+        update(accounts)
+        .where(*conditions)
+        .values(
+            balance=accounts.c.balance - bindparam("credits"),
+            reserved=accounts.c.reserved + bindparam("credits"),
+            active_generations=accounts.c.active_generations + 1,
+        )
+    )
+
+
+_HOLD = prepared_by(_hold)
 
 
 async def _refuse_reservation(
@@ -207,22 +223,9 @@ async def settle(
     (the one that served, if any) labels the credits in the metrics. ``finish``: more columns
     of the generation row to set in the same UPDATE (its final status), only if it settles.
     """
-    row = (
-        await conn.execute(
-            update(generations)
-            .where(generations.c.id == generation_id, generations.c.settled.is_(False))
-            .values({"updated_at": utcnow(), **(finish or {}), "settled": True})
-            .values(credits_charged=charge)
-            .returning(
-                generations.c.account_id,
-                generations.c.credits_reserved,
-                generations.c.demo_session_id,
-                generations.c.key_id,
-                generations.c.counted,
-                generations.c.created_at,
-            )
-        )
-    ).first()
+    values = {"updated_at": utcnow(), **(finish or {})}
+    mark = _MARK_SETTLED(tuple(sorted(values)))
+    row = await mark.first(conn, generation_id=generation_id, charge=charge, **values)
     if row is None:
         return False
     account_id, held, counted = row.account_id, int(row.credits_reserved), bool(row.counted)
@@ -230,15 +233,9 @@ async def settle(
         raise ValueError(f"cannot charge {charge} against a reservation of {held}")
     released = held - charge
     if held or counted:
-        active = accounts.c.active_generations
-        values: dict[str, Any] = {}
-        if held:
-            values.update(
-                balance=accounts.c.balance + released, reserved=accounts.c.reserved - held
-            )
-        if counted:
-            values.update(active_generations=case((active > 0, active - 1), else_=0))
-        await conn.execute(update(accounts).where(accounts.c.id == account_id).values(values))
+        await _UNHOLD(bool(held), counted).run(
+            conn, account_id=account_id, released=released, held=held
+        )
     if counted and row.key_id is not None:
         await key_limits.release_for_key(conn, row.key_id, released, made=row.created_at)
     if held and row.demo_session_id is not None:
@@ -253,6 +250,43 @@ async def settle(
         await _write(conn, account_id, "release", released, -released, generation_id, "")
     metrics.credits_settled(model, charge, released)
     return True
+
+
+def _mark_settled(columns: tuple[str, ...]) -> Executable:
+    """Settle the generation (if nobody did), setting ``columns`` of its row too."""
+    return (
+        update(generations)
+        .where(generations.c.id == bindparam("generation_id"), generations.c.settled.is_(False))
+        .values({column: bindparam(column) for column in columns})
+        .values(settled=True, credits_charged=bindparam("charge"))
+        .returning(
+            generations.c.account_id,
+            generations.c.credits_reserved,
+            generations.c.demo_session_id,
+            generations.c.key_id,
+            generations.c.counted,
+            generations.c.created_at,
+        )
+    )
+
+
+def _unhold(held: bool, counted: bool) -> Executable:
+    """The account's side of a settlement: ``held`` credits out of the reservation, the
+    ``released`` part of them back into the balance; one active generation fewer."""
+    active = accounts.c.active_generations
+    values: dict[str, Any] = {}
+    if held:
+        values.update(
+            balance=accounts.c.balance + bindparam("released"),
+            reserved=accounts.c.reserved - bindparam("held"),
+        )
+    if counted:
+        values.update(active_generations=case((active > 0, active - 1), else_=0))
+    return update(accounts).where(accounts.c.id == bindparam("account_id")).values(values)
+
+
+_MARK_SETTLED = prepared_by(_mark_settled)
+_UNHOLD = prepared_by(_unhold)
 
 
 async def _hold_within_cap(conn: AsyncConnection, session_id: str, credits: int) -> None:
@@ -327,17 +361,16 @@ async def _write(
     generation_id: str | None,
     note: str,
 ) -> None:
-    await conn.execute(
-        insert(ledger).values(
-            account_id=account_id,
-            kind=kind,
-            amount=amount,
-            reserved_delta=reserved_delta,
-            generation_id=generation_id,
-            note=note,
-            created_at=utcnow(),
-        )
-    )
+    row = {
+        "account_id": account_id,
+        "kind": kind,
+        "amount": amount,
+        "reserved_delta": reserved_delta,
+        "generation_id": generation_id,
+        "note": note,
+        "created_at": utcnow(),
+    }
+    await insert_row(conn, ledger, row)
 
 
 async def check_affordable(

@@ -25,12 +25,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import BigInteger, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Executable
 
 from tryon_core.accounts import KeyInfo, Principal, Seen, get_key
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.config import MAX_LIMIT, LimitsConfig
+from tryon_core.db.prepared import Prepared, prepared_by
 from tryon_core.db.schema import Timestamp, api_keys, generations
 from tryon_core.errors import (
     AuthenticationFailed,
@@ -193,25 +195,10 @@ async def hold_for_key(
             if reset is None:
                 raise AuthenticationFailed("Invalid or revoked API key.")
         start = period_start(reset, at)
-        began = api_keys.c.limit_period_start
-        current = and_(began.is_not(None), began >= _timestamp(start))
-        used = case((current, api_keys.c.limit_used), else_=0)
-        unlimited = api_keys.c.credit_limit.is_(None)
-        conditions = [api_keys.c.id == key_id, api_keys.c.limit_reset == reset]
-        if credits:  # a free generation spends nothing: past the limit, it still runs
-            conditions.append(or_(unlimited, used + credits <= api_keys.c.credit_limit))
-        if most is not None:
-            conditions.append(api_keys.c.active_generations < most)
-        result = await conn.execute(
-            update(api_keys)
-            .where(*conditions)
-            .values(
-                limit_used=case((unlimited, api_keys.c.limit_used), else_=used + credits),
-                limit_period_start=case(
-                    (unlimited, began), (current, began), else_=_timestamp(start)
-                ),
-                active_generations=api_keys.c.active_generations + 1,
-            )
+        # a free generation spends nothing: past the limit, it still runs
+        hold = _HOLD(bool(credits), most is not None)
+        result = await hold.run(
+            conn, key_id=key_id, reset=reset, start=start, credits=credits, most=most
         )
         if result.rowcount == 1:
             return
@@ -241,20 +228,56 @@ async def hold_for_key(
     raise ServiceUnavailable("The key's limits kept changing; retry.")
 
 
+def _hold(credits: bool, most: bool) -> Executable:
+    """Count a generation against the key: in the period beginning at ``start`` (rolled over
+    if the key's is older), within its credit limit (``credits``: the generation costs some),
+    among at most ``most`` active generations; only while its ``limit_reset`` is ``reset``."""
+    began = api_keys.c.limit_period_start
+    start = bindparam("start", type_=Timestamp)
+    current = and_(began.is_not(None), began >= start)
+    used = case((current, api_keys.c.limit_used), else_=0)
+    unlimited = api_keys.c.credit_limit.is_(None)
+    cost = bindparam("credits", type_=BigInteger)
+    conditions = [
+        api_keys.c.id == bindparam("key_id"),
+        api_keys.c.limit_reset == bindparam("reset"),
+    ]
+    if credits:
+        conditions.append(or_(unlimited, used + cost <= api_keys.c.credit_limit))
+    if most:
+        conditions.append(api_keys.c.active_generations < bindparam("most", type_=BigInteger))
+    return (
+        update(api_keys)
+        .where(*conditions)
+        .values(
+            limit_used=case((unlimited, api_keys.c.limit_used), else_=used + cost),
+            limit_period_start=case((unlimited, began), (current, began), else_=start),
+            active_generations=api_keys.c.active_generations + 1,
+        )
+    )
+
+
+_HOLD = prepared_by(_hold)
+
+
 async def release_for_key(
     conn: AsyncConnection, key_id: str, released: int, *, made: datetime
 ) -> None:
     """Settlement of a counted generation made at ``made``: its place among the key's active
     generations back, and ``released`` credits back into the key's limit if the key's period
     still began at or before ``made`` (never below zero)."""
+    await _RELEASE.run(conn, key_id=key_id, released=released, made=made)
+
+
+def _release() -> Executable:
     began = api_keys.c.limit_period_start
-    same_period = and_(
-        api_keys.c.credit_limit.is_not(None), began.is_not(None), began <= _timestamp(made)
-    )
+    made = bindparam("made", type_=Timestamp)
+    released = bindparam("released", type_=BigInteger)
+    same_period = and_(api_keys.c.credit_limit.is_not(None), began.is_not(None), began <= made)
     used = api_keys.c.limit_used
-    await conn.execute(
+    return (
         update(api_keys)
-        .where(api_keys.c.id == key_id)
+        .where(api_keys.c.id == bindparam("key_id"))
         .values(
             active_generations=case(
                 (api_keys.c.active_generations > 0, api_keys.c.active_generations - 1),
@@ -267,6 +290,9 @@ async def release_for_key(
             ),
         )
     )
+
+
+_RELEASE = Prepared(_release())
 
 
 async def recount(conn: AsyncConnection, key_id: str, *, at: datetime | None = None) -> None:

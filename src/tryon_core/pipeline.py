@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import msgspec
-from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core import billing, key_limits, metrics
 from tryon_core.accounts import Principal
 from tryon_core.catalog import Entry
 from tryon_core.config import LimitsConfig
+from tryon_core.db.prepared import insert_row, update_row
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
 from tryon_core.errors import NoCapableModel, ServiceUnavailable, TryOnError
@@ -289,25 +289,24 @@ async def open_generation(
     generations ``limits`` allow; None: no such limit). The row is inserted holding its
     reservation already; a refusal rolls the caller's transaction back, row and all."""
     note_generation(generation_id)  # the request's log line names it
-    await conn.execute(
-        insert(generations).values(
-            id=generation_id,
-            account_id=principal.account_id,
-            key_id=principal.key_id,
-            demo_session_id=principal.demo_session_id,
-            status=status,
-            route=route,
-            mode=request.mode,
-            request=request.summary(),
-            credits_reserved=reserved,
-            credits_charged=0,
-            settled=False,
-            counted=True,
-            created_at=created,
-            updated_at=created,
-            **job,
-        )
-    )
+    row = {
+        "id": generation_id,
+        "account_id": principal.account_id,
+        "key_id": principal.key_id,
+        "demo_session_id": principal.demo_session_id,
+        "status": status,
+        "route": route,
+        "mode": request.mode,
+        "request": request.summary(),
+        "credits_reserved": reserved,
+        "credits_charged": 0,
+        "settled": False,
+        "counted": True,
+        "created_at": created,
+        "updated_at": created,
+        **job,
+    }
+    await insert_row(conn, generations, row)
     await billing.reserve(
         conn,
         principal.account_id,
@@ -458,21 +457,20 @@ async def keep_file(
     expires: datetime,
 ) -> None:
     """Record an image saved in the file store under ``key`` (an input or an output)."""
-    await conn.execute(
-        insert(files).values(
-            id=file_id,
-            account_id=account_id,
-            generation_id=generation_id,
-            kind=kind,
-            storage_key=key,
-            content_type=image.content_type,
-            size=len(image.data),
-            width=image.width,
-            height=image.height,
-            created_at=created,
-            expires_at=expires,
-        )
-    )
+    row = {
+        "id": file_id,
+        "account_id": account_id,
+        "generation_id": generation_id,
+        "kind": kind,
+        "storage_key": key,
+        "content_type": image.content_type,
+        "size": len(image.data),
+        "width": image.width,
+        "height": image.height,
+        "created_at": created,
+        "expires_at": expires,
+    }
+    await insert_row(conn, files, row)
 
 
 def error_record(exc: BaseException) -> dict[str, Any]:
@@ -562,29 +560,23 @@ class AttemptLog:
         async with self._gateway.database.transaction() as conn:
             await self._before_start(conn, position, attempt)
             if position in self._ids:
-                await conn.execute(
-                    update(attempts_table)
-                    .where(attempts_table.c.id == self._ids[position])
-                    .values(status=attempt.status)
-                )
+                values = {"status": attempt.status}
+                await update_row(conn, attempts_table, "id", self._ids[position], values)
             else:
                 await self._insert(conn, position, attempt)
             await self._also(conn, "started", position, attempt)
 
     async def _insert(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
-        result = await conn.execute(
-            insert(attempts_table)
-            .values(
-                generation_id=self._generation_id,
-                position=position,
-                model=attempt.model,
-                provider=attempt.provider,
-                status=attempt.status,
-                started_at=utcnow(),
-            )
-            .returning(attempts_table.c.id)
-        )
-        self._ids[position] = int(result.scalar_one())
+        row = {
+            "generation_id": self._generation_id,
+            "position": position,
+            "model": attempt.model,
+            "provider": attempt.provider,
+            "status": attempt.status,
+            "started_at": utcnow(),
+        }
+        result = await insert_row(conn, attempts_table, row, returning=("id",))
+        self._ids[position] = int(result.rows[0].id)
 
     async def task(self, position: int, task_id: str, attempt: Attempt) -> None:
         await self._update(position, attempt, "submitted", task_id=task_id)
@@ -613,11 +605,7 @@ class AttemptLog:
         release's)."""
         if self._held is not None:
             position, values = self._held
-            await conn.execute(
-                update(attempts_table)
-                .where(attempts_table.c.id == self._ids[position])
-                .values(values)
-            )
+            await update_row(conn, attempts_table, "id", self._ids[position], values)
 
     async def _before_start(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
         """A hook run first in the transaction that starts an attempt (it may refuse it)."""
@@ -629,9 +617,5 @@ class AttemptLog:
 
     async def _update(self, position: int, attempt: Attempt, step: str, **values: Any) -> None:
         async with self._gateway.database.transaction() as conn:
-            await conn.execute(
-                update(attempts_table)
-                .where(attempts_table.c.id == self._ids[position])
-                .values(**values)
-            )
+            await update_row(conn, attempts_table, "id", self._ids[position], values)
             await self._also(conn, step, position, attempt)
