@@ -1,6 +1,7 @@
 """What one synchronous request costs the database, counted (not timed): two write
 transactions (open: generation, reservation, first attempt; outcome: attempt end, settlement,
-files) and one read (authentication, one statement outside any transaction), so the count cannot creep back up unnoticed.
+files) and one read (authentication, one statement outside any transaction), so the count
+cannot creep back up unnoticed.
 
 Counted in the request's own context only (``request_context``), so the gateway's background
 tasks (sweeper, key-usage flush) never make it flaky.
