@@ -19,6 +19,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
 from tryon_core.uninterrupted import uninterrupted
@@ -260,8 +261,15 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
+        # on the driver itself: one thread hop, none of SQLAlchemy's execution around it
         read_only = conn.get_execution_options().get("tryon_read_only", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        try:
+            await_(driver.execute(statement))
+        except sqlite3.Error as error:  # as SQLAlchemy raises it (a held lock: OperationalError)
+            raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
 
 
 def _upgrade(connection: Connection) -> None:
