@@ -233,7 +233,10 @@ def create_database(
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            parsed, connect_args={"timeout": 30}, pool_pre_ping=False, **engine_options
+            parsed,
+            connect_args={"timeout": 30, "check_same_thread": False},  # see db/prepared.py
+            pool_pre_ping=False,
+            **engine_options,
         )
         _tune_sqlite(engine)
     else:

@@ -63,6 +63,7 @@ class _Form:
     row: Any  # a namedtuple class, or None when the statement returns no rows
     results: tuple[_Processor, ...]
     postgres: bool
+    reads: bool
 
     def values(self, given: dict[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -106,7 +107,9 @@ class Prepared:
             if form.postgres:
                 raw, rowcount = await _on_asyncpg(sync, fairy.dbapi_connection, form, sql, values)
             else:
-                raw, rowcount = await _on_aiosqlite(fairy.driver_connection, form, sql, values)
+                raw, rowcount = await _on_aiosqlite(
+                    sync, fairy.driver_connection, form, sql, values
+                )
         except Exception as error:
             raise _translated(sync, fairy.dbapi_connection, sql, values, error) from error
         finally:
@@ -156,17 +159,34 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
         row=row,
         results=results,
         postgres=dialect.name == "postgresql",
+        reads=bool(statement.is_select),
     )
 
 
 async def _on_aiosqlite(
-    driver: Any, form: _Form, sql: str, values: tuple[Any, ...]
+    sync: Connection, driver: Any, form: _Form, sql: str, values: tuple[Any, ...]
 ) -> tuple[Sequence[Sequence[Any]], int]:
-    if form.row is not None:
+    if _never_waits(sync, form):
+        # Run on the event loop's own thread: a statement that cannot wait for a lock takes
+        # microseconds, less than the hop to aiosqlite's thread and back (the connection is
+        # opened with check_same_thread=False, and only the task holding it uses it).
+        cursor = driver._conn.execute(sql, values)
+        if form.row is None:
+            return (), cursor.rowcount
+        rows = cursor.fetchall()
+    elif form.row is None:
+        return (), (await driver.execute(sql, values)).rowcount
+    else:
         rows = list(await driver.execute_fetchall(sql, values))
-        return rows, len(rows)
-    cursor = await driver.execute(sql, values)
-    return (), cursor.rowcount
+    return rows, len(rows)
+
+
+def _never_waits(sync: Connection, form: _Form) -> bool:
+    """SQLite, in WAL mode, makes nobody wait but writers at their ``BEGIN IMMEDIATE``:
+    inside a write transaction (it holds the lock already) or for a read, nothing waits."""
+    if form.reads:
+        return True
+    return sync.in_transaction() and not sync.get_execution_options().get("tryon_read_only")
 
 
 async def _on_asyncpg(
