@@ -232,6 +232,7 @@ def create_database(
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine_options.setdefault("pool_reset_on_return", None)  # see _tune_sqlite's reset
         engine = create_async_engine(
             parsed,
             connect_args={"timeout": 30, "check_same_thread": False},  # see db/prepared.py
@@ -277,6 +278,13 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+        # A connection back in the pool is rolled back only if a transaction is open: the
+        # usual no-op ROLLBACK would cost a hop to aiosqlite's thread and back.
+        if dbapi_connection.driver_connection._conn.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
