@@ -30,6 +30,7 @@ from tryon_core.provider import InputImage
 __all__ = [
     "classify_status",
     "fit_image",
+    "image_fits",
     "json_body",
     "poll",
     "retry_after",
@@ -109,6 +110,22 @@ async def poll(
         delay = min(max_interval, delay * factor)
 
 
+def image_fits(
+    image: InputImage,
+    *,
+    formats: Sequence[str] = ("image/jpeg", "image/png"),
+    max_bytes: int | None = None,
+    max_side: int | None = None,
+) -> bool:
+    """Whether :func:`fit_image` keeps ``image`` as it is (cheap: no Pillow work, so an adapter
+    can skip the thread that a re-encoding needs)."""
+    return (
+        image.content_type in formats
+        and (max_bytes is None or len(image.data) <= max_bytes)
+        and (max_side is None or max(image.width, image.height) <= max_side)
+    )
+
+
 def fit_image(
     image: InputImage,
     *,
@@ -121,8 +138,7 @@ def fit_image(
     Returns the original bytes when they already fit; otherwise re-encodes (JPEG quality 92,
     or PNG where there is transparency and PNG is accepted), downscaling as needed.
     """
-    fits = image.content_type in formats and (max_bytes is None or len(image.data) <= max_bytes)
-    if fits and (max_side is None or max(image.width, image.height) <= max_side):
+    if image_fits(image, formats=formats, max_bytes=max_bytes, max_side=max_side):
         return image.data, image.content_type
     with Image.open(io.BytesIO(image.data)) as opened:
         picture = opened.copy()
