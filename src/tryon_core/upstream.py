@@ -28,6 +28,8 @@ from tryon_core.errors import (
 from tryon_core.provider import InputImage
 
 __all__ = [
+    "INLINE_BYTES",
+    "build_for_upstream",
     "classify_status",
     "fit_image",
     "image_fits",
@@ -108,6 +110,23 @@ async def poll(
             return result
         await asyncio.sleep(delay)
         delay = min(max_interval, delay * factor)
+
+
+#: Input images of at most this many bytes in all are base64-encoded on the event loop: for
+#: them, a worker thread costs more CPU (the hop there and back) than the encoding it spares.
+INLINE_BYTES = 64 * 1024
+
+
+async def build_for_upstream(
+    build: Callable[[], T], images: Sequence[InputImage], *, formats: Sequence[str]
+) -> T:
+    """``build()``, the construction of an upstream request from ``images``: on the event loop
+    when they are small and already in ``formats`` (so that ``build`` has no Pillow work to
+    do), in a worker thread otherwise."""
+    small = sum(len(image.data) for image in images) <= INLINE_BYTES
+    if small and all(image_fits(image, formats=formats) for image in images):
+        return build()
+    return await asyncio.to_thread(build)
 
 
 def image_fits(
