@@ -5,6 +5,7 @@ process of the deployment counts into the same windows."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -221,3 +222,10 @@ async def test_two_gateway_processes_sharing_redis_count_into_one_window(
         for gateway in pair:
             stop_process(gateway.process)
         await proxy.close()
+
+
+def test_the_headers_hook_runs_on_the_event_loop(make_app: Callable[..., Litestar]) -> None:
+    # Litestar hands a plain-function hook to a worker thread, for every message of every answer
+    hooks = make_app().before_send
+    assert hooks
+    assert all(inspect.iscoroutinefunction(hook) for hook in hooks)

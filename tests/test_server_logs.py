@@ -29,7 +29,7 @@ from websockets.sync.client import connect
 from tests.helpers import SAMPLES, auth, data_url
 from tests.served import Gateway, configured, new_account
 from tryon_core.api.hangups import BODY_CUT_SHORT
-from tryon_core.server import RedactingFormatter, redact
+from tryon_core.server import RedactingFormatter, logs, redact
 from tryon_core.server.logs import KEPT_PARAMETERS
 
 MODEL = "local/overlay"
@@ -220,6 +220,49 @@ def test_credentials_after_an_authorization_scheme_are_blanked(
 ) -> None:
     for scheme in ("Bearer", "bearer", "Basic"):
         assert credentials not in redact(f"{before} Authorization: {scheme} {credentials}")
+
+
+# Whole secrets of each kind the redaction blanks, and pieces close to them that it must not.
+_pieces = st.sampled_from(
+    [
+        "/f?sig=abc&expires=1",
+        "x?key=v 'y'",
+        "tryon_" + "k" * 20,
+        "whsec_" + "w" * 20,
+        "tcs_" + "s" * 20,
+        "tcl_" + "l" * 20,
+        "Bearer abc.def",
+        "bEaReR\txyz",
+        "ba\u017fic dXNlcjpw",
+        "data:;base64,QUJD",
+        "data:image/png;base64,iVBORw0KGgoAAA",
+        "/9j/4AAQSkZJRg",
+        "UklGRiQAAABXRUJQ",
+        "A" * 130,
+        "tryon",
+        "tcl-x",
+        "data",
+        "?",
+        "_",
+        " ",
+        "'",
+        "\n",
+    ]
+)
+
+
+def _redacted_by_every_pattern(text: str, query: Any) -> str:
+    """The redaction without its shortcuts: every pattern run on every text."""
+    text = query.sub(lambda match: "?" + logs._redact_query(match.group(1)), text)
+    for pattern, replacement, _ in logs._SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@given(st.lists(st.one_of(_pieces, st.text(max_size=4)), max_size=12).map("".join))
+def test_the_redaction_shortcuts_change_nothing(text: str) -> None:
+    assert redact(text) == _redacted_by_every_pattern(text, logs._QUERY_IN_TEXT)
+    assert logs.redact_argument(text) == _redacted_by_every_pattern(text, logs._QUERY)
 
 
 def test_a_traceback_goes_through_the_redaction_too() -> None:

@@ -28,8 +28,11 @@ from tryon_core.errors import (
 from tryon_core.provider import InputImage
 
 __all__ = [
+    "INLINE_BYTES",
+    "build_for_upstream",
     "classify_status",
     "fit_image",
+    "image_fits",
     "json_body",
     "poll",
     "retry_after",
@@ -109,6 +112,39 @@ async def poll(
         delay = min(max_interval, delay * factor)
 
 
+#: Input images of at most this many bytes in all are base64-encoded on the event loop: for
+#: them, a worker thread costs more CPU (the hop there and back) than the encoding it spares.
+INLINE_BYTES = 64 * 1024
+
+
+async def build_for_upstream(
+    build: Callable[[], T], images: Sequence[InputImage], *, formats: Sequence[str]
+) -> T:
+    """``build()``, the construction of an upstream request from ``images``: on the event loop
+    when they are small and already in ``formats`` (so that ``build`` has no Pillow work to
+    do), in a worker thread otherwise."""
+    small = sum(len(image.data) for image in images) <= INLINE_BYTES
+    if small and all(image_fits(image, formats=formats) for image in images):
+        return build()
+    return await asyncio.to_thread(build)
+
+
+def image_fits(
+    image: InputImage,
+    *,
+    formats: Sequence[str] = ("image/jpeg", "image/png"),
+    max_bytes: int | None = None,
+    max_side: int | None = None,
+) -> bool:
+    """Whether :func:`fit_image` keeps ``image`` as it is (cheap: no Pillow work, so an adapter
+    can skip the thread that a re-encoding needs)."""
+    return (
+        image.content_type in formats
+        and (max_bytes is None or len(image.data) <= max_bytes)
+        and (max_side is None or max(image.width, image.height) <= max_side)
+    )
+
+
 def fit_image(
     image: InputImage,
     *,
@@ -121,8 +157,7 @@ def fit_image(
     Returns the original bytes when they already fit; otherwise re-encodes (JPEG quality 92,
     or PNG where there is transparency and PNG is accepted), downscaling as needed.
     """
-    fits = image.content_type in formats and (max_bytes is None or len(image.data) <= max_bytes)
-    if fits and (max_side is None or max(image.width, image.height) <= max_side):
+    if image_fits(image, formats=formats, max_bytes=max_bytes, max_side=max_side):
         return image.data, image.content_type
     with Image.open(io.BytesIO(image.data)) as opened:
         picture = opened.copy()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 from tryon_openai import adapter as adapter_module
-from tryon_openai.adapter import OpenAIAdapter
+from tryon_openai.adapter import OpenAIAdapter, OpenAIConfig
 from tryon_openai.fake import create_app
 from tryon_openai.plugin import MODELS
 from tryon_openai.prompt import instruction
@@ -228,3 +230,29 @@ async def test_context_config_is_used_per_attempt(
     assert len(await adapter.run(make_request(), good)) == 1
     with pytest.raises(ProviderMisconfigured):
         await adapter.run(make_request(), bad)
+
+
+async def test_the_form_goes_upstream_as_one_piece(make_request: Make, person: InputImage) -> None:
+    # httpx would stream a form in some forty pieces, each its own socket write
+    pieces: list[bytes] = []
+
+    class Recording(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            assert isinstance(request.stream, httpx.AsyncByteStream)
+            pieces.extend([piece async for piece in request.stream])
+            encoded = base64.b64encode(person.data).decode()
+            return httpx.Response(200, json={"data": [{"b64_json": encoded}]})
+
+    async def record(task_id: str) -> None:
+        raise AssertionError("a synchronous call records no task")
+
+    async with httpx.AsyncClient(transport=Recording()) as client:
+        context = ProviderContext(
+            http=client,
+            config=OpenAIConfig(enabled=True, api_key="test-key", base_url="http://upstream/v1"),
+            timeout=5.0,
+            record_task=record,
+        )
+        await OpenAIAdapter().run(make_request(), context)
+    [body] = pieces
+    assert body.count(b'name="image[]"') == 2

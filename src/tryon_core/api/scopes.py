@@ -123,9 +123,12 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         connection.state.rate_limit_headers = await gateway.rate_limits.admit(principal)
 
 
-def rate_limit_headers(message: Message, scope: Scope) -> None:
+async def rate_limit_headers(message: Message, scope: Scope) -> None:
     """The app's ``before_send`` hook: an admitted request's answer carries its
-    ``X-RateLimit-*`` headers (a refusal's error carries its own)."""
+    ``X-RateLimit-*`` headers (a refusal's error carries its own).
+
+    ``async`` although it never waits: Litestar runs a plain function hook in a worker
+    thread, a hop there and back for every message of every answer."""
     if message["type"] != "http.response.start":
         return
     headers: dict[str, str] | None = scope.get("state", {}).get("rate_limit_headers")

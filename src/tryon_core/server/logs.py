@@ -58,13 +58,25 @@ _QUERY = re.compile(r"(?<=[\w/.%~-])\?(\S+)")
 _QUERY_IN_TEXT = re.compile(r"(?<=[\w/.%~-])\?((?:[^\s\"']|[\"'](?![\s,;:)\]}]|$))+)")
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
-_SECRETS = [
-    (re.compile(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{16,}"), rf"\1_{REDACTED}"),
-    (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}"),
+# Each pattern with the literals one of which any match of it contains (None: no such
+# literal). A line holding none of them is left alone without running the pattern: the same
+# result, at the cost of a substring search instead of a regular expression's scan.
+_SECRETS: list[tuple[re.Pattern[str], str, tuple[str, ...] | None]] = [
+    (
+        re.compile(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{16,}"),
+        rf"\1_{REDACTED}",
+        ("tryon_", "whsec_", "tcs_", "tcl_"),
+    ),
+    # case-insensitive, Unicode's way (U+017F, the long s, matches "s"): no literal to look for
+    (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}", None),
     # image bytes: a data URL's, base64 PNG, JPEG and WebP openings, any long base64 run
-    (re.compile(r"(data:[\w/+.-]*;base64,)[A-Za-z0-9+/=%]+"), rf"\1{REDACTED}"),
-    (re.compile(r"(?:iVBORw0KGgo|(?<![A-Za-z0-9+])/9j/|UklGR)[A-Za-z0-9+/=_-]*"), REDACTED),
-    (re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}"), REDACTED),
+    (re.compile(r"(data:[\w/+.-]*;base64,)[A-Za-z0-9+/=%]+"), rf"\1{REDACTED}", ("data:",)),
+    (
+        re.compile(r"(?:iVBORw0KGgo|(?<![A-Za-z0-9+])/9j/|UklGR)[A-Za-z0-9+/=_-]*"),
+        REDACTED,
+        ("iVBORw0KGgo", "/9j/", "UklGR"),
+    ),
+    (re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}"), REDACTED, None),
 ]
 
 
@@ -79,9 +91,11 @@ def redact_argument(value: str) -> str:
 
 
 def _redact(text: str, query: re.Pattern[str]) -> str:
-    text = query.sub(lambda match: "?" + _redact_query(match.group(1)), text)
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
+    if "?" in text:  # both query patterns match from a "?"
+        text = query.sub(lambda match: "?" + _redact_query(match.group(1)), text)
+    for pattern, replacement, literals in _SECRETS:
+        if literals is None or any(literal in text for literal in literals):
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -168,8 +182,11 @@ def _ids(record: logging.LogRecord) -> dict[str, Any]:
 def _with_redacted_args(record: logging.LogRecord) -> logging.LogRecord:
     args = record.args
     if isinstance(args, tuple) and args:
-        record = logging.makeLogRecord(record.__dict__)  # other handlers see the original
-        record.args = tuple(redact_argument(a) if isinstance(a, str) else a for a in args)
+        redacted = tuple(redact_argument(a) if isinstance(a, str) else a for a in args)
+        if any(new is not old for new, old in zip(redacted, args, strict=True)):
+            # a copy: other handlers see the original
+            record = logging.makeLogRecord(record.__dict__)
+            record.args = redacted
     return record
 
 

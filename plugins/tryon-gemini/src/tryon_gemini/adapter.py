@@ -17,7 +17,6 @@ wait hint is ``RetryInfo.retryDelay`` in ``details``, not a header.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from typing import Any
@@ -41,7 +40,7 @@ from tryon_core.provider import (
     ProviderContext,
     ProviderRequest,
 )
-from tryon_core.upstream import classify_status, fit_image, json_body
+from tryon_core.upstream import build_for_upstream, classify_status, fit_image, json_body
 from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import (
     MAX_IMAGE_BYTES,
@@ -110,7 +109,9 @@ class GeminiAdapter:
         model = UPSTREAM_MODELS.get(request.model)
         if model is None:
             raise ProviderMisconfigured(f"The gemini provider does not serve {request.model!r}.")
-        body = await asyncio.to_thread(build_body, request)
+        body = await build_for_upstream(
+            lambda: build_body(request), (request.person, *request.garments), formats=_INPUT_TYPES
+        )
         url = f"{config.base_url.rstrip('/')}/v1beta/models/{model}:generateContent"
         response = await context.http.post(
             url,

@@ -37,7 +37,7 @@ from tryon_core.provider import (
     ProviderContext,
     ProviderRequest,
 )
-from tryon_core.upstream import classify_status, fit_image, json_body
+from tryon_core.upstream import classify_status, fit_image, image_fits, json_body
 from tryon_openai.prompt import instruction
 
 __all__ = [
@@ -86,7 +86,13 @@ class OpenAIAdapter:
     async def run(self, request: ProviderRequest, context: ProviderContext) -> list[OutputImage]:
         config: OpenAIConfig = context.config
         model, takes_fidelity = UPSTREAM_MODELS[request.model]
-        images = await asyncio.to_thread(_fit_all, (request.person, *request.garments))
+        inputs = (request.person, *request.garments)
+        # re-encoding is Pillow work for a thread; images that already fit need none
+        images = (
+            _fit_all(inputs)
+            if all(map(_fits, inputs))
+            else await asyncio.to_thread(_fit_all, inputs)
+        )
         files = [
             ("image[]", (f"{_name(index)}.{_EXTENSIONS[content_type]}", data, content_type))
             for index, (data, content_type) in enumerate(images)
@@ -106,12 +112,17 @@ class OpenAIAdapter:
         headers = {"Authorization": f"Bearer {config.api_key}"}
         if config.organization:
             headers["OpenAI-Organization"] = config.organization
-        response = await context.http.post(
+        upstream = context.http.build_request(
+            "POST",
             (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/images/edits",
             headers=headers,
             data=fields,
             files=files,
         )
+        # httpx streams a form part by part, one socket write for each of its ~40 pieces; joined
+        # once (the images are in memory anyway), the same bytes go out in one write
+        upstream.read()
+        response = await context.http.send(upstream)
         if response.status_code != 200:
             raise _failure(response, request.model, config)
         return _images(json_body(response, request.model), request.model)
@@ -119,6 +130,10 @@ class OpenAIAdapter:
 
 def _fit_all(images: tuple[InputImage, ...]) -> list[tuple[bytes, str]]:
     return [fit_image(image, formats=IMAGE_TYPES, max_bytes=MAX_INPUT_BYTES) for image in images]
+
+
+def _fits(image: InputImage) -> bool:
+    return image_fits(image, formats=IMAGE_TYPES, max_bytes=MAX_INPUT_BYTES)
 
 
 def _name(index: int) -> str:

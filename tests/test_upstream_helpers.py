@@ -1,0 +1,42 @@
+"""Helpers adapters share (:mod:`tryon_core.upstream`): where a request body is built."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tryon_core.provider import ImageType, InputImage
+from tryon_core.upstream import INLINE_BYTES, build_for_upstream, fit_image, image_fits
+
+PNG = ("image/png",)
+
+
+def _image(size: int, content_type: ImageType = "image/png") -> InputImage:
+    return InputImage(data=b"\0" * size, content_type=content_type, width=64, height=64)
+
+
+@pytest.mark.parametrize(
+    ("images", "on_the_loop"),
+    [
+        ([_image(1000), _image(1000)], True),
+        ([_image(INLINE_BYTES // 2), _image(INLINE_BYTES // 2)], True),
+        ([_image(INLINE_BYTES // 2), _image(INLINE_BYTES // 2 + 1)], False),  # too big in all
+        ([_image(1000), _image(1000, "image/webp")], False),  # Pillow would re-encode the WebP
+    ],
+)
+async def test_small_bodies_are_built_on_the_loop(
+    images: list[InputImage], on_the_loop: bool
+) -> None:
+    loop_thread = threading.get_ident()
+    built_in = await build_for_upstream(threading.get_ident, images, formats=PNG)
+    assert (built_in == loop_thread) is on_the_loop
+
+
+def test_image_fits_is_what_fit_image_keeps() -> None:
+    png, webp = _image(100), _image(100, "image/webp")
+    assert image_fits(png) and fit_image(png) == (png.data, "image/png")
+    assert not image_fits(png, max_bytes=99)
+    assert not image_fits(png, max_side=63)
+    assert not image_fits(webp)
+    assert image_fits(webp, formats=("image/webp",), max_bytes=100, max_side=64)
