@@ -34,7 +34,7 @@ from tryon_core.errors import (
     TryOnError,
 )
 from tryon_core.health import HealthTracker
-from tryon_core.imaging import ImageLimits, describe_output, encode
+from tryon_core.imaging import ImageLimits, decodes_quickly, describe_output, encode
 from tryon_core.provider import Adapter, OutputImage, ProviderContext, ProviderRequest
 
 __all__ = [
@@ -244,7 +244,10 @@ async def run_attempt(
     except Exception:
         log.exception("adapter for %s raised an unexpected error", slug)
         raise BadResponse(f"{slug} failed unexpectedly.") from None
-    return await asyncio.to_thread(_check_outputs, slug, request, list(outputs), limits)
+    outputs = list(outputs)
+    if all(decodes_quickly(output.data) for output in outputs[: request.n]):
+        return _check_outputs(slug, request, outputs, limits)
+    return await asyncio.to_thread(_check_outputs, slug, request, outputs, limits)
 
 
 def _redact(error: ProviderError, config: Any) -> None:

@@ -215,6 +215,21 @@ def describe_output(data: bytes, *, limits: ImageLimits) -> tuple[ImageType, int
     return content_type, oriented.width, oriented.height
 
 
+QUICK_BYTES = 64 * 1024
+QUICK_PIXELS = 256 * 256
+
+
+def decodes_quickly(data: bytes) -> bool:
+    """``data`` is small enough, in bytes and in the pixels its header declares, to decode on
+    the event loop (well under a millisecond): a worker thread would cost more than it spares.
+    Anything else, a decompression bomb included, is decoded in a thread."""
+    if len(data) > QUICK_BYTES:
+        return False
+    content_type = sniff(data)
+    size = None if content_type is None else _header_size(data, content_type)
+    return size is not None and size[0] * size[1] <= QUICK_PIXELS
+
+
 def encode(image: Image.Image, output_format: Literal["png", "jpeg", "webp"]) -> bytes:
     """Encode ``image`` as PNG, JPEG (quality 92; alpha flattened onto white) or WebP.
 

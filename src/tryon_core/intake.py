@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import InvalidRequest
-from tryon_core.imaging import ImageLimits, decode_data_url, inspect, load_image
+from tryon_core.imaging import ImageLimits, decode_data_url, decodes_quickly, inspect, load_image
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource
 from tryon_core.uninterrupted import uninterrupted
@@ -24,7 +24,8 @@ async def ingest(
     limits: ImageLimits,
     budget: PixelBudget | None = None,
 ) -> InputImage:
-    """Read one image and check its header; then decode it (in a thread) within ``budget``."""
+    """Read one image and check its header; then decode it: on the event loop if it is tiny,
+    else in a thread, within ``budget``."""
     if source.data is not None:
         data = source.data
     elif source.url is None or not source.url.strip():
@@ -34,6 +35,8 @@ async def ingest(
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
     _, width, height = inspect(data, param=source.param, limits=limits)
+    if decodes_quickly(data):
+        return load_image(data, param=source.param, limits=limits)
     async with budget.hold(width * height) if budget else contextlib.nullcontext():
         # the thread cannot be stopped: its pixels stay held until it has finished
         return await uninterrupted(
