@@ -83,11 +83,12 @@ def build_app(settings: Settings, *, workers: bool) -> Litestar:
     from uvicorn.config import STARTUP_FAILURE
 
     from tryon_core.api import create_app
-    from tryon_core.server.allocator import return_big_buffers
+    from tryon_core.server.allocator import return_big_buffers, trim_when_idle
     from tryon_core.server.logs import configure_logging
 
     configure_logging(settings.logging.level, settings.logging.format)
     return_big_buffers()  # the parent's setting is not inherited by a spawned process
+    trim_when_idle()
     try:
         return create_app(settings, workers=workers)
     except ConfigError as exc:
