@@ -15,7 +15,8 @@ coming back is a leak (or fragmentation); a flat line after the first samples is
 Asserts nothing; not a test.
 
     uv run python benchmarks/bench_soak.py [--routes multipart,chat] [--total 300]
-        [--concurrency 8] [--every 50] [--side 1290] [--idle 10]
+        [--concurrency 8] [--every 50] [--side 1290] [--idle 10] [--port 18101]
+        [--upstream-port 18081]
 """
 
 from __future__ import annotations
@@ -112,9 +113,9 @@ async def soak(
 
 
 async def _run(args: argparse.Namespace, servers: peer_servers.Servers) -> None:
-    upstream = servers.upstream(18081)
+    upstream = servers.upstream(args.upstream_port)
     database = f"sqlite+aiosqlite:///{servers.folder}/tryon.db"
-    tryon, key = servers.tryon(18101, upstream.url, database, credits=10**12)
+    tryon, key = servers.tryon(args.port, upstream.url, database, credits=10**12)
     person, garment = noise_png(args.side, seed=1), noise_png(args.side, seed=2)
     print(
         f"{datetime.now(UTC):%Y-%m-%d}: two {len(person) / 1e6:.1f} MB PNGs, {args.total} "
@@ -145,6 +146,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50, help="print the RSS every N requests")
     parser.add_argument("--side", type=int, default=1290, help="side of the noise PNGs, px")
     parser.add_argument("--idle", type=float, default=10.0, help="rest after each route, s")
+    parser.add_argument("--port", type=int, default=18101, help="the gateway's port")
+    parser.add_argument("--upstream-port", type=int, default=18081, help="the fake's port")
     args = parser.parse_args()
     folder = peer_servers.BENCH_VAR / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     with peer_servers.Servers(folder) as servers:

@@ -1,8 +1,9 @@
 """``tryon serve --workers 2``, as an operator runs it: two processes serve one port, requests
-spread across both (the ``pid`` of the JSON log says which served each), credits stay exact,
-metrics add up across them, an async job submitted to either completes and its WebSocket sees
-it, a child killed outright is replaced, SIGTERM stops every process gracefully, and a
-child that cannot start stops them all.
+spread across both (the ``pid`` of the JSON log says which served each; on Linux, where each
+has a listening socket of its own, evenly), credits stay exact, metrics add up across them, an
+async job submitted to either completes and its WebSocket sees it, a child killed outright is
+replaced while the other keeps serving the port, SIGTERM stops every process gracefully, and a
+child that cannot start (nor bind the port) stops them all.
 
 The Kling fake (submit-poll) runs in this process. On both databases.
 """
@@ -14,6 +15,8 @@ import json
 import os
 import re
 import signal
+import socket
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +32,7 @@ from websockets.asyncio.client import connect
 from tests.helpers import SAMPLES, auth, data_url
 from tests.replicas import messages
 from tests.served import Gateway, balances, configured, new_account, wait_until
+from tryon_core.server.processes import REUSE_PORT
 from tryon_core.testing.server import serve_app_in_thread
 
 MODEL = "kling/kolors-v1-5"
@@ -36,6 +40,8 @@ PRICE = 7
 CREDITS = 1000
 PROCESSES = 2
 JOBS = 4
+BATCH = 32
+SERVED = "POST /api/v1/tryon 200"
 
 
 @pytest.fixture
@@ -115,15 +121,21 @@ def test_two_processes_serve_exactly_and_stop_together(gateway: Gateway, databas
 
 
 def _spread_requests(gateway: Gateway, key: str) -> int:
-    """Sync try-ons until both processes served some; how many were sent. Metrics count each
-    once, whichever process served it or is scraped."""
+    """Sync try-ons, each on a connection of its own, until both processes served some; how
+    many were sent. With a socket per process (Linux) the kernel spreads the first batch:
+    each serves at least an eighth of it (a fair coin falls short with odds ~1e-6). Metrics
+    count each once, whichever process served it or is scraped."""
     sent = 0
     with ThreadPoolExecutor(8) as pool:
-        while len(_pids(gateway, "POST /api/v1/tryon 200")) < PROCESSES:
-            assert sent < 160, f"{sent} requests all served by {_pids(gateway, 'POST')}"
-            statuses = list(pool.map(lambda _: _try_on(gateway.url, key), range(16)))
-            assert statuses == [200] * 16
-            sent += 16
+        while len(_pids(gateway, SERVED)) < PROCESSES:
+            assert sent < 5 * BATCH, f"{sent} requests all served by {_pids(gateway, SERVED)}"
+            statuses = list(pool.map(lambda _: _try_on(gateway.url, key), range(BATCH)))
+            assert statuses == [200] * BATCH
+            sent += BATCH
+            wait_until(lambda n=sent: len(_served(gateway)) == n, "a log line per request")
+    if REUSE_PORT:
+        shares = Counter(_served(gateway))
+        assert sent == BATCH and min(shares.values()) >= BATCH // 8, shares
     scrape = httpx.get(f"{gateway.url}/metrics", timeout=30).text  # either process: the sum
     counted = re.search(
         r'^tryon_http_requests_total\{method="POST",route="/api/v1/tryon",status="200"\} (\S+)$',
@@ -132,6 +144,11 @@ def _spread_requests(gateway: Gateway, key: str) -> int:
     )
     assert counted is not None and float(counted.group(1)) == sent
     return sent
+
+
+def _served(gateway: Gateway) -> list[int]:
+    """The pid of each sync try-on served so far, one per request."""
+    return [line["pid"] for line in _lines(gateway) if line["message"].startswith(SERVED)]
 
 
 def _run_jobs(gateway: Gateway, key: str) -> None:
@@ -156,9 +173,15 @@ async def _follow(url: str) -> list[dict[str, Any]]:
 
 
 def _replace_a_killed_child(gateway: Gateway) -> None:
-    """A child killed outright is replaced; the port is served throughout."""
+    """A child killed outright is replaced; the port is served throughout: once the victim
+    is gone (its socket with it), every new connection reaches the other child while the
+    replacement is still starting."""
     victim = min(_pids(gateway, "Started server process"))
     os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not _alive(victim), "the killed child to be gone")
+    for _ in range(BATCH // 2):
+        with httpx.Client(timeout=30) as client:  # a connection of its own
+            assert client.get(f"{gateway.url}/healthz").status_code == 200
     wait_until(
         lambda: len(_pids(gateway, "Application startup complete.") - {victim}) == PROCESSES,
         "a new child in place of the killed one",
@@ -176,6 +199,15 @@ def _stop_all(gateway: Gateway) -> None:
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie its parent has yet to reap (a zombie's sockets are closed)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _running(pid: int) -> bool:
@@ -199,3 +231,24 @@ def test_a_child_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
     assert served.process is not None
     assert served.process.wait(timeout=120) == 3, served.tail()
     assert "configuration error: providers.nosuch: no installed plugin provides it" in served.tail()
+
+
+def test_a_port_in_use_stops_the_parent(tmp_path: Path) -> None:
+    """Another program listening on the port (even one that shares it with ``SO_REUSEPORT``,
+    like a second ``tryon serve --workers``): exit 3 before any child is started, rather than
+    sharing the port with it."""
+    served = configured(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path}/tryon.db",
+        options=("--workers", str(PROCESSES)),
+    )
+    with socket.socket() as other:
+        if REUSE_PORT:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", served.port))
+        other.listen()
+        served.launch()
+        assert served.process is not None
+        assert served.process.wait(timeout=120) == 3, served.tail()
+    assert "Address already in use" in served.tail()
+    assert "Started server process" not in served.tail()

@@ -1,4 +1,5 @@
-"""tryon_core.server.allocator: glibc's mmap threshold is fixed, unless the operator set one."""
+"""tryon_core.server.allocator: glibc's mmap threshold is fixed, unless the operator set one;
+heap pages freed after a burst go back to the system."""
 
 from __future__ import annotations
 
@@ -27,3 +28,36 @@ def test_glibc_takes_the_threshold() -> None:
     argv = [sys.executable, "-c", code]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "True"
+
+
+TRIMMED = """
+import os
+import time
+from tryon_core.server.allocator import return_big_buffers, trim_when_idle
+return_big_buffers()
+running = trim_when_idle(every=0.05, above=8 << 20) if TRIM else False
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+blocks = [bytearray(500_000) for _ in range(400)]  # ~200 MB of heap blocks (under 4 MiB each)
+high = resident()
+del blocks[:-1:2]  # every other one freed: holes in the middle of the heap
+deadline = time.monotonic() + 20
+while resident() > high - 60 and time.monotonic() < deadline and running:
+    time.sleep(0.05)
+print(running, high - resident())
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+@pytest.mark.parametrize("trim", [True, False])
+def test_freed_heap_pages_go_back_with_the_trimmer(trim: bool) -> None:
+    """~100 MB freed in holes stays resident without it; with it, it goes back."""
+    argv = [sys.executable, "-c", f"TRIM = {trim}\n" + TRIMMED]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=dict(os.environ))
+    running, given_back = out.stdout.split()
+    assert running == str(trim)
+    if trim:
+        assert int(given_back) >= 60
+    else:
+        assert int(given_back) < 30

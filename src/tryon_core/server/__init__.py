@@ -6,7 +6,8 @@
 - :mod:`~tryon_core.server.fast_paths`: uvloop and httptools when installed (``[server] loop``,
   ``http``).
 - :mod:`~tryon_core.server.processes`: ``--workers N``, several processes on one port.
-- :mod:`~tryon_core.server.allocator`: big buffers go back to the system once freed.
+- :mod:`~tryon_core.server.allocator`: big buffers go back to the system once freed, and
+  freed heap pages soon after a burst.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from tryon_core.config import Settings
 from tryon_core.redis_link import check_redis
-from tryon_core.server.allocator import return_big_buffers
+from tryon_core.server.allocator import return_big_buffers, trim_when_idle
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.fast_paths import http_protocol, loop_name, parser_name
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
@@ -67,6 +68,7 @@ def serve(settings: Settings, *, workers: bool = True) -> int:
     from tryon_core.api import create_app
 
     return_big_buffers()
+    trim_when_idle()
     one = uvicorn.Server(config(create_app(settings, workers=workers)))
     one.run()
     return 0 if one.started else STARTUP_FAILURE

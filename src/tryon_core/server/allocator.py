@@ -11,38 +11,126 @@ Setting the threshold fixes it (glibc no longer moves it): blocks of ``BIG_BUFFE
 are mapped and unmapped, everything smaller is served from the heap as before. A threshold
 the operator has set (the ``MALLOC_MMAP_THRESHOLD_`` environment variable) is left alone, and
 so is any other allocator (musl, macOS, Windows): then nothing happens.
+
+Smaller blocks freed in the middle of a heap stay resident too: glibc gives back only the top
+of a heap, and each thread that allocates (the executor's, aiosqlite's) may have an arena of
+its own. After a burst of big requests a process held ~40 MB more than it needed for good.
+:func:`trim_when_idle` starts a thread that, every ``TRIM_EVERY`` seconds, looks whether the
+process grew by ``TRIM_ABOVE`` since it last settled while glibc holds as much free, and then
+has glibc release those pages (``malloc_trim(0)``, a few milliseconds): the resident size comes
+back down within seconds of a burst. Fewer arenas (``M_ARENA_MAX``, as
+``MALLOC_ARENA_MAX=2``) were measured too: no smaller after the soak, sometimes larger; the
+operator's ``MALLOC_ARENA_MAX`` is glibc's own to apply.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
+import threading
+import time
 
-__all__ = ["BIG_BUFFER", "return_big_buffers"]
+__all__ = ["BIG_BUFFER", "TRIM_ABOVE", "TRIM_EVERY", "return_big_buffers", "trim_when_idle"]
 
 BIG_BUFFER = 4 * 1024 * 1024
 """Blocks this big or bigger get a mapping of their own, given back when freed."""
+
+TRIM_EVERY = 10.0
+"""Seconds between two looks at the memory glibc holds free."""
+
+TRIM_ABOVE = 16 * 1024 * 1024
+"""Free bytes held in the heaps past which they are given back."""
 
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 
 log = logging.getLogger("tryon.server")
 
 
-def return_big_buffers(threshold: int = BIG_BUFFER) -> bool:
-    """Fix glibc's mmap threshold at ``threshold`` bytes; True if it was set."""
-    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33+): byte counts summed over every arena."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",  # free bytes held in the heaps
+            "keepcost",
+        )
+    ]
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc on Linux, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
+        libc.mallopt  # noqa: B018  (glibc's, not musl's: musl has no mallopt)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def return_big_buffers(threshold: int = BIG_BUFFER) -> bool:
+    """Fix glibc's mmap threshold at ``threshold`` bytes; True if it was set."""
+    libc = _glibc()
+    if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     if mallopt(_M_MMAP_THRESHOLD, threshold) != 1:
         log.debug("mallopt(M_MMAP_THRESHOLD, %d) was refused", threshold)
         return False
     return True
+
+
+_trimmer: threading.Thread | None = None
+
+
+def trim_when_idle(every: float = TRIM_EVERY, above: int = TRIM_ABOVE) -> bool:
+    """Start this process's trimming thread (once); True if it runs (glibc 2.33+ only)."""
+    global _trimmer
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2") or not hasattr(libc, "malloc_trim"):
+        return False
+    if _trimmer is None or not _trimmer.is_alive():
+        libc.mallinfo2.argtypes, libc.mallinfo2.restype = (), _MallInfo2
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
+        _trimmer = threading.Thread(
+            target=_trim_forever, args=(libc, every, above), name="tryon-trim", daemon=True
+        )
+        _trimmer.start()
+    return True
+
+
+def _trim_forever(libc: ctypes.CDLL, every: float, above: int) -> None:
+    """Trim when the process grew by ``above`` since it last settled and glibc holds that
+    much free (freed pages count as free after a trim too, hence the resident size)."""
+    settled = _resident()
+    while True:
+        time.sleep(every)
+        resident = _resident()
+        if resident > settled + above and libc.mallinfo2().fordblks > above:
+            libc.malloc_trim(0)
+            settled = _resident()
+        else:
+            settled = min(settled, resident)
+
+
+def _resident() -> int:
+    """This process's resident size, bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from tryon_local.body import Body, locate
+from tryon_local.bounds import MAX_GARMENTS
 from tryon_local.category import Kind, guess_category
 from tryon_local.composite import composite
 from tryon_local.errors import GarmentUnusable
@@ -24,7 +25,6 @@ __all__ = ["Engine"]
 Category = Literal["auto", "tops", "bottoms", "one-pieces"]
 _KINDS: tuple[Kind, ...] = ("tops", "bottoms", "one-pieces")
 _DRAW_ORDER = {"bottoms": 0, "one-pieces": 1, "tops": 2}
-MAX_GARMENTS = 2
 
 
 class Engine:

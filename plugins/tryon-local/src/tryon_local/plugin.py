@@ -1,10 +1,15 @@
 """The ``local`` provider: tryon-core's offline engine, registered through the same hook as any
-outside plugin. Its price lives here, beside its adapter."""
+outside plugin. Its price lives here, beside its adapter.
+
+Registering imports neither numpy nor OpenCV: the engine is imported when the adapter is built,
+that is when ``[providers.local]`` is enabled (a gateway without it saves ~50 MB per process).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
@@ -21,8 +26,11 @@ from tryon_core import (
 )
 from tryon_core.errors import InputRejected
 from tryon_core.registry import Registrar
-from tryon_local.engine import MAX_GARMENTS, Engine
+from tryon_local.bounds import MAX_GARMENTS
 from tryon_local.errors import UnusableInput
+
+if TYPE_CHECKING:
+    from tryon_local.engine import Engine
 
 __all__ = ["CREDITS_PER_IMAGE", "MODEL", "LocalAdapter", "LocalConfig", "tryon_register_providers"]
 
@@ -61,8 +69,10 @@ class LocalAdapter:
     """Runs the shared :class:`Engine` in a worker thread; never touches the network."""
 
     def __init__(self, config: LocalConfig) -> None:
+        from tryon_local.engine import Engine  # numpy and OpenCV: only when enabled
+
         self.config = config
-        self.engine = Engine(use_pose=None if config.pose else False)
+        self.engine: Engine = Engine(use_pose=None if config.pose else False)
 
     async def run(self, request: ProviderRequest, context: ProviderContext) -> list[OutputImage]:
         del context  # nothing to transport: no client, no credentials, no upstream task
