@@ -113,19 +113,22 @@ class _Part:
                 param=self.name,
             )
         self.keep = max_file_bytes + 1 if self.is_file else None
-        self.data = bytearray()
+        self.chunks: list[bytes] = []  # joined once at the end: one copy of the body
+        self.size = 0
 
     def add(self, chunk: bytes) -> None:
-        if self.keep is None:
-            self.data += chunk
-        elif len(self.data) < self.keep:
-            self.data += chunk[: self.keep - len(self.data)]
+        if self.keep is not None and self.size + len(chunk) > self.keep:
+            chunk = chunk[: max(0, self.keep - self.size)]
+        if chunk:
+            self.chunks.append(chunk)
+            self.size += len(chunk)
 
     def value(self) -> FormValue:
+        data = b"".join(self.chunks)
         if self.is_file:
-            return bytes(self.data)
+            return data
         try:
-            return self.data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidRequest(
                 f"Field {echo(self.name)!r} is not valid UTF-8 (byte {exc.start}).",
