@@ -159,10 +159,11 @@ def run_worker(settings: Settings) -> None:
 
     ConfigError (one line from the CLI) if the file store, the database or Redis cannot be used.
     """
-    from tryon_core.server import configure_logging, return_big_buffers
+    from tryon_core.server import configure_logging, return_big_buffers, trim_when_idle
 
     configure_logging(settings.logging.level, settings.logging.format)
     return_big_buffers()
+    trim_when_idle()
     metrics.configure(settings)
     asyncio.run(_work(settings))
 

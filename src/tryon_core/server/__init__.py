@@ -41,6 +41,7 @@ __all__ = [
     "redact",
     "return_big_buffers",
     "serve",
+    "trim_when_idle",
 ]
 
 log = logging.getLogger("tryon.server")
