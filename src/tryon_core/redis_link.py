@@ -20,16 +20,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
-
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from tryon_core.config import RedisConfig
 from tryon_core.errors import ConfigError, ServiceUnavailable
+
+if TYPE_CHECKING:  # redis itself is imported where it is used: a gateway without it never loads it
+    import redis.asyncio as aioredis
 
 __all__ = ["Channel", "RedisLink", "check_redis", "redis_client", "shown_url"]
 
@@ -66,6 +64,10 @@ def shown_url(url: str) -> str:
 def redis_client(config: RedisConfig, *, retries: int = 1) -> aioredis.Redis:
     """A client of ``[redis] url`` bounded by ``[redis] timeout``; ``retries=0`` surfaces every
     dropped connection instead of reconnecting silently (pub/sub must notice)."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     assert config.url is not None
     return aioredis.Redis.from_url(
         config.url,
@@ -81,6 +83,8 @@ async def check_redis(config: RedisConfig) -> None:
     the password) when that fails."""
     if config.url is None:
         return
+    from redis.exceptions import AuthenticationError, RedisError, ResponseError
+
     client = redis_client(config, retries=0)
     try:
         await client.ping()
@@ -175,6 +179,8 @@ class RedisLink:
 
     async def command(self, call: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """Run ``call`` with the client now; Redis down is a 503 (ServiceUnavailable)."""
+        from redis.exceptions import RedisError
+
         try:
             return await call(self.client)
         except (RedisError, OSError) as exc:
@@ -194,6 +200,8 @@ class RedisLink:
             self.dropped += 1
 
     async def _send_forever(self) -> None:
+        from redis.exceptions import RedisError
+
         assert self._queue is not None
         while True:
             call = await self._queue.get()
@@ -211,6 +219,8 @@ class RedisLink:
     async def _listen_forever(self) -> None:
         """Keep one subscription to every channel; after each (re)subscription let every
         channel resync. A connection that fails or stops answering is replaced."""
+        from redis.exceptions import RedisError
+
         assert self._ready is not None
         failures = 0
         while True:

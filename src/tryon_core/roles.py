@@ -43,7 +43,6 @@ from tryon_core.config import Settings
 from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.jobs.dispatch import Dispatcher, LocalDispatcher, NotifyDispatcher, take_notified
 from tryon_core.jobs.events import wake_periodically
-from tryon_core.jobs.queue import RedisDispatcher, connect_queue
 from tryon_core.jobs.sweeper import run_sweeper
 from tryon_core.jobs.worker import claim_job, run_claimed, run_job
 from tryon_core.retention import run_retention
@@ -75,6 +74,8 @@ def _dispatcher(gateway: Gateway, role: Role) -> Dispatcher | None:
     settings = gateway.settings
     workers = settings.jobs.workers if role.workers else 0
     if settings.redis.url:
+        from tryon_core.jobs.queue import RedisDispatcher, connect_queue  # SAQ, Redis: only here
+
         return RedisDispatcher(
             connect_queue(settings.redis),
             claim=functools.partial(claim_job, gateway),
