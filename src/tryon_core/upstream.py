@@ -7,6 +7,7 @@ that no plugin copies another's code.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import io
 import time
@@ -32,6 +33,7 @@ __all__ = [
     "build_for_upstream",
     "classify_status",
     "fit_image",
+    "fit_image_base64",
     "image_fits",
     "json_body",
     "poll",
@@ -143,6 +145,23 @@ def image_fits(
         and (max_bytes is None or len(image.data) <= max_bytes)
         and (max_side is None or max(image.width, image.height) <= max_side)
     )
+
+
+def fit_image_base64(
+    image: InputImage,
+    *,
+    formats: Sequence[str] = ("image/jpeg", "image/png"),
+    max_bytes: int | None = None,
+    max_side: int | None = None,
+) -> tuple[str, str]:
+    """:func:`fit_image`, as standard base64 text (no ``data:`` prefix) and its content type.
+
+    An image kept as it is and that came as a data URL is sent as the client's own text: no
+    second encoding of what the client encoded already."""
+    data, content_type = fit_image(image, formats=formats, max_bytes=max_bytes, max_side=max_side)
+    if data is image.data and image.base64 is not None:
+        return image.base64, content_type
+    return base64.b64encode(data).decode("ascii"), content_type
 
 
 def fit_image(

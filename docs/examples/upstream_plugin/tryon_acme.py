@@ -17,7 +17,6 @@ content), 5xx. A fake of the API for tests and ``tryon fakes serve`` is in ``try
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Any
 
 import httpx
@@ -35,7 +34,7 @@ from tryon_core import (
 )
 from tryon_core.errors import BadResponse, ContentRefused, NoImage, TaskFailed
 from tryon_core.registry import Registrar
-from tryon_core.upstream import classify_status, fit_image, json_body, poll
+from tryon_core.upstream import classify_status, fit_image_base64, json_body, poll
 
 SLUG = "acme/tryon-v1"
 ACCEPTED = ("image/jpeg", "image/png")  # what Acme reads; WebP inputs are re-encoded
@@ -130,8 +129,8 @@ def _encode_images(request: ProviderRequest) -> tuple[str, str]:
 
 
 def _b64(image: InputImage) -> str:
-    data, _ = fit_image(image, formats=ACCEPTED, max_bytes=MAX_BYTES)  # as is, if it fits
-    return base64.b64encode(data).decode("ascii")
+    # as is, if it fits (a data URL's own text, even: no second encoding)
+    return fit_image_base64(image, formats=ACCEPTED, max_bytes=MAX_BYTES)[0]
 
 
 def _answer(response: httpx.Response, slug: str) -> dict[str, Any]:

@@ -7,14 +7,13 @@ per output image, 1 credit ~ US$0.01 of fal's list price, rounded up.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from tryon_core import Capabilities, ModelSpec, ProviderRequest
 from tryon_core.provider import Category, InputImage, OutputFormat
-from tryon_core.upstream import fit_image
+from tryon_core.upstream import fit_image_base64
 from tryon_fal.config import FalConfig
 from tryon_fal.prompt import instruction
 
@@ -72,13 +71,13 @@ class Endpoint:
 
     def _data_uri(self, image: InputImage) -> str:
         caps = self.model.capabilities
-        data, content_type = fit_image(
+        encoded, content_type = fit_image_base64(
             image,
             formats=_ACCEPTED,
             max_bytes=caps.max_input_bytes,
             max_side=caps.max_input_side,
         )
-        return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+        return f"data:{content_type};base64,{encoded}"
 
 
 def _format(output_format: OutputFormat) -> str:

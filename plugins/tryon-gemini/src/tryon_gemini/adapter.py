@@ -40,7 +40,7 @@ from tryon_core.provider import (
     ProviderContext,
     ProviderRequest,
 )
-from tryon_core.upstream import build_for_upstream, classify_status, fit_image, json_body
+from tryon_core.upstream import build_for_upstream, classify_status, fit_image_base64, json_body
 from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import (
     MAX_IMAGE_BYTES,
@@ -139,8 +139,8 @@ def build_body(request: ProviderRequest) -> bytes:
     budget = min(MAX_IMAGE_BYTES, (MAX_REQUEST_BYTES - overhead) * 3 // 4 // len(images))
     parts: list[dict[str, Any]] = []
     for image in images:
-        data, mime_type = fit_image(image, formats=_INPUT_TYPES, max_bytes=budget)
-        encoded = base64.b64encode(data).decode("ascii")  # standard alphabet, no data: prefix
+        # standard alphabet, no data: prefix
+        encoded, mime_type = fit_image_base64(image, formats=_INPUT_TYPES, max_bytes=budget)
         parts.append({"inlineData": {"mimeType": mime_type, "data": encoded}})
     parts.append({"text": instruction})
     ratio = closest_aspect_ratio(request.person.width, request.person.height)

@@ -7,13 +7,12 @@ the top above the bottom on white, both scaled to one width.
 
 from __future__ import annotations
 
-import base64
 import io
 
 from PIL import Image
 
 from tryon_core import InputImage
-from tryon_core.upstream import fit_image
+from tryon_core.upstream import fit_image_base64
 from tryon_kling.models import MAX_INPUT_BYTES, MIN_INPUT_SIDE
 
 __all__ = ["MAX_PAIR_SIDE", "encode", "stack_pair"]
@@ -26,8 +25,7 @@ _WHITE = (255, 255, 255)
 
 def encode(image: InputImage) -> str:
     """The image as Kling's bare base64 (no ``data:`` prefix), re-encoded only if needed."""
-    data, _ = fit_image(image, formats=FORMATS, max_bytes=MAX_INPUT_BYTES)
-    return base64.b64encode(data).decode("ascii")
+    return fit_image_base64(image, formats=FORMATS, max_bytes=MAX_INPUT_BYTES)[0]
 
 
 def stack_pair(top: InputImage, bottom: InputImage) -> InputImage:
