@@ -5,8 +5,11 @@ statement seen by the engine's cursor listeners (what statement counting and tra
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, insert, select
@@ -111,3 +114,34 @@ async def test_a_statement_leaning_on_python_defaults_is_refused(database: Datab
     with pytest.raises(ValueError, match="note"):
         async with database.transaction() as conn:
             await partial.run(conn, a="acc_e")
+
+
+async def test_a_writer_waits_off_the_loop_for_another_processs_lock(tmp_path: Path) -> None:
+    """SQLite: ``BEGIN IMMEDIATE`` is tried at once on the event loop; while another process
+    (here another connection) holds the write lock, the writer waits on aiosqlite's thread,
+    the event loop free meanwhile, and goes on when the lock is let go."""
+    path = tmp_path / "locked.db"
+    database = create_database(f"sqlite+aiosqlite:///{path}")
+    await database.upgrade()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.5, other.rollback)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        async with database.transaction() as conn:
+            assert ticks >= 3  # the loop ran while the writer waited
+            await insert_row(conn, accounts, _account("acc_f"))
+        async with database.reading() as conn:
+            assert await _ACCOUNT.scalar(conn, id="acc_f") == 5
+    finally:
+        ticker.cancel()
+        other.close()
+        await database.dispose()

@@ -264,6 +264,10 @@ def _ping_at_checkout(engine: AsyncEngine) -> None:
             raise DisconnectionError(f"a pooled connection failed its ping: {error}") from error
 
 
+_BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another process's write lock before a 503."""
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of deadlocking."""
 
@@ -272,7 +276,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -286,15 +290,38 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
-        # on the driver itself: one thread hop, none of SQLAlchemy's execution around it
+        # On the driver itself, none of SQLAlchemy's execution around it; and on the event
+        # loop's thread when that cannot wait: a deferred BEGIN never does, and a writer's BEGIN
+        # IMMEDIATE is tried once without waiting (this process's writers queue on the writer
+        # lock already). Only a lock held by another process sends it to aiosqlite's thread,
+        # to wait there with the busy timeout.
         read_only = conn.get_execution_options().get("tryon_read_only", False)
         driver = conn.connection.driver_connection
         assert driver is not None
         statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         try:
+            if read_only:
+                driver._conn.execute(statement)
+                return
+            if _begun_at_once(driver._conn):
+                return
             await_(driver.execute(statement))
         except sqlite3.Error as error:  # as SQLAlchemy raises it (a held lock: OperationalError)
             raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+
+
+def _begun_at_once(sqlite: sqlite3.Connection) -> bool:
+    """``BEGIN IMMEDIATE`` now, or False (nothing begun) if another connection holds the lock."""
+    sqlite.execute("PRAGMA busy_timeout=0")
+    try:
+        sqlite.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        sqlite.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
 
 
 def _upgrade(connection: Connection) -> None:
