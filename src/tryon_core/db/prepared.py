@@ -33,6 +33,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
 
+from tryon_core.uninterrupted import uninterrupted
+
 __all__ = ["Prepared", "Ran", "insert_row", "prepared_by", "update_row"]
 
 _Processor = Callable[[Any], Any] | None
@@ -194,8 +196,10 @@ async def _on_asyncpg(
 ) -> tuple[Sequence[Sequence[Any]], int]:
     # SQLAlchemy's asyncpg adapter begins its transaction lazily, at the first statement it
     # runs itself: a transaction SQLAlchemy has begun must have begun on the server too.
+    # Never cut in half by a cancellation: a BEGIN sent but not recorded would leave the
+    # connection in a transaction nobody commits or rolls back (see tryon_core.uninterrupted).
     if sync.in_transaction() and adapter._transaction is None:
-        await adapter._start_transaction()
+        await uninterrupted(adapter._start_transaction())
     driver = adapter._connection
     if form.row is not None:
         rows = await driver.fetch(sql, *values)
