@@ -232,18 +232,24 @@ def describe_output(data: bytes, *, limits: ImageLimits) -> tuple[ImageType, int
 
 
 QUICK_BYTES = 64 * 1024
+"""Image bytes that cost less to handle on the event loop than a hop to a worker thread."""
 QUICK_PIXELS = 256 * 256
 
 
-def decodes_quickly(data: bytes) -> bool:
-    """``data`` is small enough, in bytes and in the pixels its header declares, to decode on
-    the event loop (well under a millisecond): a worker thread would cost more than it spares.
-    Anything else, a decompression bomb included, is decoded in a thread."""
+def decodes_quickly(data: bytes, *, pixels: int | None = None) -> bool:
+    """``data`` is small enough, in bytes and in the pixels its header declares (``pixels``,
+    when the caller has read the header already), to decode on the event loop (well under a
+    millisecond): a worker thread would cost more than it spares. Anything else, a
+    decompression bomb included, is decoded in a thread."""
     if len(data) > QUICK_BYTES:
         return False
-    content_type = sniff(data)
-    size = None if content_type is None else _header_size(data, content_type)
-    return size is not None and size[0] * size[1] <= QUICK_PIXELS
+    if pixels is None:
+        content_type = sniff(data)
+        size = None if content_type is None else _header_size(data, content_type)
+        if size is None:
+            return False
+        pixels = size[0] * size[1]
+    return pixels <= QUICK_PIXELS
 
 
 def encode(image: Image.Image, output_format: Literal["png", "jpeg", "webp"]) -> bytes:

@@ -38,7 +38,7 @@ async def ingest(
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
     _, width, height = inspect(data, param=source.param, limits=limits)
-    if decodes_quickly(data):
+    if decodes_quickly(data, pixels=width * height):
         image = load_image(data, param=source.param, limits=limits)
     else:
         async with budget.hold(width * height) if budget else contextlib.nullcontext():

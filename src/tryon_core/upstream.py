@@ -26,6 +26,7 @@ from tryon_core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from tryon_core.imaging import QUICK_BYTES
 from tryon_core.provider import InputImage
 
 __all__ = [
@@ -115,8 +116,9 @@ async def poll(
 
 
 #: Input images of at most this many bytes in all are base64-encoded on the event loop: for
-#: them, a worker thread costs more CPU (the hop there and back) than the encoding it spares.
-INLINE_BYTES = 64 * 1024
+#: them, a worker thread costs more CPU (the hop there and back) than the encoding it spares
+#: (the same bound as for decoding one on the loop).
+INLINE_BYTES = QUICK_BYTES
 
 
 async def build_for_upstream(

@@ -21,6 +21,7 @@ side column defaults (refused when it is compiled), nor on expanding ``IN`` para
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -68,11 +69,10 @@ class _Form:
     reads: bool
 
     def values(self, given: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for key, constant, process in self.params:
-            value = constant if key is None else given[key]
-            out.append(value if process is None or value is None else process(value))
-        return tuple(out)
+        return tuple(
+            _convert(constant if key is None else given[key], process)
+            for key, constant, process in self.params
+        )
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
         make, results = self.row, self.results
@@ -246,15 +246,7 @@ def _translated(
 def prepared_by(build: Callable[..., Executable]) -> Callable[..., Prepared]:
     """``build``'s statement for each distinct set of (hashable) arguments, prepared once:
     for a statement with a few shapes (an optional condition, the columns a caller sets)."""
-    shapes: dict[tuple[Any, ...], Prepared] = {}
-
-    def prepared(*shape: Any) -> Prepared:
-        found = shapes.get(shape)
-        if found is None:
-            found = shapes[shape] = Prepared(build(*shape))
-        return found
-
-    return prepared
+    return functools.cache(lambda *shape: Prepared(build(*shape)))
 
 
 def _insert(table: Table, columns: tuple[str, ...], returning: tuple[str, ...]) -> Executable:
