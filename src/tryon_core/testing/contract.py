@@ -581,8 +581,13 @@ def _data_url(data: bytes, mime: str) -> str:
 
 
 def _toml(value: Any) -> str:
+    """A TOML value: tables (models a provider lists in its config) and arrays included."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(str(k))} = {_toml(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
