@@ -69,5 +69,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        # Importing tryon_core.testing.gateway also binds the name `gateway` here, to the
+        # module: bind the names it provides instead, so `gateway` stays the function.
+        for lazy, source in _LAZY.items():
+            if source == module.__name__:
+                globals()[lazy] = getattr(module, lazy)
+        return globals()[name]
     raise AttributeError(f"module 'tryon_core.testing' has no attribute {name!r}")
