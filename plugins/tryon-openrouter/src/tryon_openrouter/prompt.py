@@ -53,7 +53,8 @@ def instruction(*, category: Category, garments: int, prompt: str | None = None)
         shown = "Image 2 is a product photo of one garment."
         wanted = "the person now wearing that garment"
     else:
-        shown = f"Images 2 to {garments + 1} are product photos of garments forming one outfit."
+        span = "2 and 3" if garments == 2 else f"2 to {garments + 1}"
+        shown = f"Images {span} are product photos of garments forming one outfit."
         wanted = "the person now wearing all of those garments together"
     paragraphs = [
         f"Virtual try-on edit. Image 1 is a photograph of a person. {shown}",
