@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tryon_openrouter.errors import status_failure
 
 from tryon_core.plugin import (
@@ -253,3 +255,42 @@ async def test_the_adapter_makes_one_call_per_attempt(
     fake.state.inject(Fault(kind="server_error", status=502))
     await failure(attempt, tryon(FLUX))
     assert len(fake.state.requests) == 1
+
+
+ERROR_TYPES = st.sampled_from(
+    [
+        None,
+        "rate_limit_exceeded",
+        "content_policy_violation",
+        "refusal",
+        "invalid_image",
+        "provider_unavailable",
+        "provider_overloaded",
+        "server",
+        "timeout",
+        "authentication",
+        "payment_required",
+        "unmapped",
+    ]
+)
+
+
+@given(
+    status=st.integers(400, 599),
+    kind=ERROR_TYPES,
+    message=st.text(max_size=40),
+    wait=st.one_of(st.none(), st.floats(1, 60)),
+)
+def test_every_error_is_classified_and_refusals_never_fall_back(
+    status: int, kind: str | None, message: str, wait: float | None
+) -> None:
+    body = error(status, message, **({"error_type": kind} if kind else {}))
+    raised = status_failure(status, body, "openrouter/x", wait)
+    assert isinstance(raised, ProviderError)
+    refused = kind in ("content_policy_violation", "refusal")
+    assert isinstance(raised, ContentRefused) is refused
+    if status >= 500 and not refused:
+        assert type(raised) in (ProviderUnavailable, ProviderTimeout)
+    if status == 429 and not refused:
+        assert isinstance(raised, RateLimited) and raised.retry_after == wait
+    assert message.strip() == "" or " ".join(message.split()) in (raised.upstream_message or "")
