@@ -3,8 +3,8 @@
 GrabCut learns the person's and the background's colours from a body-shaped prior drawn
 around the face: the face's core and a strip down the chest are surely the person, the head
 and a torso widening below the shoulders probably are, and the photo's border beside and above
-the head surely is not. It runs on a copy 200 px on its long side (a few tens of ms); the
-component that holds the face is kept, its holes filled, and the mask upscaled.
+the head surely is not. It runs on a copy 160 px on its long side (tens of ms); the
+components that hold the sure seeds are kept, their holes filled, and the mask upscaled.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tryon_local.faces import Box
 
 __all__ = ["seeded_silhouette"]
 
-_WORK_SIDE = 200
+_WORK_SIDE = 160
 
 
 def seeded_silhouette(rgb: NDArray[Any], face: Box) -> NDArray[Any] | None:
@@ -38,9 +38,10 @@ def seeded_silhouette(rgb: NDArray[Any], face: Box) -> NDArray[Any] | None:
     fgd = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0x7A11)
     small = np.ascontiguousarray(small)
-    cv2.grabCut(small, seeds, (0, 0, 0, 0), bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
+    sure = seeds == cv2.GC_FGD  # before GrabCut rewrites the undecided seeds
+    cv2.grabCut(small, seeds, (0, 0, 0, 0), bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
     person = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
-    person = _holding(person, (round(cx), round(y + 0.55 * u)))
+    person = _holding(person, sure)
     if person is None:
         return None
     soft = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 0.8)
@@ -83,15 +84,14 @@ def _prior(shape: tuple[int, int], cx: float, y: float, u: float) -> NDArray[Any
     return seeds
 
 
-def _holding(mask: NDArray[Any], point: tuple[int, int]) -> NDArray[Any] | None:
-    """The component of ``mask`` that holds ``point``, its holes filled; ``None`` if none does."""
-    px, py = point
-    if not (0 <= py < mask.shape[0] and 0 <= px < mask.shape[1]):
-        return None
+def _holding(mask: NDArray[Any], sure: NDArray[Any]) -> NDArray[Any] | None:
+    """The components of ``mask`` that hold a sure seed (the face, the chest: a dark collar
+    may part them), their holes filled; ``None`` if none does."""
     count, labels = cv2.connectedComponents(mask, connectivity=8)
-    if count <= 1 or labels[py, px] == 0:
+    kept = np.setdiff1d(np.unique(labels[sure]), [0])
+    if count <= 1 or kept.size == 0:
         return None
-    solid = labels == labels[py, px]
+    solid = np.isin(labels, kept)
     _, gaps = cv2.connectedComponents((~solid).astype(np.uint8), connectivity=4)
     border = np.unique(np.concatenate([gaps[0], gaps[-1], gaps[:, 0], gaps[:, -1]]))
     holes = ~solid & ~np.isin(gaps, border)
