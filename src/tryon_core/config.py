@@ -20,8 +20,8 @@ import msgspec
 from tryon_core.amounts import Credits
 from tryon_core.egress import EgressPolicy
 from tryon_core.errors import ConfigError
-from tryon_core.provider import ProviderConfig
-from tryon_core.registry import Registry
+from tryon_core.provider import ProviderConfig, ProviderSpec
+from tryon_core.registry import Registrar, Registry
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -385,6 +385,8 @@ def resolve_providers(settings: Settings, registry: Registry) -> dict[str, Provi
                         f"providers.{name}.{secret} is required when the provider is enabled"
                     )
         configs[name] = config
+        if spec.models_from_config is not None:
+            _add_configured_models(registry, spec, config, name)
     for slug in settings.models:
         if slug not in registry.models:
             raise ConfigError(f'models."{slug}": no installed plugin serves this model')
@@ -395,6 +397,17 @@ def resolve_providers(settings: Settings, registry: Registry) -> dict[str, Provi
         if slug not in registry.models:
             raise ConfigError(f"{where}: unknown model {slug!r}")
     return configs
+
+
+def _add_configured_models(
+    registry: Registry, spec: ProviderSpec, config: ProviderConfig, name: str
+) -> None:
+    """The models a provider derives from its ``[providers.NAME]`` section, checked like any."""
+    assert spec.models_from_config is not None
+    try:
+        Registrar(registry).add_models(spec, tuple(spec.models_from_config(config)))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"providers.{name}: {exc}") from None
 
 
 def _expand(value: Any, environ: Mapping[str, str], source: str, where: str) -> Any:

@@ -70,6 +70,13 @@ class ModelSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     capabilities: Capabilities = Capabilities()
     owned_by: str | None = None
     created: int = 0
+    options: type[msgspec.Struct] | None = None
+    """The model's own options, as a ``msgspec.Struct`` type whose every field has a default
+    (``msgspec.UNSET`` for "the upstream's own default": such a field is left out of
+    ``msgspec.to_builtins``). ``GET /api/v1/models`` publishes it as JSON Schema; a request's
+    ``options`` are decoded into it (a bad value is a 422 before anything is charged) and the
+    adapter reads them as ``ProviderRequest.options``. Options this model does not declare
+    are never sent to it (they may be meant for another candidate)."""
 
 
 class ProviderConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -110,6 +117,9 @@ class ProviderRequest(msgspec.Struct, frozen=True, kw_only=True):
     n: int = 1
     seed: int | None = None
     output_format: OutputFormat = "png"
+    options: Any = None
+    """An instance of the model's ``ModelSpec.options`` type holding the options the client
+    sent that this model declares (None when the model declares none)."""
 
 
 class OutputImage(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,6 +190,10 @@ class ProviderSpec(msgspec.Struct, frozen=True, kw_only=True):
     config_type: type[ProviderConfig]
     models: tuple[ModelSpec, ...]
     adapter_factory: Callable[[Any], Adapter]
+    models_from_config: Callable[[Any], Sequence[ModelSpec]] | None = None
+    """Models that come from the provider's validated config rather than from code (a hosted
+    model an operator adds in TOML): called once at start with the ``[providers.NAME]``
+    section, after ``models``. A provider with it may register ``models=()``."""
     fake: str | None = None
     """``"module:callable"`` returning this provider's fake upstream (an ASGI app), for
     ``tryon fakes serve`` and the contract kit. Imported only when asked for."""

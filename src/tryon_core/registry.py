@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+import msgspec
 
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.provider import ModelSpec, ProviderSpec
@@ -33,10 +36,24 @@ class Registrar:
             raise ValueError(f"provider name {spec.name!r} must match {_NAME.pattern}")
         if spec.name in self._registry.providers:
             raise ValueError(f"provider {spec.name!r} is registered twice")
-        if not spec.models:
+        if not spec.models and spec.models_from_config is None:
             raise ValueError(f"provider {spec.name!r} registers no models")
-        seen: set[str] = set()
+        self._check_models(spec.models)
+        self._registry.providers[spec.name] = spec
         for model in spec.models:
+            self._registry.models[model.slug] = (spec, model)
+
+    def add_models(self, spec: ProviderSpec, models: Sequence[ModelSpec]) -> None:
+        """Add models a registered provider derived from its config (all or none)."""
+        self._check_models(models)
+        for model in models:
+            self._registry.models[model.slug] = (spec, model)
+
+    def _check_models(self, models: Sequence[ModelSpec]) -> None:
+        seen: set[str] = set()
+        for model in models:
+            if not isinstance(model, ModelSpec):
+                raise TypeError(f"{model!r} is not a ModelSpec")
             if not _SLUG.match(model.slug) or model.slug == "auto":
                 raise ValueError(f"model slug {model.slug!r} must look like 'vendor/model'")
             if model.slug in self._registry.models or model.slug in seen:
@@ -49,7 +66,22 @@ class Registrar:
             caps = model.capabilities
             if caps.max_garments < 1 or caps.max_outputs < 1 or not caps.categories:
                 raise ValueError(f"model {model.slug!r} declares impossible capabilities")
+            if model.options is not None:
+                _check_options(model)
             seen.add(model.slug)
-        self._registry.providers[spec.name] = spec
-        for model in spec.models:
-            self._registry.models[model.slug] = (spec, model)
+
+
+def _check_options(model: ModelSpec) -> None:
+    """An options type must be a Struct with a default for every field and a JSON Schema."""
+    options = model.options
+    if not (isinstance(options, type) and issubclass(options, msgspec.Struct)):
+        raise ValueError(f"model {model.slug!r}: options must be a msgspec.Struct type")
+    required = [f.encode_name for f in msgspec.structs.fields(options) if f.required]
+    if required:
+        raise ValueError(
+            f"model {model.slug!r}: every option needs a default; {', '.join(required)} has none"
+        )
+    try:
+        msgspec.json.schema(options)
+    except TypeError as exc:
+        raise ValueError(f"model {model.slug!r}: options have no JSON Schema: {exc}") from None

@@ -18,7 +18,7 @@ from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.db import create_database
-from tryon_core.testing.contract import ProviderContract
+from tryon_core.testing import ProviderContract
 
 
 class TestMirrorContract(ProviderContract):

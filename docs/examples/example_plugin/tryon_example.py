@@ -12,7 +12,7 @@ from typing import Literal
 
 from PIL import Image, ImageOps
 
-from tryon_core import (
+from tryon_core.plugin import (
     Capabilities,
     ModelSpec,
     OutputImage,
@@ -20,9 +20,9 @@ from tryon_core import (
     ProviderContext,
     ProviderRequest,
     ProviderSpec,
+    Registrar,
     hookimpl,
 )
-from tryon_core.registry import Registrar
 
 MODEL = ModelSpec(
     slug="example/mirror",

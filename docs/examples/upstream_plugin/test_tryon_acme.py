@@ -13,15 +13,15 @@ from litestar.testing import AsyncTestClient
 from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
-from tryon_core.testing import ScriptedProvider
-from tryon_core.testing.contract import (
+from tryon_core.testing import (
+    Fault,
     ProviderContract,
+    ScriptedProvider,
+    no_network,  # noqa: F401  (autouse: loopback only)
+    serve_app_in_thread,
     synthetic_garment,
     synthetic_person,
 )
-from tryon_core.testing.fakes import Fault
-from tryon_core.testing.network import no_network  # noqa: F401  (autouse: loopback only)
-from tryon_core.testing.server import serve_app_in_thread
 
 
 class TestAcmeContract(ProviderContract):

@@ -21,20 +21,26 @@ from typing import Any
 
 import httpx
 
-from tryon_core import (
+from tryon_core.plugin import (
+    BadResponse,
     Capabilities,
+    ContentRefused,
     InputImage,
     ModelSpec,
+    NoImage,
     OutputImage,
     ProviderConfig,
     ProviderContext,
     ProviderRequest,
     ProviderSpec,
+    Registrar,
+    TaskFailed,
+    classify_status,
+    fit_image_base64,
     hookimpl,
+    json_body,
+    poll,
 )
-from tryon_core.errors import BadResponse, ContentRefused, NoImage, TaskFailed
-from tryon_core.registry import Registrar
-from tryon_core.upstream import classify_status, fit_image_base64, json_body, poll
 
 SLUG = "acme/tryon-v1"
 ACCEPTED = ("image/jpeg", "image/png")  # what Acme reads; WebP inputs are re-encoded

@@ -33,7 +33,7 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
-from tryon_core.testing.fakes import (
+from tryon_core.testing import (
     FakeState,
     FakeTask,
     Fault,

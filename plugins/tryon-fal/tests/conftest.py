@@ -15,10 +15,9 @@ from PIL import Image
 from tryon_fal import FalConfig
 from tryon_fal.fake import TEST_KEY, create_app
 
-from tryon_core import InputImage, ProviderContext
 from tryon_core.imaging import ImageLimits, load_image
-from tryon_core.testing.fakes import FakeState
-from tryon_core.testing.server import serve_app_in_thread
+from tryon_core.plugin import InputImage, ProviderContext
+from tryon_core.testing import FakeState, serve_app_in_thread
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import tryon_fal.plugin
 
-from tryon_core.testing.contract import ProviderContract
+from tryon_core.testing import ProviderContract
 
 KEY = "fal-key-id:fal-key-secret"  # fal keys are key_id:key_secret
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tryon_fal.errors import answer, error_for, failed_request, scrub
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,

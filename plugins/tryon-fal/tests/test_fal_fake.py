@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from tryon_fal.fake import EXHAUSTED, create_app
 
-from tryon_core.testing.server import serve_app
+from tryon_core.testing import serve_app
 
 AUTH = {"Authorization": "Key test-key"}
 
@@ -280,7 +280,7 @@ async def test_outputs_have_each_apps_shape(
 async def test_failed_requests_are_completed_with_an_error(
     fake: Any, http: httpx.AsyncClient, jpeg: bytes
 ) -> None:
-    from tryon_core.testing.fakes import Fault
+    from tryon_core.testing import Fault
 
     fake.state.inject(Fault(kind="task_failed", code="runner_disconnected"))
     body = {"human_image_url": data_uri(jpeg), "garment_image_url": data_uri(jpeg)}
@@ -299,7 +299,7 @@ async def test_failed_requests_are_completed_with_an_error(
 
 
 async def test_quota_and_rate_limits_look_like_fals(fake: Any, http: httpx.AsyncClient) -> None:
-    from tryon_core.testing.fakes import Fault
+    from tryon_core.testing import Fault
 
     fake.state.inject("quota", Fault(kind="rate_limit", retry_after=12), "rate_limit")
     quota = await submit(http, fake.url, "fal-ai/cat-vton", {})

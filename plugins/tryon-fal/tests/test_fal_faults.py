@@ -11,23 +11,22 @@ import pytest
 from tryon_fal import ENDPOINTS, FalAdapter
 from tryon_fal.fake import create_app
 
-from tryon_core import ProviderRequest
-from tryon_core.errors import (
+from tryon_core.fallback import run_attempt
+from tryon_core.imaging import ImageLimits
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,
     NoImage,
     ProviderError,
     ProviderMisconfigured,
+    ProviderRequest,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
     TaskFailed,
 )
-from tryon_core.fallback import run_attempt
-from tryon_core.imaging import ImageLimits
-from tryon_core.testing.fakes import Fault
-from tryon_core.testing.server import serve_app
+from tryon_core.testing import Fault, serve_app
 
 KEY = "fal-key-id:fal-key-secret-123"
 #: a fault that changes nothing, to let the next one reach a later call

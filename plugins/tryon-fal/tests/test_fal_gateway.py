@@ -18,8 +18,7 @@ from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.db import create_database
-from tryon_core.testing.fakes import Fault
-from tryon_core.testing.server import serve_app_in_thread
+from tryon_core.testing import Fault, serve_app_in_thread
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 KEY = "gateway-key-id:gateway-key-secret"

@@ -12,7 +12,7 @@ from tryon_core.config import parse_settings, resolve_providers
 from tryon_core.errors import ConfigError
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.registry import Registry
-from tryon_core.testing.fakes import FAULT_KINDS, load_fake
+from tryon_core.testing import FAULT_KINDS, load_fake
 
 #: slug -> (credits, max garments, max outputs, uses the prompt, takes a seed)
 DECLARED = {
@@ -96,8 +96,7 @@ def test_the_fake_loads_from_the_spec_and_renders_every_fault_kind() -> None:
 async def test_an_attempt_without_a_key_is_misconfigured(person: Any, garment: Any) -> None:
     import httpx
 
-    from tryon_core import ProviderContext, ProviderRequest
-    from tryon_core.errors import ProviderMisconfigured
+    from tryon_core.plugin import ProviderContext, ProviderMisconfigured, ProviderRequest
 
     async def record_task(task_id: str) -> None:
         raise AssertionError("nothing may be submitted without a key")

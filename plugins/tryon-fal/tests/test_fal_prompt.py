@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tryon_fal.prompt import GARMENT_WORDS, instruction
 
-from tryon_core.provider import CATEGORIES
+from tryon_core.plugin import CATEGORIES
 
 prompts = st.one_of(st.none(), st.text(min_size=1, max_size=200).filter(str.strip))
 

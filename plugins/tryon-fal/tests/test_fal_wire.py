@@ -16,9 +16,8 @@ from tryon_fal import ENDPOINTS, FalAdapter, instruction
 from tryon_fal.endpoints import CLOTH_TYPES, GARMENT_TYPES
 from tryon_fal.fake import create_app
 
-from tryon_core import ProviderRequest
-from tryon_core.testing.fakes import Fault, mount_fakes
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import ProviderRequest
+from tryon_core.testing import Fault, mount_fakes, serve_app
 
 DATA_URI = re.compile(r"^data:image/(jpeg|png);base64,[A-Za-z0-9+/]+={0,2}$")
 

@@ -14,9 +14,8 @@ from tryon_gemini.adapter import SLUG, GeminiAdapter, GeminiConfig
 from tryon_gemini.fake import TEST_API_KEY, create_app
 
 from tryon_core.imaging import ImageLimits, load_image
-from tryon_core.provider import InputImage, ProviderContext, ProviderRequest
-from tryon_core.testing.fakes import FakeState
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import InputImage, ProviderContext, ProviderRequest
+from tryon_core.testing import FakeState, serve_app
 
 
 class Fake(msgspec.Struct):

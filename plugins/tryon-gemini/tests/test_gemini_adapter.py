@@ -17,10 +17,8 @@ from tryon_gemini.fake import create_app
 from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import ASPECT_RATIOS, MAX_IMAGE_BYTES, MAX_REQUEST_BYTES
 
-from tryon_core.errors import ProviderMisconfigured, TaskFailed
-from tryon_core.provider import InputImage
-from tryon_core.testing.fakes import create_fake_app, mount_fakes
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import InputImage, ProviderMisconfigured, TaskFailed
+from tryon_core.testing import create_fake_app, mount_fakes, serve_app
 
 PATH = "/v1beta/models/gemini-2.5-flash-image:generateContent"
 

@@ -6,10 +6,10 @@ from typing import Any, ClassVar
 
 import tryon_gemini.plugin
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     RateLimited,
 )
-from tryon_core.testing.contract import FaultExpectation, ProviderContract
+from tryon_core.testing import FaultExpectation, ProviderContract
 
 
 class TestGeminiContract(ProviderContract):

@@ -14,7 +14,7 @@ from tryon_gemini.adapter import _error, _image
 from tryon_gemini.fake import _duration
 from tryon_gemini.wire import parse_duration
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,
@@ -25,7 +25,7 @@ from tryon_core.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from tryon_core.testing.fakes import Fault
+from tryon_core.testing import Fault
 
 SECRET = "AIzaSy-gateway-secret-key-0123456789"
 

@@ -15,7 +15,7 @@ from PIL import Image
 from tryon_gemini.fake import create_app
 from tryon_gemini.wire import ASPECT_RATIOS, MAX_REQUEST_BYTES
 
-from tryon_core.testing.server import serve_app
+from tryon_core.testing import serve_app
 
 PATH = "/v1beta/models/gemini-2.5-flash-image:generateContent"
 KEY = {"x-goog-api-key": "test-key"}

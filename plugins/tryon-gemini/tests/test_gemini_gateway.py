@@ -17,8 +17,7 @@ from tryon_gemini.fake import create_app as create_fake
 from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
-from tryon_core.testing.fakes import FakeState, Fault
-from tryon_core.testing.server import serve_app_in_thread
+from tryon_core.testing import FakeState, Fault, serve_app_in_thread
 
 MODEL = "google/gemini-2.5-flash-image"
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import ASPECT_RATIOS, closest_aspect_ratio
 
-from tryon_core.provider import CATEGORIES, Category
+from tryon_core.plugin import CATEGORIES, Category
 
 KEEPS = ("face", "pose", "body shape", "background")
 

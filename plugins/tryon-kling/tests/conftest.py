@@ -15,12 +15,10 @@ from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY, create_app
 from tryon_kling.models import KlingConfig
 
 from tryon_core.egress import EgressPolicy, GuardedFetcher
-from tryon_core.errors import ProviderError
 from tryon_core.fallback import Produced, result_download, run_attempt
 from tryon_core.imaging import ImageLimits, load_image
-from tryon_core.provider import InputImage, ProviderContext, ProviderRequest
-from tryon_core.testing.fakes import FakeState
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import InputImage, ProviderContext, ProviderError, ProviderRequest
+from tryon_core.testing import FakeState, serve_app
 
 LIMITS = ImageLimits()
 

@@ -17,9 +17,8 @@ from PIL import Image
 from tryon_kling.adapter import result_urls
 from tryon_kling.fake import TEST_ACCESS_KEY
 
-from tryon_core.errors import BadResponse, InputRejected, ProviderUnavailable, TaskFailed
-from tryon_core.testing.fakes import Fault, mount_fakes
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import BadResponse, InputRejected, ProviderUnavailable, TaskFailed
+from tryon_core.testing import Fault, mount_fakes, serve_app
 
 PATH = "/v1/images/kolors-virtual-try-on"
 RED, BLUE = (220, 30, 30), (30, 30, 220)

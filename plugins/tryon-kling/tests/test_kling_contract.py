@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import tryon_kling.plugin
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-from tryon_core.testing.contract import ProviderContract
+from tryon_core.testing import ProviderContract
 
 
 class TestKlingContract(ProviderContract):

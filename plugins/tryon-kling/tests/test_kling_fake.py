@@ -15,8 +15,7 @@ import pytest
 from tryon_kling.auth import mint_token
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY, create_app
 
-from tryon_core.testing.fakes import Fault, mount_fakes
-from tryon_core.testing.server import serve_app
+from tryon_core.testing import Fault, mount_fakes, serve_app
 
 PATH = "/v1/images/kolors-virtual-try-on"
 

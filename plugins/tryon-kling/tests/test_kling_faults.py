@@ -11,11 +11,12 @@ from tryon_kling.adapter import KlingAdapter
 from tryon_kling.errors import error_for
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,
     NoImage,
+    ProviderContext,
     ProviderError,
     ProviderMisconfigured,
     ProviderTimeout,
@@ -23,8 +24,7 @@ from tryon_core.errors import (
     RateLimited,
     TaskFailed,
 )
-from tryon_core.provider import ProviderContext
-from tryon_core.testing.fakes import Fault
+from tryon_core.testing import Fault
 
 F = Fault
 

@@ -20,9 +20,7 @@ from tryon_core.api import create_app as create_gateway
 from tryon_core.config import parse_settings, resolve_providers
 from tryon_core.errors import ConfigError
 from tryon_core.plugins import collect_providers, make_plugin_manager
-from tryon_core.testing import ScriptedProvider
-from tryon_core.testing.fakes import FakeState, Fault
-from tryon_core.testing.server import serve_app_in_thread
+from tryon_core.testing import FakeState, Fault, ScriptedProvider, serve_app_in_thread
 
 
 def test_the_entry_point_names_the_plugin_module() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import tryon_local.plugin
 from PIL import Image
 
-from tryon_core.testing.contract import ProviderContract
+from tryon_core.testing import ProviderContract
 
 SAMPLE_PERSON = Path(__file__).resolve().parents[3] / "samples" / "person.jpg"
 

@@ -14,8 +14,7 @@ import tryon_local.plugin
 from PIL import Image
 from tryon_local import CREDITS_PER_IMAGE, LocalAdapter, LocalConfig
 
-from tryon_core import InputImage, ProviderContext, ProviderRequest
-from tryon_core.errors import InputRejected
+from tryon_core.plugin import InputImage, InputRejected, ProviderContext, ProviderRequest
 from tryon_core.plugins import collect_providers, make_plugin_manager
 
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}

@@ -13,9 +13,8 @@ from tryon_openai.adapter import OpenAIConfig
 from tryon_openai.fake import FAULTS, create_app
 
 from tryon_core.imaging import ImageLimits, load_image
-from tryon_core.provider import InputImage, ProviderContext, ProviderRequest
-from tryon_core.testing.fakes import FakeState
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import InputImage, ProviderContext, ProviderRequest
+from tryon_core.testing import FakeState, serve_app
 
 API_KEY = "test-key"
 

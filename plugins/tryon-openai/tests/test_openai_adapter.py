@@ -18,12 +18,16 @@ from tryon_openai.fake import create_app
 from tryon_openai.plugin import MODELS
 from tryon_openai.prompt import instruction
 
-from tryon_core.errors import BadResponse, ProviderMisconfigured, ProviderTimeout
 from tryon_core.fallback import run_attempt
 from tryon_core.imaging import ImageLimits, load_image, sniff
-from tryon_core.provider import InputImage, ProviderContext
-from tryon_core.testing.fakes import FakeState, Fault, mount_fakes
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import (
+    BadResponse,
+    InputImage,
+    ProviderContext,
+    ProviderMisconfigured,
+    ProviderTimeout,
+)
+from tryon_core.testing import FakeState, Fault, mount_fakes, serve_app
 
 Make = Callable[..., Any]
 

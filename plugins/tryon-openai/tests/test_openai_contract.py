@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import tryon_openai.plugin
 from tryon_openai.fake import TEST_API_KEY
 
-from tryon_core.testing.contract import ProviderContract
+from tryon_core.testing import ProviderContract
 
 
 class TestOpenAIContract(ProviderContract):

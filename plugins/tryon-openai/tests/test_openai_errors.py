@@ -15,19 +15,19 @@ from hypothesis import strategies as st
 from tryon_openai.adapter import OpenAIAdapter, OpenAIConfig, _redact
 from tryon_openai.fake import _masked
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,
     NoImage,
+    ProviderContext,
     ProviderError,
     ProviderMisconfigured,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
-from tryon_core.provider import ProviderContext
-from tryon_core.testing.fakes import FakeState, Fault
+from tryon_core.testing import FakeState, Fault
 
 Make = Callable[..., Any]
 

@@ -14,9 +14,8 @@ from litestar.testing import TestClient
 from PIL import Image
 from tryon_openai.fake import MAX_PROMPT, create_app
 
-from tryon_core.imaging import sniff
-from tryon_core.provider import InputImage
-from tryon_core.testing.fakes import FakeState, Fault
+from tryon_core.plugin import InputImage, sniff
+from tryon_core.testing import FakeState, Fault
 
 AUTH = {"Authorization": "Bearer test-key"}
 
@@ -107,7 +106,7 @@ async def test_auth_is_exact(
 async def test_organization_must_match(
     http: httpx.AsyncClient, person: InputImage, garment: InputImage
 ) -> None:
-    from tryon_core.testing.server import serve_app
+    from tryon_core.testing import serve_app
 
     async with serve_app(create_app(api_key="k2", organization="org-a")) as url:
         auth = {"Authorization": "Bearer k2"}

@@ -23,9 +23,8 @@ from tryon_openai import plugin
 from tryon_core import accounts, billing
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
-from tryon_core.provider import InputImage
-from tryon_core.testing.fakes import FakeState
-from tryon_core.testing.server import serve_app
+from tryon_core.plugin import InputImage
+from tryon_core.testing import FakeState, serve_app
 
 SECRET = "sk-gateway-SECRET-0123456789"
 

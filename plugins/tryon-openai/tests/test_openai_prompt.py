@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tryon_openai.fake import MAX_PROMPT
 from tryon_openai.prompt import instruction
 
-from tryon_core.provider import CATEGORIES, Category
+from tryon_core.plugin import CATEGORIES, Category
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

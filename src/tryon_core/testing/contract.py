@@ -189,7 +189,13 @@ class ProviderContract:
         assert self.provider in registry.providers, (
             f"{self.plugin!r} registers no {self.provider!r}"
         )
-        return registry.providers[self.provider]
+        spec = registry.providers[self.provider]
+        if spec.models_from_config is None:
+            return spec
+        config = msgspec.convert({**self.config, "enabled": True}, spec.config_type)
+        configured = tuple(spec.models_from_config(config))
+        assert spec.models or configured, "`config` configures no model for the kit to run"
+        return msgspec.structs.replace(spec, models=spec.models + configured)
 
     @pytest.fixture
     def contract_fake(self, contract_spec: ProviderSpec) -> Iterator[_Fake]:
@@ -288,7 +294,12 @@ class ProviderContract:
         fmt = "image/jpeg" if "image/jpeg" in caps.input_formats else caps.input_formats[0]
         person = self._image(self.make_person, side, side * 4 // 3, fmt, 1)
         garment = self._image(self.make_garment, side, side, fmt, 0)
-        base: dict[str, Any] = {"model": model.slug, "person": person, "garments": (garment,)}
+        base: dict[str, Any] = {
+            "model": model.slug,
+            "person": person,
+            "garments": (garment,),
+            "options": None if model.options is None else msgspec.convert({}, model.options),
+        }
         return ProviderRequest(**{**base, **changes})
 
     @staticmethod
@@ -308,6 +319,11 @@ class ProviderContract:
             assert caps.max_garments >= 1 and caps.max_outputs >= 1 and caps.categories
             if caps.execution == "submit-poll" and contract_spec.fake is not None:
                 assert self.submission is not None, "submit-poll providers set `submission`"
+            if model.options is not None:
+                schema = msgspec.json.schema(model.options)
+                assert schema, model.slug
+                # no option is required: a request without options is a whole request
+                msgspec.convert({}, model.options)
         assert set(self.faults) <= set(FAULT_KINDS)
 
     @settings(
@@ -353,6 +369,7 @@ class ProviderContract:
             n=data.draw(st.integers(1, caps.max_outputs), label="n"),
             seed=data.draw(st.integers(0, 2**31 - 1)) if caps.supports_seed else None,
             output_format=data.draw(st.sampled_from(["png", "jpeg", "webp"]), label="output"),
+            options=None if model.options is None else msgspec.convert({}, model.options),
         )
         result, _ = self.run(contract_spec, contract_fake, request)
         assert not isinstance(result, ProviderError), f"{model.slug}: {result!r}"

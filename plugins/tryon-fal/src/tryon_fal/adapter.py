@@ -14,8 +14,15 @@ from typing import Any
 
 import msgspec
 
-from tryon_core import OutputImage, ProviderContext, ProviderRequest
-from tryon_core.errors import BadResponse, ContentRefused, NoImage, ProviderMisconfigured
+from tryon_core.plugin import (
+    BadResponse,
+    ContentRefused,
+    NoImage,
+    OutputImage,
+    ProviderContext,
+    ProviderMisconfigured,
+    ProviderRequest,
+)
 from tryon_fal.config import FalConfig
 from tryon_fal.endpoints import ENDPOINTS, Endpoint
 from tryon_fal.queue import Queue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tryon_core import ProviderConfig
+from tryon_core.plugin import ProviderConfig
 
 __all__ = ["DEFAULT_BASE_URL", "FalConfig"]
 

@@ -11,9 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tryon_core import Capabilities, ModelSpec, ProviderRequest
-from tryon_core.provider import Category, InputImage, OutputFormat
-from tryon_core.upstream import fit_image_base64
+from tryon_core.plugin import (
+    Capabilities,
+    Category,
+    InputImage,
+    ModelSpec,
+    OutputFormat,
+    ProviderRequest,
+    fit_image_base64,
+)
 from tryon_fal.config import FalConfig
 from tryon_fal.prompt import instruction
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import httpx
 import msgspec
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,
@@ -32,8 +32,10 @@ from tryon_core.errors import (
     ProviderUnavailable,
     RateLimited,
     TaskFailed,
+    classify_status,
+    json_body,
+    retry_after,
 )
-from tryon_core.upstream import classify_status, json_body, retry_after
 
 __all__ = ["answer", "error_for", "failed_request", "scrub"]
 

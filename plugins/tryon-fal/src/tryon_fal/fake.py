@@ -36,7 +36,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
-from tryon_core.testing.fakes import FakeState, FakeTask, Fault, create_fake_app
+from tryon_core.testing import FakeState, FakeTask, Fault, create_fake_app
 from tryon_fal.fake_apps import (
     APPS,
     AppSchema,

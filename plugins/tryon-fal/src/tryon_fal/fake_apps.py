@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from tryon_core.testing.fakes import result_image
+from tryon_core.testing import result_image
 
 __all__ = [
     "APPS",

@@ -6,8 +6,7 @@ Models, prices and capabilities are declared beside their input builders in
 
 from __future__ import annotations
 
-from tryon_core import ProviderSpec, hookimpl
-from tryon_core.registry import Registrar
+from tryon_core.plugin import ProviderSpec, Registrar, hookimpl
 from tryon_fal.adapter import FalAdapter
 from tryon_fal.config import FalConfig
 from tryon_fal.endpoints import MODELS

@@ -9,7 +9,7 @@ the instruction.
 
 from __future__ import annotations
 
-from tryon_core.provider import Category
+from tryon_core.plugin import Category
 
 __all__ = ["GARMENT_WORDS", "instruction"]
 

@@ -24,8 +24,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from tryon_core.errors import BadResponse, ProviderMisconfigured
-from tryon_core.upstream import poll
+from tryon_core.plugin import BadResponse, ProviderMisconfigured, poll
 from tryon_fal.config import FalConfig
 from tryon_fal.errors import answer, failed_request
 

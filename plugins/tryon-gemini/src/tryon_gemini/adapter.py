@@ -24,23 +24,24 @@ from typing import Any
 import httpx
 import msgspec
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     NoImage,
-    ProviderError,
-    ProviderMisconfigured,
-    RateLimited,
-    TaskFailed,
-)
-from tryon_core.imaging import sniff
-from tryon_core.provider import (
     OutputImage,
     ProviderConfig,
     ProviderContext,
+    ProviderError,
+    ProviderMisconfigured,
     ProviderRequest,
+    RateLimited,
+    TaskFailed,
+    build_for_upstream,
+    classify_status,
+    fit_image_base64,
+    json_body,
+    sniff,
 )
-from tryon_core.upstream import build_for_upstream, classify_status, fit_image_base64, json_body
 from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import (
     MAX_IMAGE_BYTES,

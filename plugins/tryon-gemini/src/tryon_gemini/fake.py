@@ -32,7 +32,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from PIL import Image, ImageOps
 
-from tryon_core.testing.fakes import FAULT_KINDS, FakeState, Fault, create_fake_app, result_image
+from tryon_core.testing import FAULT_KINDS, FakeState, Fault, create_fake_app, result_image
 from tryon_gemini.fake_checks import TROUBLESHOOTING, Invalid, Parsed, Reader
 from tryon_gemini.wire import ASPECT_RATIOS, closest_aspect_ratio
 

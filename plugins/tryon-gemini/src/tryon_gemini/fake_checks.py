@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from PIL import Image
 
-from tryon_core.imaging import sniff
+from tryon_core.plugin import sniff
 from tryon_gemini.wire import ASPECT_RATIOS, MAX_REQUEST_BYTES
 
 __all__ = ["TROUBLESHOOTING", "Invalid", "Parsed", "Reader"]

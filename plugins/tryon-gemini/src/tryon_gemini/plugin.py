@@ -6,8 +6,7 @@ Its default price lives here, beside its adapter; operators override it with
 
 from __future__ import annotations
 
-from tryon_core import Capabilities, ModelSpec, ProviderSpec, hookimpl
-from tryon_core.registry import Registrar
+from tryon_core.plugin import Capabilities, ModelSpec, ProviderSpec, Registrar, hookimpl
 from tryon_gemini.adapter import SLUG, GeminiAdapter, GeminiConfig
 from tryon_gemini.wire import MAX_IMAGE_BYTES
 

@@ -6,7 +6,7 @@ client's order, then this text. The README quotes the text this module produces.
 
 from __future__ import annotations
 
-from tryon_core.provider import Category
+from tryon_core.plugin import Category
 
 __all__ = ["ORDINALS", "build_instruction"]
 

@@ -24,17 +24,20 @@ from typing import Any
 
 import httpx
 
-from tryon_core import OutputImage, ProviderContext, ProviderRequest
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     InputRejected,
     NoImage,
+    OutputImage,
+    ProviderContext,
     ProviderError,
+    ProviderRequest,
     ProviderUnavailable,
     RateLimited,
     TaskFailed,
+    json_body,
+    poll,
 )
-from tryon_core.upstream import json_body, poll
 from tryon_kling.auth import TokenCache
 from tryon_kling.errors import code_of, error_for, redact, task_failure
 from tryon_kling.images import encode, stack_pair

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
     BadResponse,
     ContentRefused,
     InputRejected,
@@ -39,8 +39,9 @@ from tryon_core.errors import (
     ProviderUnavailable,
     RateLimited,
     TaskFailed,
+    classify_status,
+    retry_after,
 )
-from tryon_core.upstream import classify_status, retry_after
 
 __all__ = ["CODES", "code_of", "error_for", "redact", "task_failure"]
 

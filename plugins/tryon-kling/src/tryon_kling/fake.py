@@ -49,7 +49,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.params import FromPath
 from PIL import Image
 
-from tryon_core.testing.fakes import (
+from tryon_core.testing import (
     FakeState,
     FakeTask,
     Fault,

@@ -11,8 +11,7 @@ import io
 
 from PIL import Image
 
-from tryon_core import InputImage
-from tryon_core.upstream import fit_image_base64
+from tryon_core.plugin import InputImage, fit_image_base64
 from tryon_kling.models import MAX_INPUT_BYTES, MIN_INPUT_SIDE
 
 __all__ = ["MAX_PAIR_SIDE", "encode", "stack_pair"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from tryon_core import Capabilities, ModelSpec, ProviderConfig
+from tryon_core.plugin import Capabilities, ModelSpec, ProviderConfig
 
 __all__ = [
     "CREDITS_PER_IMAGE",

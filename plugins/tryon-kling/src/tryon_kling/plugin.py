@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tryon_core import ProviderSpec, hookimpl
-from tryon_core.registry import Registrar
+from tryon_core.plugin import ProviderSpec, Registrar, hookimpl
 from tryon_kling.adapter import KlingAdapter
 from tryon_kling.models import MODELS, KlingConfig
 

@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
-from tryon_core import (
+from tryon_core.plugin import (
     Capabilities,
     InputImage,
+    InputRejected,
     ModelSpec,
     OutputImage,
     ProviderConfig,
     ProviderContext,
     ProviderRequest,
     ProviderSpec,
+    Registrar,
     hookimpl,
 )
-from tryon_core.errors import InputRejected
-from tryon_core.registry import Registrar
 from tryon_local.bounds import MAX_GARMENTS
 from tryon_local.errors import UnusableInput
 

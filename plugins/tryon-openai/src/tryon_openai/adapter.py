@@ -21,23 +21,24 @@ from typing import Any, Literal
 
 import httpx
 
-from tryon_core.errors import (
+from tryon_core.plugin import (
+    IMAGE_TYPES,
     BadResponse,
     ContentRefused,
-    NoImage,
-    ProviderError,
-    ProviderMisconfigured,
-)
-from tryon_core.imaging import sniff
-from tryon_core.provider import (
-    IMAGE_TYPES,
     InputImage,
+    NoImage,
     OutputImage,
     ProviderConfig,
     ProviderContext,
+    ProviderError,
+    ProviderMisconfigured,
     ProviderRequest,
+    classify_status,
+    fit_image,
+    image_fits,
+    json_body,
+    sniff,
 )
-from tryon_core.upstream import classify_status, fit_image, image_fits, json_body
 from tryon_openai.prompt import instruction
 
 __all__ = [

@@ -31,8 +31,8 @@ from litestar.datastructures import State, UploadFile
 from litestar.exceptions import HTTPException
 from PIL import Image, UnidentifiedImageError
 
-from tryon_core.imaging import sniff
-from tryon_core.testing.fakes import (
+from tryon_core.plugin import sniff
+from tryon_core.testing import (
     FAULT_KINDS,
     FakeState,
     Fault,

@@ -6,8 +6,7 @@ Prices are in credits per output image, beside the adapter; operators override t
 
 from __future__ import annotations
 
-from tryon_core import Capabilities, ModelSpec, ProviderSpec, hookimpl
-from tryon_core.registry import Registrar
+from tryon_core.plugin import Capabilities, ModelSpec, ProviderSpec, Registrar, hookimpl
 from tryon_openai.adapter import MAX_INPUT_BYTES, OpenAIAdapter, OpenAIConfig
 
 __all__ = ["CREDITS", "MODELS", "tryon_register_providers"]

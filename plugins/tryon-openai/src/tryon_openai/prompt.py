@@ -6,7 +6,7 @@ images 2 to N+1 are the garments in the client's order. The README quotes this t
 
 from __future__ import annotations
 
-from tryon_core.provider import Category
+from tryon_core.plugin import Category
 
 __all__ = ["instruction"]
 
