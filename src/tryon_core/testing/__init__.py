@@ -38,8 +38,8 @@ _LAZY = {
     "synthetic_garment": "tryon_core.testing.contract",
     "synthetic_person": "tryon_core.testing.contract",
     "no_network": "tryon_core.testing.network",
-    "Gateway": "tryon_core.testing.gateway",
-    "gateway": "tryon_core.testing.gateway",
+    "RunningGateway": "tryon_core.testing.harness",
+    "gateway": "tryon_core.testing.harness",
 }
 
 __all__ = [
@@ -49,9 +49,9 @@ __all__ = [
     "FakeTask",
     "Fault",
     "FaultExpectation",
-    "Gateway",
     "ProviderContract",
     "RecordedRequest",
+    "RunningGateway",
     "ScriptedProvider",
     "create_fake_app",
     "file_url",
