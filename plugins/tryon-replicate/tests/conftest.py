@@ -49,6 +49,12 @@ def photo(
 
 
 @pytest.fixture(scope="session")
+def make_photo() -> Callable[..., InputImage]:
+    """``make_photo(width, height, fmt, person=True)``: a person (or garment) input image."""
+    return photo
+
+
+@pytest.fixture(scope="session")
 def person() -> InputImage:
     return photo(384, 512)
 
@@ -85,8 +91,17 @@ def fake(_fake_server: Fake) -> Fake:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
+def sent() -> list[httpx.Request]:
+    """Every request the adapter's HTTP client sent, bytes and headers as they left."""
+    return []
+
+
+@pytest.fixture
+async def http(sent: list[httpx.Request]) -> AsyncIterator[httpx.AsyncClient]:
+    async def keep(request: httpx.Request) -> None:
+        sent.append(request)
+
+    async with httpx.AsyncClient(timeout=10, event_hooks={"request": [keep]}) as client:
         yield client
 
 

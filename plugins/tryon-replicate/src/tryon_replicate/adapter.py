@@ -13,6 +13,7 @@ from tryon_core.plugin import (
     ProviderContext,
     ProviderMisconfigured,
     ProviderRequest,
+    TaskFailed,
 )
 from tryon_replicate.config import HostedModel, ReplicateConfig
 from tryon_replicate.errors import failed_prediction
@@ -52,7 +53,10 @@ class ReplicateAdapter:
         config: ReplicateConfig = context.config
         hosted = _entry(config, model)
         api = Predictions(context.http, config, slug=model, roles=input_roles(hosted))
-        prediction = await api.cancel(task_id)
+        try:
+            prediction = await api.cancel(task_id)
+        except TaskFailed:  # 404: Replicate does not know the prediction
+            return False
         return prediction.status in ("canceled", "aborted")
 
 

@@ -282,7 +282,7 @@ async def _hold(
     """Sync mode: the answer once the prediction is done within ``wait`` seconds, else None."""
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, min(task.ready_at - loop.time(), wait)))
-    task.polls = max(task.polls, options.starting_polls)
+    task.polls = max(task.polls, options.starting_polls + 1)  # a held call skips "starting"
     await _advance(task, options, fake)
     if task.status in ("starting", "processing"):
         task.status = "starting"  # Replicate answers a wait that ran out as "starting"
