@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from tryon_core.plugin import (
     OutputImage,
     ProviderContext,
@@ -18,7 +20,7 @@ from tryon_core.plugin import (
 from tryon_replicate.config import HostedModel, ReplicateConfig
 from tryon_replicate.errors import failed_prediction
 from tryon_replicate.inputs import prediction_input
-from tryon_replicate.models import input_roles
+from tryon_replicate.models import input_roles, request_roles
 from tryon_replicate.output import download, file_links
 from tryon_replicate.predictions import Prediction, Predictions, finished
 
@@ -35,7 +37,9 @@ class ReplicateAdapter:
     async def run(self, request: ProviderRequest, context: ProviderContext) -> list[OutputImage]:
         config: ReplicateConfig = context.config
         hosted = _entry(config, request.model)
-        api = Predictions(context.http, config, slug=request.model, roles=input_roles(hosted))
+        sent = msgspec.to_builtins(request.options) if request.options is not None else {}
+        roles = request_roles(hosted, sent)
+        api = Predictions(context.http, config, slug=request.model, roles=roles)
         if context.task_id:
             prediction = await api.wait_for(context.task_id, context.report_state)
         else:

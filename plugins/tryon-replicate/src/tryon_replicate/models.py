@@ -9,14 +9,14 @@ taken; no ``outputs`` input, one image per request.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from tryon_core.plugin import Capabilities, ModelSpec
 from tryon_replicate.config import HostedModel, ReplicateConfig
 from tryon_replicate.options import options_type
 
-__all__ = ["Role", "configured_models", "input_roles", "model_spec"]
+__all__ = ["Role", "configured_models", "input_roles", "model_spec", "request_roles"]
 
 Role = Literal["person", "garment", "category", "prompt", "seed", "outputs", "fixed", "option"]
 """Who fills an input: the request (person, garment, prompt, seed, option), or the operator
@@ -87,6 +87,20 @@ def input_roles(hosted: HostedModel) -> Mapping[str, Role]:
         if roles.get(name, "fixed") != "fixed":
             raise ValueError(f"options.{name} is also the `{roles[name]}` input")
         roles[name] = "option"  # an option overrides the fixed input of the same name
+    return roles
+
+
+def request_roles(hosted: HostedModel, sent_options: Iterable[str]) -> Mapping[str, Role]:
+    """``input_roles`` for one request: an option the client did not send is the operator's
+    fixed input again (if the entry fixes it), so a refusal of it is not the client's."""
+    roles = dict(input_roles(hosted))
+    sent = set(sent_options)
+    for name in hosted.options:
+        if name not in sent:
+            if name in hosted.inputs:
+                roles[name] = "fixed"
+            else:
+                del roles[name]
     return roles
 
 
