@@ -4,6 +4,7 @@ one."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,9 +114,11 @@ class Recorder:
     tasks: list[str] = field(default_factory=list)
     calls_before_record: list[int] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
+    recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def record_task(self, task_id: str) -> None:
         self.tasks.append(task_id)
+        self.recorded.set()
         self.calls_before_record.append(len(self.fake.state.requests))
 
     async def report_state(self, state: str) -> None:
