@@ -48,7 +48,7 @@ from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.params import FromPath
 
 from tryon_core.testing import FakeState, FakeTask, Fault, create_fake_app, result_image
-from tryon_replicate.fake_models import CATALOG, FakeModel, check_input
+from tryon_replicate.fake_models import CATALOG, FakeModel, check_input, openapi_schema
 
 __all__ = ["TEST_TOKEN", "create_app"]
 
@@ -93,7 +93,14 @@ def create_app(
     """The fake API. ``public_url`` replaces the origin of the links it answers with (as an
     API behind another host name would), by default the URL the client reached."""
     app = create_fake_app(
-        [create_by_version, create_by_model, create_by_deployment, get_prediction, cancel],
+        [
+            create_by_version,
+            create_by_model,
+            create_by_deployment,
+            get_prediction,
+            cancel,
+            get_version,
+        ],
         exception_handlers={
             NotFoundException: _not_found,
             MethodNotAllowedException: _not_found,
@@ -138,6 +145,35 @@ async def get_prediction(
     task.polls += 1
     await _advance(task, state.replicate, fake)
     return _json(_prediction(task, _base(request, state.replicate)), 200)
+
+
+@get("/v1/models/{owner:str}/{name:str}/versions/{version_id:str}")
+async def get_version(
+    request: AnyRequest,
+    state: State,
+    owner: FromPath[str],
+    name: FromPath[str],
+    version_id: FromPath[str],
+) -> Response[Any]:
+    """A model version (the official client reads it to know the output's type)."""
+    fake: FakeState = state.fake
+    fake.record(request, b"", call="version", target=f"{owner}/{name}", version=version_id)
+    try:
+        await _call_fault(request, state)
+    except _Refused as refused:
+        return refused.answer
+    options: _Options = state.replicate
+    found = (m for m in options.models if m.ref == f"{owner}/{name}" and m.version == version_id)
+    model = next(found, None)
+    if model is None:
+        return _problem(404, "Not found", "The requested resource could not be found.")
+    version = {
+        "id": model.version,
+        "created_at": "2024-07-30T00:00:00.000000Z",
+        "cog_version": "0.9.6",
+        "openapi_schema": openapi_schema(model),
+    }
+    return _json(version, 200)
 
 
 @post("/v1/predictions/{prediction_id:str}/cancel", status_code=200)

@@ -19,7 +19,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["CATALOG", "OUTFIT_ENTRY", "FakeModel", "InputField", "check_input"]
+__all__ = ["CATALOG", "OUTFIT_ENTRY", "FakeModel", "InputField", "check_input", "openapi_schema"]
 
 InputType = Literal["uri", "string", "integer", "number", "boolean"]
 
@@ -129,6 +129,42 @@ OUTFIT_ENTRY: dict[str, Any] = {
 }
 """The ``[providers.replicate.models]`` entry that serves ``tryon-test/outfit`` (by name, with
 its version's latest, several images per prediction, a prompt and two options)."""
+
+
+def openapi_schema(model: FakeModel) -> dict[str, Any]:
+    """The version's ``openapi_schema`` as Cog writes it (the parts clients read)."""
+    properties: dict[str, Any] = {}
+    for order, (name, spec) in enumerate(model.inputs.items()):
+        prop: dict[str, Any] = {"title": name.replace("_", " ").title(), "x-order": order}
+        prop.update(
+            {"type": "string", "format": "uri"} if spec.type == "uri" else {"type": spec.type}
+        )
+        if spec.enum is not None:
+            prop["enum"] = list(spec.enum)
+        if spec.minimum is not None:
+            prop["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            prop["maximum"] = spec.maximum
+        properties[name] = prop
+    required = [name for name, spec in model.inputs.items() if spec.required]
+    uri = {"type": "string", "format": "uri"}
+    output = uri if model.output == "uri" else {"type": "array", "items": uri}
+    return {
+        "openapi": "3.0.2",
+        "info": {"title": "Cog", "version": "0.1.0"},
+        "paths": {},
+        "components": {
+            "schemas": {
+                "Input": {
+                    "type": "object",
+                    "title": "Input",
+                    "required": required,
+                    "properties": properties,
+                },
+                "Output": {"title": "Output", **output},
+            }
+        },
+    }
 
 
 def check_input(model: FakeModel, data: Any) -> tuple[list[dict[str, str]], dict[str, bytes]]:
