@@ -117,3 +117,65 @@ async def test_a_tryon_through_the_gateway(
     if "prediction_id" in creates[0].summary and served == SLUG:
         assert attempts[0]["task_id"] == creates[0].summary["prediction_id"]
     assert (balance, reserved) == (100 - charged, 0)
+
+
+async def test_options_reach_the_prediction_and_a_bad_one_costs_nothing(tmp_path: Path) -> None:
+    """A client's ``options``: published as JSON Schema, validated before any charge, sent to
+    the prediction as the model's inputs, recorded as applied (and dropped for a fallback
+    model that does not declare them)."""
+    fake = create_app(api_token=TOKEN, run_seconds=0.02)
+    backup = ScriptedProvider()
+    with serve_app_in_thread(fake) as url:
+        async with gateway(
+            config(url).replace("inputs = { steps = 30 }", _OPTIONS),
+            plugins=[tryon_replicate.plugin, backup],
+            tmp_path=tmp_path,
+            environ={"REPLICATE_API_TOKEN": TOKEN},
+        ) as gw:
+            listed = (await gw.client.get("/api/v1/models", headers=gw.headers)).json()
+            [model] = [m for m in listed["data"] if m["id"] == SLUG]
+            schema = msgspec_json(model)
+            assert schema["steps"]["maximum"] == 40 and schema["crop"]["type"] == "boolean"
+
+            bad = await gw.client.post(
+                "/api/v1/tryon", json=tryon(options={"steps": 99}), headers=gw.headers
+            )
+            assert bad.status_code == 422, bad.text
+            assert bad.json()["error"]["param"] == "options.steps"
+            assert fake.state.fake.requests == []  # refused before Replicate was called
+
+            good = await gw.client.post(
+                "/api/v1/tryon", json=tryon(options={"steps": 12}), headers=gw.headers
+            )
+            assert good.status_code == 200, good.text
+            assert good.json()["attempts"][0]["options"] == {"applied": ["steps"], "dropped": []}
+
+            fake.state.fake.inject(Fault(kind="task_failed"))
+            fell = await gw.client.post(
+                "/api/v1/tryon", json=tryon(options={"crop": True}), headers=gw.headers
+            )
+            assert fell.status_code == 200, fell.text
+            attempts = fell.json()["attempts"]
+            assert attempts[1]["model"] == "scripted/alpha"
+            assert attempts[1]["options"] == {"applied": [], "dropped": ["crop"]}
+            assert await gw.credits() == (100 - 3 - 3, 0)  # IDM-VTON once, scripted/alpha once
+
+    creates = [r for r in fake.state.fake.requests if r.summary.get("call") == "create"]
+    assert [c.summary["errors"] for c in creates] == [[], []]
+    sent = [fake.state.fake.tasks[c.summary["prediction_id"]].data["input"] for c in creates]
+    assert (sent[0]["steps"], sent[0]["crop"]) == (12, False)  # the option over the fixed input
+    assert (sent[1]["steps"], sent[1]["crop"]) == (30, True)
+
+
+_OPTIONS = """inputs = { steps = 30, crop = false }
+options.steps = { type = "integer", minimum = 1, maximum = 40 }
+options.crop = { type = "boolean" }"""
+
+
+def msgspec_json(model: dict[str, Any]) -> dict[str, Any]:
+    """The properties of the options JSON Schema ``GET /api/v1/models`` publishes."""
+    options = model["tryon"]["options"] if "tryon" in model else model["options"]
+    if "$ref" in options:
+        options = options["$defs"][options["$ref"].rsplit("/", 1)[1]]
+    properties: dict[str, Any] = options["properties"]
+    return properties
