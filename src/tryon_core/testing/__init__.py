@@ -38,6 +38,8 @@ _LAZY = {
     "synthetic_garment": "tryon_core.testing.contract",
     "synthetic_person": "tryon_core.testing.contract",
     "no_network": "tryon_core.testing.network",
+    # not "tryon_core.testing.gateway": once imported, a submodule of that name would be the
+    # package's attribute `gateway`, hiding the function from a later `from ... import gateway`
     "RunningGateway": "tryon_core.testing.harness",
     "gateway": "tryon_core.testing.harness",
 }
