@@ -28,6 +28,7 @@ from tryon_core import errors, hookspecs
 from tryon_core.api.app import ROUTES
 from tryon_core.cli import _parser
 from tryon_core.config import Settings
+from tryon_core.model_options import options_schema
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.provider import CATEGORIES, ProviderConfig
 from tryon_core.testing.fakes import FAULT_KINDS, load_fake
@@ -292,6 +293,18 @@ def documented_models() -> dict[str, dict[str, str]]:
     return {
         row["Model"].strip("`"): row for row in table_rows(read("providers.md"), "models-table")
     }
+
+
+@pytest.mark.parametrize("slug", sorted(INSTALLED.models))
+def test_every_model_option_is_in_the_providers_doc(slug: str) -> None:
+    _, model = INSTALLED.models[slug]
+    documented = [
+        row["Option"].strip("`")
+        for row in table_rows(read("providers.md"), "options-table")
+        if row["Model"].strip("`") == slug
+    ]
+    declared = [] if model.options is None else list(options_schema(model.options)["properties"])
+    assert documented == declared, f"docs/providers.md: the options table of {slug} is stale"
 
 
 EN_DASH = "\N{EN DASH}"

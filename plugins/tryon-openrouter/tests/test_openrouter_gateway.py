@@ -17,7 +17,7 @@ from tryon_openrouter.fake import TEST_API_KEY, create_app
 from tryon_core.testing import (
     FakeState,
     Fault,
-    Gateway,
+    RunningGateway,
     ScriptedProvider,
     gateway,
     serve_app_in_thread,
@@ -56,7 +56,7 @@ def fake() -> Iterator[tuple[str, FakeState]]:
 
 
 @pytest.fixture
-async def gw(fake: tuple[str, FakeState], tmp_path: Path) -> AsyncIterator[Gateway]:
+async def gw(fake: tuple[str, FakeState], tmp_path: Path) -> AsyncIterator[RunningGateway]:
     config = section(
         fake[0],
         '[providers.scripted]\nenabled = true\n[routing.fallbacks]\n"'
@@ -86,7 +86,7 @@ def test_the_entry_point_names_the_plugin_module() -> None:
     assert found.get("openrouter") == "tryon_openrouter.plugin"
 
 
-async def test_the_listed_models_are_served_with_their_prices(gw: Gateway) -> None:
+async def test_the_listed_models_are_served_with_their_prices(gw: RunningGateway) -> None:
     listed = (await gw.client.get("/api/v1/models?output_modalities=all")).json()["data"]
     models = {m["id"]: m for m in listed}
     gemini, flux = models[SLUG], models["openrouter/flux-2-pro"]
@@ -98,7 +98,7 @@ async def test_the_listed_models_are_served_with_their_prices(gw: Gateway) -> No
 
 
 async def test_a_try_on_is_charged_the_configured_price(
-    gw: Gateway, fake: tuple[str, FakeState]
+    gw: RunningGateway, fake: tuple[str, FakeState]
 ) -> None:
     response = await gw.client.post(
         "/api/v1/tryon", json=tryon(prompt="tuck the shirt in"), headers=gw.headers
@@ -116,7 +116,7 @@ async def test_a_try_on_is_charged_the_configured_price(
 
 
 async def test_a_provider_failure_falls_back_and_only_the_server_is_charged(
-    gw: Gateway, fake: tuple[str, FakeState]
+    gw: RunningGateway, fake: tuple[str, FakeState]
 ) -> None:
     fake[1].inject(Fault(kind="server_error", status=502))
     response = await gw.client.post("/api/v1/tryon", json=tryon(), headers=gw.headers)
@@ -132,7 +132,7 @@ async def test_a_provider_failure_falls_back_and_only_the_server_is_charged(
 
 
 async def test_no_credits_at_openrouter_falls_back_too(
-    gw: Gateway, fake: tuple[str, FakeState]
+    gw: RunningGateway, fake: tuple[str, FakeState]
 ) -> None:
     fake[1].inject(Fault(kind="quota"))
     response = await gw.client.post("/api/v1/tryon", json=tryon(), headers=gw.headers)
@@ -143,7 +143,7 @@ async def test_no_credits_at_openrouter_falls_back_too(
 
 
 async def test_a_moderation_refusal_stops_at_once_and_costs_nothing(
-    gw: Gateway, fake: tuple[str, FakeState]
+    gw: RunningGateway, fake: tuple[str, FakeState]
 ) -> None:
     fake[1].inject(Fault(kind="content_refused"))
     response = await gw.client.post("/api/v1/tryon", json=tryon(), headers=gw.headers)
