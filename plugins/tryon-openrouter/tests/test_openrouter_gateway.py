@@ -44,6 +44,7 @@ upstream = "black-forest-labs/flux.2-pro"
 credits = 4
 modalities = ["image"]
 max_garments = 1
+image_config = ["aspect_ratio", "image_size"]
 {extra}"""
 
 
@@ -196,3 +197,44 @@ async def test_a_bad_model_table_stops_the_start_naming_it(
             pass
     assert says in str(caught.value)
     assert type(caught.value).__name__ == "ConfigError"
+
+
+async def test_options_go_through_the_api_to_image_config(
+    gw: RunningGateway, fake: tuple[str, FakeState]
+) -> None:
+    """The FLUX model declares aspect_ratio and image_size; they reach OpenRouter as
+    image_config, an option it does not declare is refused before anything is charged, and
+    the fallback model is not sent what it lacks."""
+    listed = (await gw.client.get("/api/v1/models?output_modalities=all")).json()["data"]
+    schemas = {m["id"]: m["tryon"]["options"] for m in listed if m["tryon"]}
+    assert set(schemas["openrouter/flux-2-pro"]["properties"]) == {"aspect_ratio", "image_size"}
+    assert set(schemas[SLUG]["properties"]) == {"aspect_ratio"}
+
+    wide = tryon(
+        model="openrouter/flux-2-pro", options={"aspect_ratio": "16:9", "image_size": "2K"}
+    )
+    response = await gw.client.post("/api/v1/tryon", json=wide, headers=gw.headers)
+    assert response.status_code == 200, response.text
+    [attempt] = response.json()["attempts"]
+    assert sorted(attempt["options"]["applied"]) == ["aspect_ratio", "image_size"]
+    assert fake[1].requests[-1].summary["image_config"] == {
+        "aspect_ratio": "16:9",
+        "image_size": "2K",
+    }
+    assert await gw.credits() == (96, 0)
+
+    bad = tryon(model="openrouter/flux-2-pro", options={"aspect_ratio": "7:5"})
+    refused = await gw.client.post("/api/v1/tryon", json=bad, headers=gw.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["param"] == "options.aspect_ratio"
+    assert len(fake[1].requests) == 1 and await gw.credits() == (96, 0)
+
+    fake[1].inject(Fault(kind="server_error", status=503))
+    portrait = tryon(options={"aspect_ratio": "4:5"})  # Gemini, falling back to scripted/alpha
+    response = await gw.client.post("/api/v1/tryon", json=portrait, headers=gw.headers)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["attempts"]
+    assert first["options"] == {"applied": ["aspect_ratio"], "dropped": []}
+    assert second["model"] == "scripted/alpha"
+    assert second["options"] == {"applied": [], "dropped": ["aspect_ratio"]}
+    assert fake[1].requests[-1].summary == {"refused": 503}
