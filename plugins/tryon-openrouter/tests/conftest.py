@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
-from PIL import Image, ImageDraw
 from tryon_openrouter import OpenRouterAdapter, OpenRouterConfig
 from tryon_openrouter.fake import TEST_API_KEY, create_app
 
 from tryon_core.plugin import InputImage, OutputImage, ProviderContext, ProviderRequest
-from tryon_core.testing import FakeState, serve_app
+from tryon_core.testing import FakeState, serve_app, synthetic_garment, synthetic_person
 from tryon_core.testing.network import no_network  # noqa: F401  (autouse: loopback only)
 
 GEMINI = "openrouter/gemini-2.5-flash-image"
@@ -94,31 +92,30 @@ def attempt(fake: Fake, http: httpx.AsyncClient) -> MakeAttempt:
     return make
 
 
-def photo(
-    width: int, height: int, fmt: str = "PNG", colour: tuple[int, int, int] = (40, 90, 140)
-) -> bytes:
-    image = Image.new("RGB", (width, height), (235, 230, 220))
-    ImageDraw.Draw(image).rectangle((width // 4, height // 4, width * 3 // 4, height), fill=colour)
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
 _TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def input_image(width: int, height: int, fmt: str = "PNG", **kw: Any) -> InputImage:
+def as_input(data: bytes, fmt: str, width: int, height: int) -> InputImage:
     """An image as the core hands it to an adapter (already checked and oriented)."""
-    data = photo(width, height, fmt, **kw)
     return InputImage(data=data, content_type=_TYPES[fmt], width=width, height=height)  # type: ignore[arg-type]
 
 
+def person_image(width: int = 300, height: int = 400, fmt: str = "JPEG") -> InputImage:
+    return as_input(synthetic_person(width, height, fmt), fmt, width, height)
+
+
+def garment_image(
+    width: int = 200, height: int = 200, fmt: str = "PNG", hue: int = 0
+) -> InputImage:
+    return as_input(synthetic_garment(width, height, fmt, hue), fmt, width, height)
+
+
 def tryon(model: str = GEMINI, *garments: InputImage, **changes: Any) -> ProviderRequest:
-    """A request: a 300x400 JPEG person and a red PNG garment unless told otherwise."""
+    """A request: a 300x400 JPEG person and a 200x200 PNG garment unless told otherwise."""
     values: dict[str, Any] = {
         "model": model,
-        "person": input_image(300, 400, "JPEG"),
-        "garments": garments or (input_image(200, 200, "PNG", colour=(200, 30, 30)),),
+        "person": person_image(),
+        "garments": garments or (garment_image(),),
         **changes,
     }
     return ProviderRequest(**values)
@@ -129,11 +126,41 @@ def _tryon() -> Callable[..., ProviderRequest]:
     return tryon
 
 
-@pytest.fixture(name="input_image")
-def _input_image() -> Callable[..., InputImage]:
-    return input_image
+@pytest.fixture(name="person_image")
+def _person_image() -> Callable[..., InputImage]:
+    return person_image
+
+
+@pytest.fixture(name="garment_image")
+def _garment_image() -> Callable[..., InputImage]:
+    return garment_image
 
 
 @pytest.fixture(name="settings")
 def _settings() -> Callable[..., OpenRouterConfig]:
     return settings
+
+
+@pytest.fixture
+def answered() -> Callable[..., Awaitable[list[OutputImage]]]:
+    """Runs the adapter against one given HTTP 200 answer: for shapes no fault of the fake
+    renders (an error inside a 200, an image given as a link)."""
+
+    async def run(
+        answer: dict[str, Any],
+        request: ProviderRequest,
+        fetch: Callable[[str], Awaitable[bytes]] | None = None,
+    ) -> list[OutputImage]:
+        async def record_task(task_id: str) -> None:
+            return None
+
+        config = settings(base_url="http://127.0.0.1:9/api/v1")
+        extra = {} if fetch is None else {"fetch": fetch}
+        transport = httpx.MockTransport(lambda _: httpx.Response(200, json=answer))
+        async with httpx.AsyncClient(transport=transport) as http:
+            context = ProviderContext(
+                http=http, config=config, timeout=5, record_task=record_task, **extra
+            )
+            return await OpenRouterAdapter(config).run(request, context)
+
+    return run

@@ -186,16 +186,8 @@ def test_other_statuses_and_error_types(
 
 
 async def test_an_error_inside_a_200_is_read_like_its_status(
-    tryon: Callable[..., ProviderRequest], settings: Callable[..., Any]
+    tryon: Callable[..., ProviderRequest], answered: Callable[..., Any]
 ) -> None:
-    import httpx
-    from tryon_openrouter import OpenRouterAdapter
-
-    from tryon_core.plugin import ProviderContext
-
-    async def record_task(task_id: str) -> None:
-        return None
-
     answers = [
         {"error": {"code": 429, "message": "Rate limit exceeded"}},
         {"error": {"code": 402, "message": "Insufficient credits"}},
@@ -230,16 +222,8 @@ async def test_an_error_inside_a_200_is_read_like_its_status(
         BadResponse,
     ]
     for answer, kind in zip(answers, expected, strict=True):
-        transport = httpx.MockTransport(lambda _, answer=answer: httpx.Response(200, json=answer))
-        async with httpx.AsyncClient(transport=transport) as http:
-            context = ProviderContext(
-                http=http,
-                config=settings(base_url="http://127.0.0.1:9/api/v1"),
-                timeout=5,
-                record_task=record_task,
-            )
-            with pytest.raises(kind):
-                await OpenRouterAdapter(context.config).run(tryon(), context)
+        with pytest.raises(kind):
+            await answered(answer, tryon())
 
 
 def test_a_key_echoed_by_the_upstream_is_cut_out() -> None:

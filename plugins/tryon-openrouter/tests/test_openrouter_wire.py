@@ -20,13 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-from tryon_openrouter import OpenRouterAdapter
 from tryon_openrouter.fake import TEST_API_KEY
 from tryon_openrouter.options import ASPECT_RATIOS, ImageConfigOptions, nearest_aspect_ratio
 from tryon_openrouter.prompt import instruction
 from tryon_openrouter.request import MAX_IMAGE_BYTES
 
-from tryon_core.plugin import InputImage, ProviderContext, ProviderRequest
+from tryon_core.plugin import InputImage, ProviderRequest
 
 GEMINI = "openrouter/gemini-2.5-flash-image"  # as conftest.py configures them
 FLUX = "openrouter/flux-2-pro"
@@ -122,9 +121,9 @@ async def test_options_left_unset_are_not_sent_but_the_ratio_follows_the_person(
     attempt: MakeAttempt,
     sent: Sent,
     tryon: Callable[..., ProviderRequest],
-    input_image: Callable[..., InputImage],
+    person_image: Callable[..., InputImage],
 ) -> None:
-    wide = input_image(640, 360, "PNG")
+    wide = person_image(640, 360, "PNG")
     await attempt().run(tryon(FLUX, person=wide, options=ImageConfigOptions()))
     assert body_of(sent[0])["image_config"] == {"aspect_ratio": "16:9"}
 
@@ -149,11 +148,11 @@ async def test_garments_follow_the_person_in_the_client_s_order(
     attempt: MakeAttempt,
     sent: Sent,
     tryon: Callable[..., ProviderRequest],
-    input_image: Callable[..., InputImage],
+    garment_image: Callable[..., InputImage],
     fake: Fake,
 ) -> None:
-    top = input_image(120, 160, "WEBP", colour=(10, 200, 10))
-    skirt = input_image(150, 150, "JPEG", colour=(200, 10, 10))
+    top = garment_image(120, 160, "WEBP", hue=1)
+    skirt = garment_image(150, 150, "JPEG", hue=2)
     await attempt().run(tryon(GEMINI, top, skirt))
     _, *images = body_of(sent[0])["messages"][0]["content"]
     sent_images = [data_url_bytes(part["image_url"]["url"])[1] for part in images]
@@ -188,26 +187,18 @@ async def test_the_generation_id_is_recorded(
 
 
 async def test_an_image_given_as_a_link_is_downloaded_through_context_fetch(
-    tryon: Callable[..., ProviderRequest], settings: Callable[..., Any]
+    tryon: Callable[..., ProviderRequest], answered: Callable[..., Any]
 ) -> None:
     """The answer's schema allows a URL instead of a data URL: it goes through the guard."""
     png = io.BytesIO()
     Image.new("RGB", (64, 64), (1, 2, 3)).save(png, format="PNG")
     link = "https://cdn.openrouter.example/gen-1.png"
+    image = {"type": "image_url", "image_url": {"url": link}}
+    message = {"role": "assistant", "content": None, "images": [image]}
     answer = {
         "id": "gen-1",
         "object": "chat.completion",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "images": [{"type": "image_url", "image_url": {"url": link}}],
-                },
-            }
-        ],
+        "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
     }
     fetched: list[str] = []
 
@@ -215,20 +206,7 @@ async def test_an_image_given_as_a_link_is_downloaded_through_context_fetch(
         fetched.append(url)
         return png.getvalue()
 
-    async def record_task(task_id: str) -> None:
-        return None
-
-    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=answer))
-    async with httpx.AsyncClient(transport=transport) as http:
-        context = ProviderContext(
-            http=http,
-            config=settings(base_url="http://127.0.0.1:9/api/v1"),
-            timeout=5,
-            record_task=record_task,
-            fetch=fetch,
-        )
-        config = context.config
-        [output] = await OpenRouterAdapter(config).run(tryon(), context)
+    [output] = await answered(answer, tryon(), fetch)
     assert fetched == [link] and output.data == png.getvalue()
 
 
