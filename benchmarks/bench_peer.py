@@ -7,7 +7,8 @@ LiteLLM, this gateway: alternated, so that both gateways share the machine's wea
 warm-up, N sequential requests and a burst at C in flight. Prints the issue's table: added
 latency (sequential p50 minus direct), requests/s in the burst, CPU ms per request of the
 server process (utime + stime from /proc, over both phases), the ratios ours/LiteLLM, and
-RSS idle and after. Figures are medians over the rounds. Asserts nothing; not a test.
+RSS idle, right after the runs and after a short rest. Figures are medians over the rounds.
+Asserts nothing; not a test.
 
     uv run python benchmarks/bench_peer.py [--rounds 2] [--requests 100] [--burst 320]
         [--concurrency 32] [--payloads tiny-multipart,big-chat] [--database postgres]
@@ -33,6 +34,8 @@ import proc_stats
 from peer_payloads import Payload, Request, payloads
 
 UPSTREAM_PORT, LITELLM_PORT, TRYON_PORT = 18080, 14000, 18100
+REST_SECONDS = 2.0
+"""A short rest after the runs, then RSS again: what each process keeps once a burst is over."""
 
 
 @dataclass
@@ -178,6 +181,8 @@ async def _run(args: argparse.Namespace, servers: peer_servers.Servers, database
                         flush=True,
                     )
     rss_after = {name: proc_stats.rss_mb(pid) for name, pid in watched.items()}
+    await asyncio.sleep(REST_SECONDS)  # the same short rest for each: what stays resident
+    rss_rest = {name: proc_stats.rss_mb(pid) for name, pid in watched.items()}
     print()
     print(
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.node()}: {os.cpu_count()} CPUs, "
@@ -193,13 +198,16 @@ async def _run(args: argparse.Namespace, servers: peer_servers.Servers, database
     print()
     for name in watched:
         if name != "direct":
-            print(f"RSS {name}: idle {rss_idle[name]:.0f} MB, after {rss_after[name]:.0f} MB")
+            print(
+                f"RSS {name}: idle {rss_idle[name]:.0f} MB, after {rss_after[name]:.0f} MB, "
+                f"{REST_SECONDS:.0f} s later {rss_rest[name]:.0f} MB"
+            )
     if args.json:
         dump = {
             f"{payload}/{target}": [block.__dict__ for block in blocks]
             for (payload, target), blocks in results.items()
         }
-        dump["rss"] = {"idle": rss_idle, "after": rss_after}  # type: ignore[assignment]
+        dump["rss"] = {"idle": rss_idle, "after": rss_after, "rest": rss_rest}  # type: ignore[assignment]
         with open(args.json, "w") as out:  # noqa: ASYNC230 (once, at the end)
             json.dump(dump, out, indent=1)
 

@@ -61,3 +61,39 @@ def test_freed_heap_pages_go_back_with_the_trimmer(trim: bool) -> None:
         assert int(given_back) >= 60
     else:
         assert int(given_back) < 30
+
+
+IDLE = """
+import asyncio, os, time
+from tryon_core.server.allocator import in_flight, return_big_buffers, trim_when_idle, watch_requests
+return_big_buffers()
+assert trim_when_idle(every=3600, above=8 << 20)  # no periodic look within this test
+def resident():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+seen, kept = [], []
+async def burst(scope, receive, send):
+    blocks = [bytearray(500_000) for _ in range(400)]  # ~200 MB of heap blocks
+    seen.append(in_flight())
+    del blocks[:-1:2]  # holes in the middle of the heap
+    kept.append(blocks)  # the other half outlives the request (a cache, say)
+    seen.append(resident())
+app = watch_requests(burst)
+asyncio.run(app({"type": "http"}, None, None))
+ended = time.monotonic()
+while resident() > seen[1] - 60 and time.monotonic() < ended + 10:
+    time.sleep(0.02)
+print(seen[0], in_flight(), round(time.monotonic() - ended, 2), seen[1] - resident())
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_memory_goes_back_when_the_last_request_ends() -> None:
+    """With no periodic look, the end of the last request in flight is what prompts the
+    trim: ~100 MB freed in holes goes back within about a second."""
+    argv = [sys.executable, "-c", IDLE]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=dict(os.environ))
+    during, after, seconds, given_back = out.stdout.split()
+    assert (during, after) == ("1", "0")
+    assert int(given_back) >= 60, out.stdout
+    assert float(seconds) < 10

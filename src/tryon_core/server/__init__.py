@@ -21,7 +21,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from tryon_core.config import Settings
 from tryon_core.redis_link import check_redis
-from tryon_core.server.allocator import return_big_buffers, trim_when_idle
+from tryon_core.server.allocator import return_big_buffers, trim_when_idle, watch_requests
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.fast_paths import http_protocol, loop_name, parser_name
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
@@ -70,7 +70,7 @@ def serve(settings: Settings, *, workers: bool = True) -> int:
 
     return_big_buffers()
     trim_when_idle()
-    one = uvicorn.Server(config(create_app(settings, workers=workers)))
+    one = uvicorn.Server(config(watch_requests(create_app(settings, workers=workers))))
     one.run()
     return 0 if one.started else STARTUP_FAILURE
 

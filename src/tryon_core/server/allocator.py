@@ -15,10 +15,14 @@ so is any other allocator (musl, macOS, Windows): then nothing happens.
 Smaller blocks freed in the middle of a heap stay resident too: glibc gives back only the top
 of a heap, and each thread that allocates (the executor's, aiosqlite's) may have an arena of
 its own. After a burst of big requests a process held ~40 MB more than it needed for good.
-:func:`trim_when_idle` starts a thread that, every ``TRIM_EVERY`` seconds, looks whether the
-process grew by ``TRIM_ABOVE`` since it last settled while glibc holds as much free, and then
-has glibc release those pages (``malloc_trim(0)``, a few milliseconds): the resident size comes
-back down within seconds of a burst. Fewer arenas (``M_ARENA_MAX``, as
+:func:`trim_when_idle` starts a thread that looks whether the process grew by ``TRIM_ABOVE``
+since it last settled while glibc holds as much free, and then has glibc release those pages
+(``malloc_trim(0)``, a few milliseconds). It looks when the process falls idle: the app,
+wrapped by :func:`watch_requests`, counts the HTTP requests in flight, and the last one to end
+wakes the thread, which looks ``QUIET`` seconds later if nothing new started (at most once per
+``TRIM_GAP`` seconds); and every ``TRIM_EVERY`` seconds whatever the load. The resident size
+comes back down a moment after a burst ends, and a busy process is not made to wait on
+glibc's arena locks by a trim in the middle of its work. Fewer arenas (``M_ARENA_MAX``, as
 ``MALLOC_ARENA_MAX=2``) were measured too: no smaller after the soak, sometimes larger; the
 operator's ``MALLOC_ARENA_MAX`` is glibc's own to apply.
 """
@@ -33,8 +37,19 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
-__all__ = ["BIG_BUFFER", "TRIM_ABOVE", "TRIM_EVERY", "return_big_buffers", "trim_when_idle"]
+__all__ = [
+    "BIG_BUFFER",
+    "QUIET",
+    "TRIM_ABOVE",
+    "TRIM_EVERY",
+    "TRIM_GAP",
+    "in_flight",
+    "return_big_buffers",
+    "trim_when_idle",
+    "watch_requests",
+]
 
 BIG_BUFFER = 4 * 1024 * 1024
 """Blocks this big or bigger get a mapping of their own, given back when freed."""
@@ -44,6 +59,10 @@ TRIM_EVERY = 10.0
 
 TRIM_ABOVE = 16 * 1024 * 1024
 """Free bytes held in the heaps past which they are given back."""
+QUIET = 0.1
+"""Seconds without a request, after the last one ended, before the thread looks."""
+TRIM_GAP = 1.0
+"""The fewest seconds between two looks prompted by the process falling idle."""
 
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 
@@ -98,6 +117,33 @@ def return_big_buffers(threshold: int = BIG_BUFFER) -> bool:
 
 
 _trimmer: threading.Thread | None = None
+_requests = 0
+_went_idle = threading.Event()
+
+
+def in_flight() -> int:
+    """HTTP requests the app is handling now (counted by :func:`watch_requests`)."""
+    return _requests
+
+
+def watch_requests(app: Any) -> Any:
+    """``app`` (ASGI), counting its HTTP requests in flight; the last to end wakes the
+    trimming thread."""
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        global _requests
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        _requests += 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            _requests -= 1
+            if not _requests:
+                _went_idle.set()
+
+    return watched
 
 
 def trim_when_idle(every: float = TRIM_EVERY, above: int = TRIM_ABOVE) -> bool:
@@ -118,16 +164,22 @@ def trim_when_idle(every: float = TRIM_EVERY, above: int = TRIM_ABOVE) -> bool:
 
 def _trim_forever(libc: ctypes.CDLL, every: float, above: int) -> None:
     """Trim when the process grew by ``above`` since it last settled and glibc holds that
-    much free (freed pages count as free after a trim too, hence the resident size)."""
+    much free (freed pages count as free after a trim too, hence the resident size): looked
+    at when it falls idle, and every ``every`` seconds."""
     settled = _resident()
     while True:
-        time.sleep(every)
+        if _went_idle.wait(every):
+            _went_idle.clear()
+            time.sleep(QUIET)
+            if _requests:  # busy again: the next idle moment looks
+                continue
         resident = _resident()
         if resident > settled + above and libc.mallinfo2().fordblks > above:
             libc.malloc_trim(0)
             settled = _resident()
         else:
             settled = min(settled, resident)
+        time.sleep(max(0.0, TRIM_GAP - QUIET))
 
 
 def _resident() -> int:

@@ -41,7 +41,6 @@ from tryon_core.errors import ConfigError
 
 if TYPE_CHECKING:
     import uvicorn
-    from litestar import Litestar
 
 __all__ = ["CHILD_PATIENCE", "build_app", "serve_processes"]
 
@@ -76,21 +75,21 @@ def serve_processes(settings: Settings, config: Callable[..., Any], *, workers: 
     return 0
 
 
-def build_app(settings: Settings, *, workers: bool) -> Litestar:
+def build_app(settings: Settings, *, workers: bool) -> Any:
     """In a child: its log and allocator setting, then its app (uvicorn's factory; a
     ConfigError ends the child as a failed start, which stops the parent rather than a
     restart loop)."""
     from uvicorn.config import STARTUP_FAILURE
 
     from tryon_core.api import create_app
-    from tryon_core.server.allocator import return_big_buffers, trim_when_idle
+    from tryon_core.server.allocator import return_big_buffers, trim_when_idle, watch_requests
     from tryon_core.server.logs import configure_logging
 
     configure_logging(settings.logging.level, settings.logging.format)
     return_big_buffers()  # the parent's setting is not inherited by a spawned process
     trim_when_idle()
     try:
-        return create_app(settings, workers=workers)
+        return watch_requests(create_app(settings, workers=workers))
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         sys.exit(STARTUP_FAILURE)
