@@ -65,7 +65,9 @@ def test_freed_heap_pages_go_back_with_the_trimmer(trim: bool) -> None:
 
 IDLE = """
 import asyncio, os, time
-from tryon_core.server.allocator import in_flight, return_big_buffers, trim_when_idle, watch_requests
+from tryon_core.server.allocator import (
+    in_flight, return_big_buffers, trim_when_idle, watch_requests
+)
 return_big_buffers()
 assert trim_when_idle(every=3600, above=8 << 20)  # no periodic look within this test
 def resident():

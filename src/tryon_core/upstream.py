@@ -33,6 +33,7 @@ __all__ = [
     "INLINE_BYTES",
     "build_for_upstream",
     "classify_status",
+    "error_object",
     "fit_image",
     "fit_image_base64",
     "image_fits",
@@ -59,6 +60,19 @@ def retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def error_object(response: httpx.Response) -> dict[str, Any]:
+    """The ``{"error": {...}}`` object of an error answer's JSON body (of its first element,
+    when the body is a list), or ``{}`` when the body is not JSON or holds none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}  # e.g. an HTML error page from a proxy in front of the API
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
 
 
 def json_body(response: httpx.Response, slug: str) -> Any:

@@ -36,6 +36,7 @@ from tryon_core.plugin import (
     Registrar,
     TaskFailed,
     classify_status,
+    error_object,
     fit_image_base64,
     hookimpl,
     json_body,
@@ -146,7 +147,7 @@ def _answer(response: httpx.Response, slug: str) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadResponse("Acme answered with an unexpected JSON value.")
         return body
-    error = _error_of(response)
+    error = error_object(response)
     code, message = error.get("code"), str(error.get("message") or "")[:500]
     if code == "content_policy":
         raise ContentRefused(
@@ -158,14 +159,6 @@ def _answer(response: httpx.Response, slug: str) -> dict[str, Any]:
     failure = classify_status(response, slug, code=code)
     failure.upstream_message = message or None
     raise failure
-
-
-def _error_of(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return {}
-    return error if isinstance(error, dict) else {}
 
 
 def _task_error(error: Any) -> Exception:

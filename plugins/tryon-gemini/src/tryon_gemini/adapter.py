@@ -38,6 +38,7 @@ from tryon_core.plugin import (
     TaskFailed,
     build_for_upstream,
     classify_status,
+    error_object,
     fit_image_base64,
     json_body,
     sniff,
@@ -230,7 +231,7 @@ def _decode_image(data: Any) -> bytes:
 def _error(response: httpx.Response, secret: str) -> ProviderError:
     """The typed error for a non-2xx answer in Google's RPC envelope (or without one)."""
     status = response.status_code
-    error = _envelope(response)
+    error = error_object(response)
     rpc_status = error.get("status") if isinstance(error.get("status"), str) else None
     message = _clean(error.get("message"), secret)
     details = [d for d in error.get("details") or [] if isinstance(d, dict)]
@@ -268,17 +269,6 @@ def _error(response: httpx.Response, secret: str) -> ProviderError:
             retry_after=next((d for d in delays if d is not None), None),
         )
     return classify_status(response, SLUG, code=rpc_status or status, message=message)
-
-
-def _envelope(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}  # e.g. an HTML error page from Google's front end
-    if isinstance(body, list) and body:  # the streaming endpoints wrap it in a list
-        body = body[0]
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
 
 
 def _is(detail: dict[str, Any], kind: str) -> bool:

@@ -35,6 +35,7 @@ from tryon_core.plugin import (
     ProviderMisconfigured,
     ProviderRequest,
     classify_status,
+    error_object,
     fit_image,
     image_fits,
     json_body,
@@ -208,7 +209,7 @@ def _images(body: Any, slug: str) -> list[OutputImage]:
 
 def _failure(response: httpx.Response, slug: str, config: OpenAIConfig) -> ProviderError:
     """The error class an HTTP error status and OpenAI's ``{"error": {...}}`` body mean."""
-    error = _error_object(response)
+    error = error_object(response)
     code = error.get("code") if isinstance(error.get("code"), str) else None
     kind = error.get("type") if isinstance(error.get("type"), str) else None
     raw = error.get("message")
@@ -235,15 +236,6 @@ def _failure(response: httpx.Response, slug: str, config: OpenAIConfig) -> Provi
             upstream_message=message,
         )
     return classify_status(response, slug, code=provider_code, message=message)
-
-
-def _error_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, dict) else {}
 
 
 # "Incorrect API key provided: sk-ab**************yz12." names a masked key; other messages may
