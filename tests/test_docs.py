@@ -357,7 +357,10 @@ def test_every_provider_key_is_in_the_providers_doc_with_its_default(provider: s
         for key, default, meaning in re.findall(r"^\| `(\w+)` \| ([^|]+) \| (.+) \|$", body, re.M)
     }
     config_type = INSTALLED.providers[provider].config_type
-    fields = {field.name: field.default for field in msgspec.structs.fields(config_type)}
+    fields = {
+        field.name: field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+        for field in msgspec.structs.fields(config_type)
+    }
     assert set(rows) == set(fields), (
         f"docs/providers.md: [providers.{provider}] documents {sorted(rows)}, "
         f"the config has {sorted(fields)}"
