@@ -194,6 +194,7 @@ def test_a_models_options_are_shown_set_and_applied(
     page.get_by_label("Model").select_option(KONTEXT)
     guidance.fill("5")
     ratio.select_option("3:4")
+    enhance.select_option("false")
     page.get_by_label("Category").select_option("tops")
     before = len(fal_gateway.fal.requests) if fal_gateway.fal else 0
     page.get_by_role("button", name="Run try-on").click()
@@ -202,24 +203,25 @@ def test_a_models_options_are_shown_set_and_applied(
         f"Attempt 1: {KONTEXT} (fal) succeeded"
     )
     expect(page.get_by_test_id("result-attempts")).to_contain_text(
-        "(options applied: guidance_scale, aspect_ratio)"
+        "(options applied: guidance_scale, aspect_ratio, enhance_prompt)"
     )
     screenshots.for_docs(page, "console-playground-options", at=model_field(page))
 
-    # fal got what was set, with the types the model declares, and nothing that was not set
+    # fal got what was set, with the types the model declares (the attempt lists every option
+    # sent: safety tolerance, left at default, was not)
     assert fal_gateway.fal is not None
     (submitted,) = [
         r for r in fal_gateway.fal.requests[before:] if r.summary.get("call") == "submit"
     ]
     fields = submitted.summary["fields"]
     assert (fields["guidance_scale"], fields["aspect_ratio"]) == (5, "3:4")
-    assert "enhance_prompt" not in fields
+    assert fields["enhance_prompt"] is False
 
     # the generation's page lists the options with its attempt
     page.get_by_test_id("job-id").click()
     heading(page, f"Generation {page.url.rsplit('/', 1)[-1]}")
     expect(page.get_by_test_id("attempt-options")).to_have_text(
-        "applied: guidance_scale, aspect_ratio"
+        "applied: guidance_scale, aspect_ratio, enhance_prompt"
     )
 
 
