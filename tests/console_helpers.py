@@ -3,7 +3,9 @@ and every console route from the app's own route table."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,7 @@ Client = AsyncTestClient[Litestar]
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_DATA = re.compile(r'data-csrf="([^"]+)"')
+SAMPLE_FORM = {"person_sample": (None, "person.jpg"), "garment_sample": (None, "garment.png")}
 
 
 async def page(client: Client, path: str, status: int = 200) -> httpx.Response:
@@ -58,3 +61,28 @@ def console_routes(app: Litestar) -> Iterator[tuple[str, str, Any]]:
 def fill(path: str, values: dict[str, str]) -> str:
     """``/keys/{key_id:str}/revoke`` with ``key_id`` from ``values``."""
     return re.sub(r"\{(\w+):\w+\}", lambda m: values[m.group(1)], path)
+
+
+async def run(client: Client, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Submit a playground job (the sample photos, and ``fields``); returns the 202 body."""
+    response = await client.post(
+        "/playground/jobs",
+        files={**SAMPLE_FORM, **(fields or {})},
+        headers={"X-CSRF-Token": await csrf(client, "/playground")},
+    )
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
+async def finished(client: Client, job_id: str, within: float = 20.0) -> dict[str, Any]:
+    """Poll the console's own job endpoint until the job ends."""
+    end = time.monotonic() + within
+    while True:
+        response = await client.get(f"/playground/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        assert time.monotonic() < end, body
+        await asyncio.sleep(0.05)

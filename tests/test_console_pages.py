@@ -11,7 +11,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,7 +20,18 @@ from litestar.testing import AsyncTestClient
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.console_helpers import CSRF, CSRF_DATA, Client, csrf, page, post_form, sign_in
+from tests.console_helpers import (
+    CSRF,
+    CSRF_DATA,
+    SAMPLE_FORM,
+    Client,
+    csrf,
+    finished,
+    page,
+    post_form,
+    run,
+    sign_in,
+)
 from tests.helpers import SAMPLES, auth, data_url, live_server, new_key, own_database
 from tests.jobs_helpers import money
 from tryon_core import accounts
@@ -37,7 +47,6 @@ PAGES = {
     "/webhooks": "Webhooks",
     "/demo-sessions": "Demo sessions",
 }
-SAMPLE_FORM = {"person_sample": (None, "person.jpg"), "garment_sample": (None, "garment.png")}
 
 
 @pytest.fixture
@@ -46,31 +55,6 @@ async def signed_in(client: Client) -> tuple[str, str]:
     key, account = await new_key(client, credits=100, scope="management")
     await sign_in(client, key)
     return key, account
-
-
-async def run(client: Client, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Submit a playground job; returns the 202 body."""
-    response = await client.post(
-        "/playground/jobs",
-        files={**SAMPLE_FORM, **(fields or {})},
-        headers={"X-CSRF-Token": await csrf(client, "/playground")},
-    )
-    assert response.status_code == 202, response.text
-    accepted: dict[str, Any] = response.json()
-    return accepted
-
-
-async def finished(client: Client, job_id: str, within: float = 20.0) -> dict[str, Any]:
-    """Poll the console's own job endpoint until the job ends."""
-    end = time.monotonic() + within
-    while True:
-        response = await client.get(f"/playground/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        assert time.monotonic() < end, body
-        await asyncio.sleep(0.05)
 
 
 async def test_every_page_renders_for_a_signed_in_account(

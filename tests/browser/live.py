@@ -5,7 +5,8 @@ offline engine is CPU-bound) and the test's browser driving from waiting on each
 
 Kling's fake upstream is enabled too, first in ``auto`` before the offline engine. It is
 served from the test's process, so a test can hold a task in Kling's own ``processing`` state
-or make Kling fail (and ``auto`` fall back)."""
+or make Kling fail (and ``auto`` fall back). With ``fal=True``, fal's fake queue and its models
+(which declare per-model options) are enabled as well, outside ``auto``."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import subprocess
 import sys
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from litestar import Litestar
+from tryon_fal.fake import TEST_KEY as FAL_TEST_KEY
+from tryon_fal.fake import create_app as fal_fake
 from tryon_kling.fake import TEST_ACCESS_KEY, TEST_SECRET_KEY, KlingFake
 from tryon_kling.fake import create_app as kling_fake
 
@@ -49,6 +52,13 @@ access_key = "{access_key}"
 secret_key = "{secret_key}"
 poll_interval = 0.1
 """
+FAL_CONFIG = """
+[providers.fal]
+enabled = true
+base_url = "{fal}"
+api_key = "{api_key}"
+poll_interval = 0.1
+"""
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,9 @@ class Account:
 class LiveGateway:
     """A started ``tryon serve``: its URL, config file and database."""
 
-    def __init__(self, gateway: Gateway, database_url: str, kling: Litestar) -> None:
+    def __init__(
+        self, gateway: Gateway, database_url: str, kling: Litestar, fal: Litestar | None = None
+    ) -> None:
         self.gateway, self.database_url = gateway, database_url
         self.url = gateway.url
         self.kling: KlingFake = kling.state.kling
@@ -72,6 +84,8 @@ class LiveGateway:
         ``processing`` before a task succeeds."""
         self.kling_faults: FakeState = kling.state.fake
         """``kling_faults.inject("content_refused")``: what Kling's fake does next."""
+        self.fal: FakeState | None = None if fal is None else fal.state.fake
+        """fal's fake (``fal=True``): ``fal.requests`` is what it received."""
 
     def open_account(
         self, credits: int = 100, *, name: str = "Browser test shop", operator: bool = False
@@ -128,19 +142,24 @@ async def _migrate(database_url: str) -> None:
 
 
 @contextmanager
-def live_gateway(directory: Path) -> Iterator[LiveGateway]:
-    """Migrate a fresh SQLite database in ``directory``, serve Kling's fake, start ``tryon
-    serve`` on both; stop them when the block ends."""
+def live_gateway(directory: Path, *, fal: bool = False) -> Iterator[LiveGateway]:
+    """Migrate a fresh SQLite database in ``directory``, serve Kling's fake (and fal's), start
+    ``tryon serve`` on them; stop them when the block ends."""
     database_url = f"sqlite+aiosqlite:///{directory}/tryon.db"
     run_async(_migrate(database_url))
     fake = kling_fake(processing_polls=1)
-    with serve_app_in_thread(fake) as kling_url:
+    queue = fal_fake() if fal else None
+    with ExitStack() as stack:
+        kling_url = stack.enter_context(serve_app_in_thread(fake))
         config = CONFIG.format(
             kling=kling_url, access_key=TEST_ACCESS_KEY, secret_key=TEST_SECRET_KEY
         )
+        if queue is not None:
+            fal_url = stack.enter_context(serve_app_in_thread(queue))
+            config += FAL_CONFIG.format(fal=fal_url, api_key=FAL_TEST_KEY)
         gateway = configured(directory, database_url, config)
         try:
             gateway.start()
-            yield LiveGateway(gateway, database_url, fake)
+            yield LiveGateway(gateway, database_url, fake, queue)
         finally:
             gateway.stop()

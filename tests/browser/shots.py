@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from PIL import Image
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from tests.helpers import ROOT
 
@@ -40,13 +40,16 @@ class Screenshots:
         self.taken.append(path)
         return path
 
-    def for_docs(self, page: Page, name: str) -> Path | None:
-        """Also keep the viewport, scrolled to the top, as ``docs/img/NAME.png`` when docs
-        screenshots are asked for."""
+    def for_docs(self, page: Page, name: str, *, at: Locator | None = None) -> Path | None:
+        """Also keep the viewport, scrolled to the top (or to ``at``'s top), as
+        ``docs/img/NAME.png`` when docs screenshots are asked for."""
         self.take(page, name)
         if os.environ.get(DOCS_ENV) != "1":
             return None
-        page.evaluate("window.scrollTo(0, 0)")
+        if at is None:
+            page.evaluate("window.scrollTo(0, 0)")
+        else:
+            at.evaluate("element => element.scrollIntoView({block: 'start'})")
         path = DOCS_IMAGES / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(small_png(page.screenshot()))

@@ -17,6 +17,7 @@ from litestar.params import FromPath
 from tryon_core.api.forms import read_form
 from tryon_core.api.schemas import JobAccepted
 from tryon_core.console.models_view import model_rows
+from tryon_core.console.option_controls import model_option_controls
 from tryon_core.console.render import gateway_of, href, local_url, page
 from tryon_core.console.samples import SAMPLES, sample
 from tryon_core.console.session import SignedInDep
@@ -24,6 +25,7 @@ from tryon_core.errors import InvalidRequest, NotFound, PayloadTooLarge, echo
 from tryon_core.jobs.links import ws_url
 from tryon_core.jobs.submit import submit_job
 from tryon_core.jobs.view import JobBody, load_job
+from tryon_core.normalize import form_options
 from tryon_core.provider import CATEGORIES
 from tryon_core.request import ImageSource, TryOnRequest
 
@@ -43,6 +45,7 @@ async def playground(request: Request[Any, Any, Any], console: SignedInDep) -> R
         title="Playground",
         current="playground",
         models=model_rows(gateway),
+        option_sets=model_option_controls(gateway),
         categories=CATEGORIES,
         samples={s.role: s for s in SAMPLES},
         max_garments=gateway.settings.images.max_garments,
@@ -95,7 +98,8 @@ async def job(
 
 async def _parse(request: Request[Any, Any, Any], *, max_image_bytes: int) -> TryOnRequest:
     """The playground's form: a person (``person_image`` file or ``person_sample``), garments
-    (``garment_images`` files or ``garment_sample``), ``model`` and ``category``."""
+    (``garment_images`` files or ``garment_sample``), ``model``, ``category`` and the model's
+    ``options`` (a JSON object, as ``POST /api/v1/tryon``'s multipart form takes it)."""
     if request.content_type[0] != "multipart/form-data":
         raise InvalidRequest("Send the playground's form as multipart/form-data.")
     parts = await read_form(
@@ -103,7 +107,7 @@ async def _parse(request: Request[Any, Any, Any], *, max_image_bytes: int) -> Tr
     )
     person: list[ImageSource] = []
     garments: list[ImageSource] = []
-    options: dict[str, str] = {}
+    fields: dict[str, str] = {}
     for name, value in parts:
         if name in ("person_image", "garment_images"):
             if not isinstance(value, bytes):
@@ -121,25 +125,31 @@ async def _parse(request: Request[Any, Any, Any], *, max_image_bytes: int) -> Tr
         elif isinstance(value, bytes):
             raise InvalidRequest(f"Field {echo(name)!r} does not take a file.", param=name)
         else:
-            options.setdefault(name, value.strip())
-    if not person and options.get("person_sample"):
-        person.append(_sample(options["person_sample"], "person"))
-    if not garments and options.get("garment_sample"):
-        garments.append(_sample(options["garment_sample"], "garment"))
+            fields.setdefault(name, value.strip())
+    if not person and fields.get("person_sample"):
+        person.append(_sample(fields["person_sample"], "person"))
+    if not garments and fields.get("garment_sample"):
+        garments.append(_sample(fields["garment_sample"], "garment"))
     if len(person) != 1:
         raise InvalidRequest("Choose one person photo: a sample or an upload.", param="person")
     if not garments:
         raise InvalidRequest("Choose a garment photo: a sample or an upload.", param="garment")
-    category = options.get("category") or "auto"
+    category = fields.get("category") or "auto"
     if category not in CATEGORIES:
         raise InvalidRequest(f"Unknown category {echo(category)!r}.", param="category")
     return TryOnRequest(
         person=person[0],
         garments=tuple(garments),
-        model=options.get("model") or "auto",
+        model=fields.get("model") or "auto",
         category=category,
         mode="async",
+        options=_options(fields.get("options", "")),
     )
+
+
+def _options(text: str) -> dict[str, Any]:
+    """The ``options`` field's JSON object, read by the API's multipart rules ("": none)."""
+    return form_options({"options": text}).options if text else {}
 
 
 def _sample(name: str, role: str) -> ImageSource:

@@ -96,6 +96,8 @@ function formData() {
   }
   data.append("model", form.elements.model.value);
   data.append("category", form.elements.category.value);
+  const options = $("play-options").value; // the options set, as JSON (model-options.js)
+  if (options) data.append("options", options);
   return data;
 }
 
@@ -135,13 +137,23 @@ function fail(message, { charged = 0, status = "failed" } = {}) {
   ui.run.disabled = false;
 }
 
+// Which of the options sent this attempt's model took ("" when none were sent).
+function describeOptions(options) {
+  if (!options) return "";
+  const parts = [];
+  if (options.applied.length) parts.push(`options applied: ${options.applied.join(", ")}`);
+  if (options.dropped.length) parts.push(`not taken: ${options.dropped.join(", ")}`);
+  return parts.length ? ` (${parts.join("; ")})` : "";
+}
+
 function describeAttempt(attempt, index) {
   const base = `Attempt ${index + 1}: ${attempt.model} (${attempt.provider})`;
+  const options = describeOptions(attempt.options);
   if (attempt.status === "succeeded") {
-    return `${base} succeeded in ${(attempt.duration_ms / 1000).toFixed(1)} s`;
+    return `${base} succeeded in ${(attempt.duration_ms / 1000).toFixed(1)} s${options}`;
   }
   const error = attempt.error ? ` — ${attempt.error.type}: ${attempt.error.message}` : "";
-  return `${base} ${attempt.status}${error}`;
+  return `${base} ${attempt.status}${options}${error}`;
 }
 
 function credits(n) {
@@ -275,6 +287,8 @@ form.addEventListener("submit", async (event) => {
   const body = await response.json().catch(() => null);
   if (response.status !== 202) {
     fail(body?.error?.message ?? `The console answered ${response.status}.`, { status: "error" });
+    // model-options.js shows a refused option beside its field
+    form.dispatchEvent(new CustomEvent("playground:refused", { detail: body?.error ?? null }));
     return;
   }
   follow(body);
