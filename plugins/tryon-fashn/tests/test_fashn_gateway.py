@@ -131,4 +131,3 @@ async def test_the_models_are_listed_with_their_capabilities(served: Served) -> 
         assert tryon["execution"] == "submit-poll"
         assert models[slug]["pricing"]["credits_per_image"] == 8
         assert "seed" in models[slug]["supported_parameters"]
-
