@@ -74,19 +74,19 @@ MESSAGES = {
 class FashnFake:
     """The fake's settings: the key it accepts and how long predictions run."""
 
-    def __init__(self, api_key: str, processing_polls: int) -> None:
+    def __init__(self, api_key: str, running_polls: int) -> None:
         self.api_key = api_key
-        self.processing_polls = processing_polls
+        self.running_polls = running_polls
 
 
-def create_app(*, api_key: str = TEST_API_KEY, processing_polls: int = 1) -> Litestar:
-    """The fake. ``processing_polls``: status queries that see ``processing`` before the end
-    (the first one sees ``in_queue``)."""
+def create_app(*, api_key: str = TEST_API_KEY, running_polls: int = 2) -> Litestar:
+    """The fake. ``running_polls``: status queries that see the prediction still running
+    (the first ``in_queue``, the others ``processing``) before it ends."""
     app = create_fake_app(
         [run, status],
         exception_handlers={NotFoundException: _not_found, MethodNotAllowedException: _not_found},
     )
-    app.state.fashn = FashnFake(api_key, processing_polls)
+    app.state.fashn = FashnFake(api_key, running_polls)
     return app
 
 
@@ -233,10 +233,8 @@ async def _advance(task: FakeTask, request: Request[Any, Any, Any], state: State
         return
     task.polls += 1
     running = asyncio.get_running_loop().time() < task.ready_at
-    if task.polls == 1 and state.fashn.processing_polls > 0:
-        task.status = "in_queue"
-    elif task.polls <= 1 + state.fashn.processing_polls or running:
-        task.status = "processing"
+    if task.polls <= state.fashn.running_polls or running:
+        task.status = "in_queue" if task.polls == 1 else "processing"
     else:
         await _finish(task, request, state.fake)
 
