@@ -7,12 +7,14 @@ answers with its own types; whatever it accepts or raises here, it would against
 from __future__ import annotations
 
 import base64
+import typing
 from collections.abc import Iterator
 from typing import Any
 
 import fashn
 import pytest
-from tryon_fashn.fake import TEST_API_KEY, create_app
+from fashn.types.prediction_status_response import Error
+from tryon_fashn.fake import RUNTIME_NAMES, TEST_API_KEY, create_app
 
 from tryon_core.testing import (
     FakeState,
@@ -166,3 +168,8 @@ async def test_the_async_client_too(served: tuple[str, FakeState]) -> None:
             poll_interval=10,
         )
     assert result.status == "completed" and result.output and len(result.output) == 1
+
+
+def test_the_fake_renders_every_runtime_error_the_sdk_knows() -> None:
+    known = set(typing.get_args(Error.model_fields["name"].annotation))
+    assert known and known <= set(RUNTIME_NAMES)
