@@ -60,8 +60,8 @@ class FashnOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         msgspec.UNSET
     )
     """FASHN's content moderation of the garment: conservative also blocks underwear,
-    swimwear and revealing outfits; permissive (FASHN's default) blocks explicit nudity;
-    none moderates nothing."""
+    swimwear and revealing outfits; permissive blocks explicit nudity; none moderates nothing.
+    Unset: FASHN's default."""
     segmentation_free: bool | msgspec.UnsetType = msgspec.UNSET
     """Fit the garment without segmenting the clothes worn (FASHN's default: true); false
     when the original garments are not removed properly."""
