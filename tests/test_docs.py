@@ -28,6 +28,7 @@ from tryon_core import errors, hookspecs
 from tryon_core.api.app import ROUTES
 from tryon_core.cli import _parser
 from tryon_core.config import Settings
+from tryon_core.model_options import options_schema
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.provider import CATEGORIES, ProviderConfig
 from tryon_core.testing.fakes import FAULT_KINDS, load_fake
@@ -294,6 +295,18 @@ def documented_models() -> dict[str, dict[str, str]]:
     }
 
 
+@pytest.mark.parametrize("slug", sorted(INSTALLED.models))
+def test_every_model_option_is_in_the_providers_doc(slug: str) -> None:
+    _, model = INSTALLED.models[slug]
+    documented = [
+        row["Option"].strip("`")
+        for row in table_rows(read("providers.md"), "options-table")
+        if row["Model"].strip("`") == slug
+    ]
+    declared = [] if model.options is None else list(options_schema(model.options)["properties"])
+    assert documented == declared, f"docs/providers.md: the options table of {slug} is stale"
+
+
 EN_DASH = "\N{EN DASH}"
 
 
@@ -344,7 +357,10 @@ def test_every_provider_key_is_in_the_providers_doc_with_its_default(provider: s
         for key, default, meaning in re.findall(r"^\| `(\w+)` \| ([^|]+) \| (.+) \|$", body, re.M)
     }
     config_type = INSTALLED.providers[provider].config_type
-    fields = {field.name: field.default for field in msgspec.structs.fields(config_type)}
+    fields = {
+        field.name: field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+        for field in msgspec.structs.fields(config_type)
+    }
     assert set(rows) == set(fields), (
         f"docs/providers.md: [providers.{provider}] documents {sorted(rows)}, "
         f"the config has {sorted(fields)}"

@@ -48,6 +48,11 @@ async def test_async_job_is_accepted_then_completes_and_is_charged_once(
     assert await money(client, account) == (7, 0, 7, 0)
     assert await stored_inputs(client, job_id) == []  # the photos go when the job ends
     root = Path(client.app.state.gateway.settings.storage.path)
+    # the rows go first, then the bytes, a moment after the job shows as completed
+    for _ in range(100):
+        if not list((root / "inputs").rglob("*.*")):
+            break
+        await asyncio.sleep(0.05)
     assert list((root / "inputs").rglob("*.*")) == []
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -173,6 +174,29 @@ def _parser() -> argparse.ArgumentParser:
     listed = commands.add_parser("models", parents=[common], help="list the enabled models")
     listed.add_argument("--json", action="store_true")
     listed.set_defaults(handler=_models)
+
+    plugins = commands.add_parser("plugins", help="provider plugins").add_subparsers(
+        metavar="ACTION"
+    )
+    listing_plugins = plugins.add_parser(
+        "list",
+        parents=[common],
+        help="installed plugins, their versions, providers and models, and what is enabled",
+    )
+    listing_plugins.add_argument("--json", action="store_true")
+    listing_plugins.set_defaults(handler=_plugins_list)
+    scaffold = plugins.add_parser(
+        "new",
+        help="scaffold a provider plugin package that installs and passes its tests",
+        description="Write a new provider plugin package, tryon-NAME, into DIR: adapter, "
+        "config, fake upstream, contract and gateway tests, README. Its tests pass as they "
+        "stand; edit the adapter and the fake to speak your provider's protocol.",
+    )
+    scaffold.add_argument("name", metavar="NAME", help="the provider's name: a-z, 0-9, _")
+    scaffold.add_argument(
+        "--dir", default=".", metavar="DIR", help="where to create tryon-NAME/ (default: .)"
+    )
+    scaffold.set_defaults(handler=_plugins_new)
 
     fakes = commands.add_parser("fakes", help="fake upstreams").add_subparsers(metavar="ACTION")
     fake_serve = fakes.add_parser(
@@ -486,6 +510,26 @@ def _console_link(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _db_upgrade(database: Database, args: argparse.Namespace) -> tuple[str, Any]:
     return "database is up to date", {"status": "ok"}
+
+
+def _plugins_list(settings: Settings, args: argparse.Namespace) -> int:
+    from tryon_core.plugin_inventory import inventory, render
+
+    plugins = inventory(settings)
+    if args.json:
+        print(msgspec.json.format(msgspec.json.encode(plugins), indent=2).decode())
+    else:
+        print(render(plugins))
+    return 0
+
+
+def _plugins_new(settings: Settings, args: argparse.Namespace) -> int:
+    from tryon_core.scaffold import scaffold
+
+    created = scaffold(args.name, Path(args.dir))
+    print(f"created {created}")
+    print(f"  cd {created} && uv venv && uv pip install -e '.[test]' && uv run pytest")
+    return 0
 
 
 def _models(settings: Settings, args: argparse.Namespace) -> int:

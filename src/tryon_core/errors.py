@@ -51,6 +51,7 @@ __all__ = [
     "Forbidden",
     "InputRejected",
     "InvalidImage",
+    "InvalidOption",
     "InvalidRequest",
     "InvalidSignature",
     "NoCapableModel",
@@ -171,6 +172,13 @@ class NotFound(ClientError):
 class NoCapableModel(ClientError):
     status = 422
     type = "no_capable_model"
+
+
+class InvalidOption(ClientError):
+    """A per-model option that no candidate model takes, or a value a model refuses."""
+
+    status = 422
+    type = "invalid_option"
 
 
 class TooManyRequests(ClientError):

@@ -35,6 +35,7 @@ from tryon_core.errors import (
 )
 from tryon_core.health import HealthTracker
 from tryon_core.imaging import ImageLimits, decodes_quickly, describe_output, encode
+from tryon_core.model_options import AttemptOptions, ModelOptions
 from tryon_core.provider import Adapter, OutputImage, ProviderContext, ProviderRequest
 
 __all__ = [
@@ -62,6 +63,8 @@ class Attempt(msgspec.Struct, kw_only=True):
     duration_ms: int = 0
     task_id: str | None = None
     error: dict[str, str | None] | None = None
+    options: AttemptOptions | msgspec.UnsetType = msgspec.UNSET
+    """Which of the client's options this model received; absent when none were sent."""
 
 
 class Produced(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,6 +99,7 @@ async def run_candidates(
     first_position: int = 0,
     resume_task: str | None = None,
     resumed: bool = False,
+    options: ModelOptions | None = None,
     key_prefix: str | None = None,
 ) -> tuple[Entry, list[Produced], list[Attempt]]:
     """The first candidate that produces images, its images, and every attempt made.
@@ -104,6 +108,7 @@ async def run_candidates(
     first candidate already accepted (a resumed job): its adapter polls it instead of
     submitting again. ``resumed``: the first attempt ran before (its task id, if any, was not
     kept). Each attempt is named ``KEY_PREFIX-POSITION`` for its adapter (``attempt_key``).
+    ``options``: the client's options; each attempt records which its model took.
     """
     attempts: list[Attempt] = []
     errors: list[ProviderError] = []
@@ -112,6 +117,8 @@ async def run_candidates(
             metrics.fell_back(attempts[-1].model, entry.slug, errors[-1].type)
         task_id = resume_task if position == first_position else None
         attempt = Attempt(model=entry.slug, provider=entry.provider.name, task_id=task_id)
+        if options is not None and (applied := options.attempt(entry)) is not None:
+            attempt.options = applied
         attempts.append(attempt)
         await recorder.started(position, attempt)
         traced = attempt_started(entry, position, key_prefix)  # key_prefix: the generation id

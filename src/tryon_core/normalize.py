@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 MAX_MODELS = 10
+MAX_OPTIONS = 32
 
 
 class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -46,6 +47,11 @@ class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mode: Literal["sync", "async"] = "sync"
     webhook_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
     """Async jobs only: where to POST the job's final status."""
+    options: Annotated[
+        dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64)], Any],
+        msgspec.Meta(max_length=MAX_OPTIONS),
+    ] = msgspec.field(default_factory=dict)
+    """Per-model options (``GET /api/v1/models`` lists each model's): checked when planned."""
 
 
 _JSON_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
@@ -69,6 +75,8 @@ def form_options(fields: dict[str, str | list[str]]) -> NativeOptions:
     ``2e0``, ``+2``, ``02`` or `` 2``. Every other rule is the JSON form's, strictly.
     """
     typed: dict[str, Any] = dict(fields)
+    if isinstance(fields.get("options"), str):
+        typed["options"] = _form_object("options", cast(str, fields["options"]))
     for name in _INTEGER_FIELDS & fields.keys():
         value = fields[name]
         if isinstance(value, str):
@@ -77,6 +85,17 @@ def form_options(fields: dict[str, str | list[str]]) -> NativeOptions:
         return msgspec.convert(typed, NativeOptions)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(validation_message(exc), param=validation_param(exc)) from None
+
+
+def _form_object(name: str, text: str) -> Any:
+    """A form field holding a JSON object (``options``), as its JSON text."""
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        raise InvalidRequest(
+            f'{name} must be a JSON object, such as {{"mode": "quality"}}.', param=name
+        ) from None
+    return value
 
 
 def _form_integer(name: str, text: str) -> int:
@@ -119,6 +138,7 @@ def from_native(
         seed=options.seed,
         output_format=options.output_format,
         mode=options.mode,
+        options=options.options,
     )
 
 
@@ -145,7 +165,8 @@ def parse_json(body: bytes, type_: type[T]) -> T:
 
 def validation_param(error: msgspec.ValidationError) -> str | None:
     """The field msgspec complains about, as a client would name it: ``garment_images[1]``."""
-    match = re.search(r" - at `\$\.?(.*)`$", str(error))
+    # "- at `$.options.mode`", or for a mapping's key "- at `key` in `$.options`"
+    match = re.search(r" - at `(?:key` in `)?\$\.?([^`]*)`$", str(error))
     unknown = re.search(r"unknown field `([^`]+)`", str(error))
     if unknown:  # msgspec names the object that holds it; name the field itself
         parent = match.group(1) if match else ""
@@ -159,7 +180,7 @@ def validation_message(error: msgspec.ValidationError) -> str:
     msgspec ends a message with what it quotes: an unknown field name (```name```), a value
     (``"value"``); from its first such quote to the end is the client's text.
     """
-    message = re.sub(r" - at `\$[^`]*`$", "", str(error))
+    message = re.sub(r" - at `(?:key` in `)?\$[^`]*`$", "", str(error))
     quote = message[-1:]
     start = message.find(quote) if quote in ("`", "'", '"') else -1
     if start == -1 or start == len(message) - 1:

@@ -30,6 +30,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.idempotency_claim import link_generation
 from tryon_core.ids import new_id, utcnow
 from tryon_core.intake import ingest_all
+from tryon_core.model_options import ModelOptions, check_options
 from tryon_core.principals import ensure_live
 from tryon_core.provider import InputImage, ProviderRequest
 from tryon_core.request import TryOnRequest
@@ -88,6 +89,7 @@ class Planned(msgspec.Struct, frozen=True, kw_only=True):
     candidates: list[Entry]
     person: InputImage
     garments: tuple[InputImage, ...]
+    options: ModelOptions = ModelOptions()
 
     def reservation(self, n: int) -> int:
         """Credits to hold: the dearest candidate's price for every image asked for."""
@@ -108,6 +110,8 @@ class Work(msgspec.Struct, frozen=True, kw_only=True):
     candidates: list[Entry]
     person: InputImage
     garments: tuple[InputImage, ...]
+    options: ModelOptions = ModelOptions()
+    """The client's options, decoded for each candidate that declares options."""
     first_position: int = 0
     resume_task: str | None = None
     resumed: bool = False
@@ -150,13 +154,14 @@ async def generate(
             deadline_at=created + planned.longest(),
             limits=gateway.settings.limits,
         )
-        await attempts.open(conn, 0, planned.candidates[0])
+        await attempts.open(conn, 0, planned.candidates[0], planned.options)
     work = Work(
         generation_id=generation_id,
         request=request,
         candidates=planned.candidates,
         person=planned.person,
         garments=planned.garments,
+        options=planned.options,
     )
     try:
         outcome = await execute(gateway, work, attempts)
@@ -193,6 +198,7 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
     cheapest of them (a 402 before any image is fetched or decoded), then the images.
     """
     candidates = plan(gateway.catalog, request, gateway.health, allowed=principal.models)
+    options = check_options(request.options, candidates)
     cheapest = min(entry.credits for entry in candidates) * request.n
     if principal.seen is not None:  # an API key's: authentication read what this checks
         billing.refuse_unaffordable(principal.seen, cheapest)
@@ -215,15 +221,15 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
         candidates=_fit_inputs(candidates, request, images),
         person=images[0],
         garments=tuple(images[1:]),
+        options=options,
     )
 
 
 async def execute(gateway: Gateway, work: Work, recorder: AttemptRecorder) -> Outcome:
     """Run the candidates and keep the images in the file store (not yet in the database)."""
-    request = work.request
     served, produced, attempts = await run_candidates(
         work.candidates,
-        lambda entry: _provider_request(entry, request, work.person, work.garments),
+        lambda entry: _provider_request(entry, work),
         http=gateway.http,
         health=gateway.health,
         recorder=recorder,
@@ -235,6 +241,7 @@ async def execute(gateway: Gateway, work: Work, recorder: AttemptRecorder) -> Ou
         resume_task=work.resume_task,
         resumed=work.resumed,
         key_prefix=work.generation_id,
+        options=work.options,
     )
     stored = await _store(gateway, work.generation_id, produced)
     return Outcome(served=served, stored=stored, attempts=attempts)
@@ -256,18 +263,18 @@ def _fit_inputs(
     return fitting
 
 
-def _provider_request(
-    entry: Entry, request: TryOnRequest, person: InputImage, garments: tuple[InputImage, ...]
-) -> ProviderRequest:
+def _provider_request(entry: Entry, work: Work) -> ProviderRequest:
+    request = work.request
     return ProviderRequest(
         model=entry.slug,
-        person=person,
-        garments=garments,
+        person=work.person,
+        garments=work.garments,
         category=request.category,
         prompt=request.prompt if entry.model.capabilities.uses_prompt else None,
         n=request.n,
         seed=request.seed,
         output_format=request.output_format,
+        options=work.options.for_model(entry),
     )
 
 
@@ -546,10 +553,14 @@ class AttemptLog:
         self._hold_success = hold_success
         self._held: tuple[int, dict[str, Any]] | None = None
 
-    async def open(self, conn: AsyncConnection, position: int, entry: Entry) -> None:
+    async def open(
+        self, conn: AsyncConnection, position: int, entry: Entry, options: ModelOptions
+    ) -> None:
         """Write the row of the attempt at ``position`` now, in the caller's transaction
         (before any upstream is called), as :meth:`started` would."""
         attempt = Attempt(model=entry.slug, provider=entry.provider.name)
+        if (applied := options.attempt(entry)) is not None:
+            attempt.options = applied
         await self._insert(conn, position, attempt)
         self._opened.add(position)
 
@@ -574,6 +585,9 @@ class AttemptLog:
             "provider": attempt.provider,
             "status": attempt.status,
             "started_at": utcnow(),
+            "options": None
+            if attempt.options is msgspec.UNSET
+            else msgspec.json.encode(attempt.options).decode(),
         }
         result = await insert_row(conn, attempts_table, row, returning=("id",))
         self._ids[position] = int(result.rows[0].id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -33,6 +33,8 @@ class TryOnRequest(msgspec.Struct, frozen=True, kw_only=True):
     seed: int | None = None
     output_format: OutputFormat = "png"
     mode: Literal["sync", "async"] = "sync"
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The client's per-model options as sent (checked against the models when planned)."""
 
     def summary(self) -> dict[str, object]:
         """The request as stored with its generation: everything but the image bytes."""
@@ -45,6 +47,7 @@ class TryOnRequest(msgspec.Struct, frozen=True, kw_only=True):
             "seed": self.seed,
             "output_format": self.output_format,
             "mode": self.mode,
+            **({"options": self.options} if self.options else {}),
             "person": _describe(self.person),
             "garments": [_describe(g) for g in self.garments],
         }

@@ -11,14 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import tryon_example
-from litestar.testing import AsyncTestClient
 from PIL import Image, ImageOps
 
-from tryon_core import accounts, billing
-from tryon_core.api import create_app
-from tryon_core.config import parse_settings
-from tryon_core.db import create_database
-from tryon_core.testing import ProviderContract
+from tryon_core.testing import ProviderContract, gateway
 
 
 class TestMirrorContract(ProviderContract):
@@ -27,19 +22,6 @@ class TestMirrorContract(ProviderContract):
 
     plugin = tryon_example
     provider = "example"
-
-
-async def new_key(database_url: str, credits: int) -> str:
-    """An account with ``credits`` and a key for it, written straight to the database."""
-    database = create_database(database_url)
-    try:
-        async with database.transaction() as conn:
-            account_id = await accounts.create_account(conn, name="test")
-            _, key = await accounts.create_key(conn, account_id=account_id, name="test")
-            await billing.grant(conn, account_id, credits)
-    finally:
-        await database.dispose()
-    return key
 
 
 def photo(width: int = 240, height: int = 320) -> bytes:
@@ -52,24 +34,14 @@ def photo(width: int = 240, height: int = 320) -> bytes:
 
 
 async def test_mirror_through_the_gateway(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path}/test.db"
-    settings = parse_settings(
-        f"""
-[database]
-url = "{database_url}"
-[storage]
-path = "{tmp_path}/files"
-[providers.example]
-enabled = true
-"""
-    )
-    app = create_app(settings, extra_plugins=[tryon_example], load_entry_points=False)
-    async with AsyncTestClient(app=app) as client:  # runs start-up: migrations included
-        key = await new_key(database_url, credits=5)
+    # The whole gateway in-process, on SQLite in tmp_path, with only this plugin loaded, and a
+    # key whose account holds 5 credits.
+    config = "[providers.example]\nenabled = true\n"
+    async with gateway(config, plugins=[tryon_example], tmp_path=tmp_path, credits=5) as gw:
         person = photo()
-        response = await client.post(
+        response = await gw.client.post(
             "/api/v1/tryon",
-            headers={"Authorization": f"Bearer {key}"},
+            headers=gw.headers,
             files=[
                 ("person_images", ("person.png", person, "image/png")),
                 ("garment_images", ("garment.png", photo(100, 100), "image/png")),
@@ -84,11 +56,9 @@ enabled = true
         # The signed URL needs no key. The test client serves the app under another host
         # name than server.public_url, so only the path and query are used here.
         link = urlsplit(body["images"][0]["url"])
-        download = await client.get(f"{link.path}?{link.query}")
+        download = await gw.client.get(f"{link.path}?{link.query}")
         assert download.headers["content-type"] == "image/png"
         result = Image.open(io.BytesIO(download.content)).convert("RGB")
         expected = ImageOps.mirror(Image.open(io.BytesIO(person)).convert("RGB"))
         assert result.tobytes() == expected.tobytes()
-
-        credits = await client.get("/api/v1/credits", headers={"Authorization": f"Bearer {key}"})
-        assert credits.json()["balance"] == 4
+        assert await gw.credits() == (4, 0)  # (balance, reserved)

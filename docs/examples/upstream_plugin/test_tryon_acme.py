@@ -8,15 +8,12 @@ from typing import Any, ClassVar
 
 import tryon_acme
 import tryon_acme_fake
-from litestar.testing import AsyncTestClient
 
-from tryon_core import accounts, billing
-from tryon_core.api import create_app
-from tryon_core.config import parse_settings
 from tryon_core.testing import (
     Fault,
     ProviderContract,
     ScriptedProvider,
+    gateway,
     no_network,  # noqa: F401  (autouse: loopback only)
     serve_app_in_thread,
     synthetic_garment,
@@ -43,14 +40,9 @@ def data_url(data: bytes, mime: str) -> str:
 async def test_a_rate_limit_falls_back_and_only_the_server_is_charged(tmp_path: Path) -> None:
     fake = tryon_acme_fake.create_app()
     backup = ScriptedProvider()  # a stand-in model to fall back to: scripted/beta, 2 credits
-    # serve_app_in_thread, not serve_app: AsyncTestClient blocks this test's event loop.
+    # serve_app_in_thread, not serve_app: the gateway's test client blocks this event loop.
     with serve_app_in_thread(fake) as url:
-        settings = parse_settings(
-            f"""
-[database]
-url = "sqlite+aiosqlite:///{tmp_path}/test.db"
-[storage]
-path = "{tmp_path}/files"
+        config = f"""
 [providers.acme]
 enabled = true
 api_key = "{tryon_acme_fake.TEST_API_KEY}"
@@ -61,19 +53,11 @@ enabled = true
 [routing.fallbacks]
 "acme/tryon-v1" = ["scripted/beta"]
 """
-        )
-        app = create_app(settings, extra_plugins=[tryon_acme, backup], load_entry_points=False)
-        async with AsyncTestClient(app=app) as client:
-            async with app.state.gateway.database.transaction() as conn:
-                account = await accounts.create_account(conn, name="test")
-                _, key = await accounts.create_key(conn, account_id=account, name="test")
-                await billing.grant(conn, account, 10)
-            headers = {"Authorization": f"Bearer {key}"}
-
+        async with gateway(config, plugins=[tryon_acme, backup], tmp_path=tmp_path) as gw:
             fake.state.fake.inject(Fault(kind="rate_limit", retry_after=3))
-            response = await client.post(
+            response = await gw.client.post(
                 "/api/v1/tryon",
-                headers=headers,
+                headers=gw.headers,
                 json={
                     "model": "acme/tryon-v1",
                     "person_images": data_url(synthetic_person(480, 640), "image/jpeg"),
@@ -88,6 +72,5 @@ enabled = true
             ]
             assert body["attempts"][0]["error"]["type"] == "rate_limit_exceeded"
             assert body["usage"] == {"credits": 2}  # scripted/beta's price, nothing for Acme
-            credits = await client.get("/api/v1/credits", headers=headers)
-            assert credits.json()["balance"] == 8
+            assert await gw.credits() == (100 - 2, 0)
     assert [r.path for r in fake.state.fake.requests] == ["/v1/tasks"]

@@ -10,11 +10,13 @@ import re
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from PIL import Image
 from tryon_fal import ENDPOINTS, FalAdapter, instruction
 from tryon_fal.endpoints import CLOTH_TYPES, GARMENT_TYPES
 from tryon_fal.fake import create_app
+from tryon_fal.options import DiffusionOptions, FashnOptions, KontextOptions
 
 from tryon_core.plugin import ProviderRequest
 from tryon_core.testing import Fault, mount_fakes, serve_app
@@ -205,6 +207,51 @@ async def test_options_come_from_the_request_and_the_config(
     )
     await FalAdapter(ctx.config).run(kling, ctx)
     assert fake.calls("submit")[1].summary["fields"] == {}  # Kolors takes no seed
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "sent"),
+    [
+        (
+            "fal/flux-kontext-pro",
+            KontextOptions(guidance_scale=6.5, aspect_ratio="3:4", safety_tolerance="5"),
+            {"guidance_scale": 6.5, "aspect_ratio": "3:4", "safety_tolerance": "5"},
+        ),
+        ("fal/flux-kontext-max", KontextOptions(enhance_prompt=True), {"enhance_prompt": True}),
+        (
+            "fal/fashn-tryon-v1.6",
+            FashnOptions(
+                mode="performance", garment_photo_type="flat-lay", segmentation_free=False
+            ),
+            {"mode": "performance", "garment_photo_type": "flat-lay", "segmentation_free": False},
+        ),
+        (
+            "fal/fashn-tryon-v1.6",
+            FashnOptions(moderation_level="conservative"),
+            {"mode": "quality", "garment_photo_type": "auto", "moderation_level": "conservative"},
+        ),
+        ("fal/cat-vton", DiffusionOptions(num_inference_steps=12), {"num_inference_steps": 12}),
+        ("fal/leffa", DiffusionOptions(guidance_scale=3.0), {"guidance_scale": 3.0}),
+    ],
+)
+async def test_per_request_options_reach_the_app_over_the_config(
+    fake: Any,
+    context: Any,
+    person: Any,
+    garment: Any,
+    model: str,
+    options: Any,
+    sent: dict[str, Any],
+) -> None:
+    ctx, _ = context(fashn_mode="quality")
+    request = ProviderRequest(model=model, person=person, garments=(garment,), options=options)
+    await FalAdapter(ctx.config).run(request, ctx)
+    fields = fake.calls("submit")[0].summary["fields"]
+    assert {name: fields.get(name) for name in sent} == sent
+    # an option left UNSET is not sent, unless this plugin has a default of its own for it
+    own_defaults = {"mode", "garment_photo_type", "safety_tolerance"}
+    left = {name for name in msgspec.structs.asdict(options) if name not in sent}
+    assert not (left - own_defaults) & set(fields)
 
 
 async def test_resuming_polls_the_recorded_request_without_submitting_again(

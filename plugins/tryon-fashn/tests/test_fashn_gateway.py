@@ -15,20 +15,18 @@ from tryon_fashn.fake import TEST_API_KEY, create_app
 from tryon_core.testing import (
     FakeState,
     Fault,
+    RunningGateway,
     ScriptedProvider,
+    gateway,
     serve_app_in_thread,
     synthetic_garment,
     synthetic_person,
 )
 
-# From its module: once tryon_core.testing.gateway (the module) is imported, Python binds that
-# name on the package, and `from tryon_core.testing import gateway` gives the module.
-from tryon_core.testing.gateway import Gateway, gateway
-
 
 @dataclass
 class Served:
-    gw: Gateway
+    gw: RunningGateway
     fake: FakeState
     backup: ScriptedProvider
 

@@ -9,7 +9,7 @@ import pytest
 import tryon_fashn.plugin
 from tryon_fashn.models import DEFAULT_BASE_URL, FashnConfig
 
-from tryon_core.testing.gateway import gateway
+from tryon_core.testing import gateway
 
 
 def test_the_entry_point_names_the_plugin_module() -> None:

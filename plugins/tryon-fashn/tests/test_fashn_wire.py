@@ -173,9 +173,10 @@ def test_options_refuse_values_fashn_does_not_take() -> None:
         msgspec.convert({"num_samples": 2}, FashnOptions)  # a common field, not an option
 
 
-def test_options_publish_a_json_schema() -> None:
+def test_options_publish_a_described_json_schema() -> None:
     schema = msgspec.json.schema(FashnOptions)
     fields = schema["$defs"]["FashnOptions"]["properties"]
     assert set(fields) == {"mode", "garment_photo_type", "moderation_level", "segmentation_free"}
     assert schema["$defs"]["FashnOptions"]["description"].startswith("FASHN's own try-on")
+    assert all(field["description"] for field in fields.values())
     assert sorted(fields["mode"]["enum"]) == ["balanced", "performance", "quality"]

@@ -15,7 +15,7 @@ from PIL import Image
 from tryon_gemini.adapter import build_body
 from tryon_gemini.fake import create_app
 from tryon_gemini.prompt import build_instruction
-from tryon_gemini.wire import ASPECT_RATIOS, MAX_IMAGE_BYTES, MAX_REQUEST_BYTES
+from tryon_gemini.wire import ASPECT_RATIOS, MAX_IMAGE_BYTES, MAX_REQUEST_BYTES, GeminiOptions
 
 from tryon_core.plugin import InputImage, ProviderMisconfigured, TaskFailed
 from tryon_core.testing import create_fake_app, mount_fakes, serve_app
@@ -100,6 +100,17 @@ async def test_a_try_on_comes_back_as_the_fake_s_png_at_the_ratio_s_size(
     assert summary["mime_types"] == summary["sniffed"] == ["image/jpeg", "image/png"]
     assert summary["sizes"] == [(640, 360), (200, 200)]
     assert summary["aspect_ratio"] == "16:9"
+
+
+async def test_an_aspect_ratio_option_overrides_the_person_photo_s(
+    fake: Any, attempt: Any, tryon: Any, input_image: Any
+) -> None:
+    run = attempt()
+    options = GeminiOptions(aspect_ratio="4:5")
+    [data] = await run.run(tryon(input_image(640, 360, "JPEG"), options=options))
+    with Image.open(io.BytesIO(data)) as made:
+        assert made.size == ASPECT_RATIOS["4:5"]
+    assert fake.state.requests[0].summary["aspect_ratio"] == "4:5"
 
 
 async def test_the_response_id_is_recorded_as_the_attempt_s_task(attempt: Any, tryon: Any) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 from tryon_openai import adapter as adapter_module
-from tryon_openai.adapter import OpenAIAdapter, OpenAIConfig
+from tryon_openai.adapter import GptImageOptions, MiniOptions, OpenAIAdapter, OpenAIConfig
 from tryon_openai.fake import create_app
 from tryon_openai.plugin import MODELS
 from tryon_openai.prompt import instruction
@@ -133,6 +133,35 @@ async def test_quality_from_config(
 ) -> None:
     await OpenAIAdapter().run(make_request(), make_context(quality="low"))
     assert state.requests[0].summary["fields"]["quality"] == "low"
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "sent"),
+    [
+        (
+            "openai/gpt-image-1",
+            GptImageOptions(quality="high", size="1024x1536", input_fidelity="low"),
+            {"quality": "high", "size": "1024x1536", "input_fidelity": "low"},
+        ),
+        ("openai/gpt-image-1", GptImageOptions(size="1536x1024"), {"quality": "low"}),
+        ("openai/gpt-image-1-mini", MiniOptions(quality="medium"), {"quality": "medium"}),
+    ],
+)
+async def test_options_become_the_edit_fields_and_override_the_config(
+    make_request: Make,
+    make_context: Make,
+    state: FakeState,
+    model: str,
+    options: Any,
+    sent: dict[str, str],
+) -> None:
+    request = make_request(model=model, options=options)
+    await OpenAIAdapter().run(request, make_context(quality="low"))
+
+    fields = state.requests[0].summary["fields"]
+    assert {name: fields[name] for name in sent} == sent
+    assert fields["size"] == options.size
+    assert ("input_fidelity" in fields) == (model == "openai/gpt-image-1")
 
 
 async def test_organization_header_when_configured(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -64,6 +64,9 @@ class TryOnCapabilities(msgspec.Struct, kw_only=True):
     max_input_side: int
     uses_prompt: bool
     supports_seed: bool
+    options: dict[str, Any] | None = None
+    """The model's own options as JSON Schema (an object schema), sent as ``options`` in a
+    request; None: the model takes none."""
 
 
 class ModelObject(msgspec.Struct, kw_only=True):

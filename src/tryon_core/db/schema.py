@@ -191,6 +191,8 @@ attempts = Table(
     Column("upstream_message", Text, nullable=True),
     Column("started_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp, nullable=True),
+    # the client's options this attempt's model took and left: {"applied": [...], "dropped": [...]}
+    Column("options", Text, nullable=True),
 )
 
 files = Table(

@@ -20,6 +20,7 @@ from tryon_core.db.schema import generations
 from tryon_core.ids import as_utc
 from tryon_core.jobs.paging import attempts_of
 from tryon_core.jobs.view import JobError
+from tryon_core.model_options import AttemptOptions, stored_options
 
 __all__ = [
     "AttemptRecord",
@@ -44,6 +45,9 @@ class AttemptRecord(msgspec.Struct, kw_only=True):
     finished_at: str | None
     duration_ms: int | None
     """None while the attempt runs."""
+    options: AttemptOptions | msgspec.UnsetType = msgspec.UNSET
+    """Which of the request's per-model options this model took (``applied``) and did not
+    (``dropped``); absent when the request sent none."""
 
 
 class GenerationRecord(msgspec.Struct, kw_only=True):
@@ -160,6 +164,7 @@ def _attempt(row: Any) -> AttemptRecord:
         started_at=_iso(row.started_at),
         finished_at=_iso(row.finished_at) if row.finished_at else None,
         duration_ms=_millis(row.started_at, row.finished_at),
+        options=stored_options(row.options),
     )
 
 

@@ -21,6 +21,7 @@ from tryon_core.fallback import Attempt
 from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc
 from tryon_core.jobs.paging import GenerationFilter, attempts_of, page_rows
+from tryon_core.model_options import stored_options
 
 __all__ = [
     "TERMINAL",
@@ -199,6 +200,7 @@ def _attempt(row: Any) -> Attempt:
         duration_ms=duration,
         task_id=row.task_id,
         error=error,
+        options=stored_options(row.options),
     )
 
 

@@ -27,11 +27,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.schema import attempts, files, generations
-from tryon_core.errors import TryOnError
+from tryon_core.errors import InvalidOption, TryOnError
 from tryon_core.fallback import Attempt, cancel_task
 from tryon_core.gateway import Gateway
 from tryon_core.ids import as_utc, utcnow
 from tryon_core.jobs.finish import finish_failure, finish_success
+from tryon_core.model_options import check_options
 from tryon_core.pipeline import AttemptLog, Work, error_record, execute
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource, TryOnRequest
@@ -268,13 +269,19 @@ async def _load(gateway: Gateway, row: Any) -> tuple[Work, dict[int, int]]:
         seed=summary["seed"],
         output_format=summary["output_format"],
         mode="async",
+        options=summary.get("options") or {},
     )
+    try:
+        options = check_options(request.options, entries)
+    except InvalidOption as exc:
+        raise _CannotRun(f"The job's options no longer suit its models: {exc.message}") from None
     work = Work(
         generation_id=row.id,
         request=request,
         candidates=entries,
         person=inputs[0],
         garments=tuple(inputs[1:]),
+        options=options,
     )
     if not tried:
         return work, {}

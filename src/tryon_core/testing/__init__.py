@@ -38,8 +38,10 @@ _LAZY = {
     "synthetic_garment": "tryon_core.testing.contract",
     "synthetic_person": "tryon_core.testing.contract",
     "no_network": "tryon_core.testing.network",
-    "Gateway": "tryon_core.testing.gateway",
-    "gateway": "tryon_core.testing.gateway",
+    # not "tryon_core.testing.gateway": once imported, a submodule of that name would be the
+    # package's attribute `gateway`, hiding the function from a later `from ... import gateway`
+    "RunningGateway": "tryon_core.testing.harness",
+    "gateway": "tryon_core.testing.harness",
 }
 
 __all__ = [
@@ -49,9 +51,9 @@ __all__ = [
     "FakeTask",
     "Fault",
     "FaultExpectation",
-    "Gateway",
     "ProviderContract",
     "RecordedRequest",
+    "RunningGateway",
     "ScriptedProvider",
     "create_fake_app",
     "file_url",

@@ -437,7 +437,7 @@ class ProviderContract:
                 f'[database]\nurl = "sqlite+aiosqlite:///{folder}/db.sqlite"\n'
                 f'[storage]\npath = "{folder}/files"\n'
                 + f"[providers.{self.provider}]\n"
-                + "".join(f"{k} = {_toml(v)}\n" for k, v in section.items())
+                + "".join(f"{_toml_key(k)} = {_toml(v)}\n" for k, v in section.items())
             )
             app = create_app(
                 parse_settings(text), extra_plugins=[self.plugin], load_entry_points=False
@@ -581,8 +581,22 @@ def _data_url(data: bytes, mime: str) -> str:
 
 
 def _toml(value: Any) -> str:
+    """``value`` as a TOML value: a nested table (models listed in config) as an inline one."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_key(key: Any) -> str:
+    text = str(key)
+    return (
+        text
+        if text and all(c.isascii() and (c.isalnum() or c in "_-") for c in text)
+        else _toml(text)
+    )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
+
 from tryon_core.plugin import (
     Capabilities,
     Category,
@@ -21,6 +23,7 @@ from tryon_core.plugin import (
     fit_image_base64,
 )
 from tryon_fal.config import FalConfig
+from tryon_fal.options import DiffusionOptions, FashnOptions, KontextOptions
 from tryon_fal.prompt import instruction
 
 __all__ = ["CLOTH_TYPES", "ENDPOINTS", "GARMENT_TYPES", "MODELS", "Endpoint", "Inputs"]
@@ -92,8 +95,11 @@ def _format(output_format: OutputFormat) -> str:
 
 
 def _seeded(arguments: dict[str, Any], request: ProviderRequest) -> dict[str, Any]:
+    """The arguments with the request's seed, and its options over them (what it sent)."""
     if request.seed is not None:
         arguments["seed"] = request.seed
+    if request.options is not None:
+        arguments.update(msgspec.to_builtins(request.options))
     return arguments
 
 
@@ -176,6 +182,7 @@ ENDPOINTS: dict[str, Endpoint] = {
                 credits=4,
                 owned_by="fal",
                 capabilities=_KONTEXT,
+                options=KontextOptions,
             ),
             endpoint_id="fal-ai/flux-pro/kontext/multi",
             output="images",
@@ -192,6 +199,7 @@ ENDPOINTS: dict[str, Endpoint] = {
                 credits=8,
                 owned_by="fal",
                 capabilities=_KONTEXT,
+                options=KontextOptions,
             ),
             endpoint_id="fal-ai/flux-pro/kontext/max/multi",
             output="images",
@@ -208,6 +216,7 @@ ENDPOINTS: dict[str, Endpoint] = {
                 credits=8,
                 owned_by="fal",
                 capabilities=_capabilities(max_outputs=4, supports_seed=True),
+                options=FashnOptions,
             ),
             endpoint_id="fal-ai/fashn/tryon/v1.6",
             output="images",
@@ -237,6 +246,7 @@ ENDPOINTS: dict[str, Endpoint] = {
                 credits=2,
                 owned_by="fal",
                 capabilities=_capabilities(supports_seed=True),
+                options=DiffusionOptions,
             ),
             endpoint_id="fal-ai/cat-vton",
             output="image",
@@ -253,6 +263,7 @@ ENDPOINTS: dict[str, Endpoint] = {
                 credits=4,
                 owned_by="fal",
                 capabilities=_capabilities(supports_seed=True),
+                options=DiffusionOptions,
             ),
             endpoint_id="fal-ai/leffa/virtual-tryon",
             output="image",

@@ -50,21 +50,48 @@ class FashnConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
 class FashnOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """FASHN's own try-on settings. Unset ones are left to FASHN's defaults."""
 
-    mode: Literal["performance", "balanced", "quality"] | msgspec.UnsetType = msgspec.UNSET
-    """Speed against quality: performance (~5 s), balanced (~8 s, FASHN's default) or quality
-    (12-17 s)."""
-    garment_photo_type: Literal["auto", "flat-lay", "model"] | msgspec.UnsetType = msgspec.UNSET
-    """What the garment photo shows: a flat-lay or ghost-mannequin shot, a garment worn by a
-    model, or auto (FASHN's default) to let FASHN tell."""
-    moderation_level: Literal["conservative", "permissive", "none"] | msgspec.UnsetType = (
-        msgspec.UNSET
-    )
-    """FASHN's content moderation of the garment: conservative also blocks underwear,
-    swimwear and revealing outfits; permissive blocks explicit nudity; none moderates nothing.
-    Unset: FASHN's default."""
-    segmentation_free: bool | msgspec.UnsetType = msgspec.UNSET
-    """Fit the garment without segmenting the clothes worn (FASHN's default: true); false
-    when the original garments are not removed properly."""
+    mode: (
+        Annotated[
+            Literal["performance", "balanced", "quality"],
+            msgspec.Meta(
+                description="Speed against quality: performance (~5 s), balanced (~8 s) or "
+                "quality (12-17 s). FASHN's default: balanced."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    garment_photo_type: (
+        Annotated[
+            Literal["auto", "flat-lay", "model"],
+            msgspec.Meta(
+                description="What the garment photo shows: a flat-lay or ghost-mannequin "
+                "shot, or a garment worn by a model. FASHN's default: auto (FASHN tells)."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    moderation_level: (
+        Annotated[
+            Literal["conservative", "permissive", "none"],
+            msgspec.Meta(
+                description="FASHN's moderation of the garment: conservative also blocks "
+                "underwear, swimwear and revealing outfits; permissive blocks explicit nudity; "
+                "none moderates nothing."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    segmentation_free: (
+        Annotated[
+            bool,
+            msgspec.Meta(
+                description="Fit the garment without segmenting the clothes worn (better for "
+                "bulky garments); false when the original garments show through. FASHN's "
+                "default: true."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 def _capabilities() -> Capabilities:

@@ -46,6 +46,7 @@ from tryon_gemini.prompt import build_instruction
 from tryon_gemini.wire import (
     MAX_IMAGE_BYTES,
     MAX_REQUEST_BYTES,
+    GeminiOptions,
     closest_aspect_ratio,
     parse_duration,
 )
@@ -144,7 +145,12 @@ def build_body(request: ProviderRequest) -> bytes:
         encoded, mime_type = fit_image_base64(image, formats=_INPUT_TYPES, max_bytes=budget)
         parts.append({"inlineData": {"mimeType": mime_type, "data": encoded}})
     parts.append({"text": instruction})
-    ratio = closest_aspect_ratio(request.person.width, request.person.height)
+    options: GeminiOptions = request.options or GeminiOptions()
+    ratio = (
+        closest_aspect_ratio(request.person.width, request.person.height)
+        if options.aspect_ratio is msgspec.UNSET
+        else options.aspect_ratio
+    )
     return msgspec.json.encode(
         {
             "contents": [{"role": "user", "parts": parts}],

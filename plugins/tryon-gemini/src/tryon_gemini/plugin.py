@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tryon_core.plugin import Capabilities, ModelSpec, ProviderSpec, Registrar, hookimpl
 from tryon_gemini.adapter import SLUG, GeminiAdapter, GeminiConfig
-from tryon_gemini.wire import MAX_IMAGE_BYTES
+from tryon_gemini.wire import MAX_IMAGE_BYTES, GeminiOptions
 
 __all__ = ["CREDITS_PER_IMAGE", "MODEL", "PROVIDER", "tryon_register_providers"]
 
@@ -25,6 +25,7 @@ MODEL = ModelSpec(
     credits=CREDITS_PER_IMAGE,
     owned_by="google",
     created=1759363200,  # 2025-10-02, general availability
+    options=GeminiOptions,
     capabilities=Capabilities(
         execution="sync",
         # Google recommends at most 3 input images per prompt, the person photo included.

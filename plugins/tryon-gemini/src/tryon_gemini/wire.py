@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 __all__ = [
     "ASPECT_RATIOS",
     "MAX_IMAGE_BYTES",
     "MAX_REQUEST_BYTES",
+    "GeminiOptions",
     "closest_aspect_ratio",
     "parse_duration",
 ]
@@ -31,6 +34,24 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
     "16:9": (1344, 768),
     "21:9": (1536, 672),
 }
+
+AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
+
+
+class GeminiOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Options of gemini-2.5-flash-image (``generationConfig.imageConfig``)."""
+
+    aspect_ratio: (
+        Annotated[
+            AspectRatio,
+            msgspec.Meta(
+                description="The output's aspect ratio (default: the one closest to the "
+                "person photo's, so the framing is kept)."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
 
 #: The Gemini API refuses larger request bodies: "Request payload size exceeds the limit:
 #: 20971520 bytes." (inline data: total request < 20 MB).

@@ -6,7 +6,9 @@ Two tiers produce the same :class:`Body`:
 * ``pose``: mediapipe landmarks and its person mask (see :mod:`tryon_local.pose`).
 * ``base``: a frontal face (Haar cascade) scaled by average body proportions, measured in
   face-box widths ``u``; without a face, the silhouette's bounding box. The silhouette comes
-  from the same GrabCut matting as garments, or selfie segmentation when mediapipe is there.
+  from selfie segmentation when mediapipe is there, else from the same GrabCut matting as
+  garments on a plain background, else from GrabCut seeded by the face
+  (:mod:`tryon_local.figure`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from numpy.typing import NDArray
 
 from tryon_local.errors import PersonNotFound
 from tryon_local.faces import Box, FaceDetector
+from tryon_local.figure import seeded_silhouette
 from tryon_local.matte import separate
 from tryon_local.pose import Landmarks, PoseModels
 
@@ -36,6 +39,8 @@ _SHOULDER_SPAN = 2.1
 _SHOULDER_DROP = 1.8
 _TORSO = 3.1
 _LEG = 5.1
+_SHOULDER_WIDTH = 2.0  # where the silhouette first grows this wide below the chin ...
+_BELOW_SHOULDER_LINE = 0.25  # ... the shoulder joints are this much lower
 _HIP_SPAN = 0.55  # hip joints, as a share of the shoulder span
 _CHEST = 0.92  # the torso's width under the arms, as a share of the shoulder span
 _HIP_WIDTH = 1.6  # the body's width at the hips, as a multiple of the hip-joint span
@@ -105,10 +110,17 @@ def _silhouette(
     matte = separate(rgb, work_side=224)
     if matte is not None and _plausible(matte.alpha, face):
         return matte.alpha, ("silhouette",)
+    if face is not None:
+        # a busy background, or one the plain-background matting mistook for the subject
+        seeded = seeded_silhouette(rgb, face)
+        if seeded is not None and _plausible(seeded, face):
+            return seeded, ("seeded-silhouette",)
     return None, ()
 
 
 def _plausible(mask: NDArray[Any], face: Box | None) -> bool:
+    """A person's mask: neither tiny nor the whole photo; with a face, it holds the face and
+    the middle of the chest below it (where the photo shows it)."""
     share = float((mask > 0.5).mean())
     if not 0.03 <= share <= 0.9:
         return False
@@ -116,7 +128,10 @@ def _plausible(mask: NDArray[Any], face: Box | None) -> bool:
         return True
     x, y, fw, fh = (round(v) for v in face)
     inside = mask[max(0, y) : y + fh, max(0, x) : x + fw]
-    return inside.size > 0 and float((inside > 0.5).mean()) > 0.5
+    if inside.size == 0 or float((inside > 0.5).mean()) <= 0.5:
+        return False
+    chest = mask[max(0, y + 2 * fw) : y + 3 * fw, max(0, x + fw // 3) : x + fw - fw // 3]
+    return chest.size == 0 or float((chest > 0.5).mean()) > 0.5
 
 
 def _from_face(
@@ -126,6 +141,8 @@ def _from_face(
     cx = x + u / 2
     span = _SHOULDER_SPAN * u
     shoulder_y = y + _SHOULDER_DROP * u
+    if silhouette is not None:
+        shoulder_y = _shoulder_line(silhouette, cx, y, u) or shoulder_y
     hip_y = shoulder_y + _TORSO * u
     knee_y = hip_y + 0.5 * _LEG * u
     ankle_y = hip_y + _LEG * u
@@ -157,6 +174,17 @@ def _from_face(
         face=(x + 0.05 * u, y, 0.9 * u, 1.05 * u),
         silhouette=silhouette,
     )
+
+
+def _shoulder_line(silhouette: NDArray[Any], cx: float, y: float, u: float) -> float | None:
+    """The shoulder joints' height where the silhouette shows the shoulders: a little below
+    the first row under the chin that is twice as wide as the face. Average proportions miss
+    it when the face box is off (a cap's brim, a close crop)."""
+    for row in range(round(y + 0.9 * u), round(y + _SHOULDER_DROP * u + 0.5 * u)):
+        width = _run_width(silhouette, cx, row)
+        if width is None or width > _SHOULDER_WIDTH * u:
+            return row + _BELOW_SHOULDER_LINE * u if width is not None else None
+    return None
 
 
 def _run_width(silhouette: NDArray[Any], cx: float, y: float) -> float | None:

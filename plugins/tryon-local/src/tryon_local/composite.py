@@ -1,8 +1,9 @@
 """Blend fitted garments into the person photo so they read as worn, not pasted.
 
-* The garment keeps the person's own light: its colour is multiplied by the person's smoothed
-  luminance under it, relative to that luminance's mean there (folds, side light, shadows carry
-  over; the old clothing's fine texture does not).
+* The garment keeps the person's own light: its colour is multiplied by the light falling on
+  the person under it, relative to that light's mean there. The light is the person's
+  luminance without the old clothing's own pattern (:mod:`.lighting`): folds, side light and
+  shadows carry over; a white collar, a badge or a dark lapel do not.
 * Edges turn away from the light: a soft falloff darkens the garment near its outline.
 * Edges are feathered inwards, the garment is kept inside the person's silhouette (when
   known), and the face, the neck under the chin and the forearms (when known) stay in front.
@@ -23,10 +24,12 @@ from numpy.typing import NDArray
 
 from tryon_local.body import Body
 from tryon_local.fit import Layer
+from tryon_local.lighting import illumination
 
 __all__ = ["composite"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_CELL = 0.015  # the lighting grid's cell, as a share of the shoulder span
 
 
 def composite(person: NDArray[Any], layers: Sequence[Layer], body: Body) -> NDArray[Any]:
@@ -77,9 +80,8 @@ def _blend(
     weight = float(alpha.sum())
     if weight < 1.0:
         return under
-    shading = _shading(person.astype(np.float32) @ _LUMA, support, 0.03 * scale)
-    mean = float((shading * alpha).sum()) / weight
-    ratio = np.log(np.maximum(shading, 1.0) / max(mean, 1.0))
+    shading = _shading(person.astype(np.float32) @ _LUMA, support, scale)
+    ratio = shading - float((shading * alpha).sum()) / weight
     light = np.exp(0.8 * np.minimum(np.maximum(ratio, -0.7), 0.25))
     falloff = _smooth(raw, 0.05 * scale)
     if layer.hangs_from is not None:
@@ -93,19 +95,9 @@ def _blend(
     return blended
 
 
-def _shading(luma: NDArray[Any], support: NDArray[Any], sigma: float) -> NDArray[Any]:
-    """Smoothed luminance of the person's own pixels under the garment: outliers (background
-    showing through a soft person mask, a white logo) are clipped to the 5th..95th percentile
-    of what the garment covers, then a normalised blur keeps the outside from bleeding in."""
-    core = support > 0.5
-    if core.any():
-        low, high = np.percentile(luma[core], [5.0, 95.0])
-        luma = np.minimum(np.maximum(luma, low), high)
-    weighted = _smooth(luma * support, sigma)
-    total = _smooth(support, sigma)
-    fallback = float((luma * support).sum() / max(float(support.sum()), 1e-6))
-    result: NDArray[Any] = np.where(total > 0.05, weighted / np.maximum(total, 1e-6), fallback)
-    return result
+def _shading(luma: NDArray[Any], support: NDArray[Any], scale: float) -> NDArray[Any]:
+    """The light on the person under the garment, as log luminance (see :mod:`.lighting`)."""
+    return illumination(luma, support > 0.5, cell=_CELL * scale)
 
 
 def _below(y: float, region: tuple[slice, slice], rows: int, scale: float) -> NDArray[Any]:

@@ -16,9 +16,10 @@ from tryon_local.category import Kind, guess_category
 from tryon_local.composite import composite
 from tryon_local.errors import GarmentUnusable
 from tryon_local.faces import FaceDetector
-from tryon_local.fit import Jitter, fit
+from tryon_local.fit import Jitter, Layer, fit
 from tryon_local.garment import Garment, cut_out
 from tryon_local.pose import PoseModels, pose_available
+from tryon_local.shoulders import follow_shoulders
 
 __all__ = ["Engine"]
 
@@ -103,9 +104,16 @@ class Engine:
         images = []
         for index in range(n):
             jitter = _jitter(seed, index)
-            layers = [fit(garment, kind, body, jitter) for kind, garment in worn]
+            layers = [_worn(fit(garment, kind, body, jitter), body) for kind, garment in worn]
             images.append(Image.fromarray(composite(rgb, layers, body), "RGB"))
         return images
+
+
+def _worn(layer: Layer, body: Body) -> Layer:
+    """A top or one-piece reaches up to the person's shoulders, where their outline is known."""
+    if layer.kind == "bottoms" or body.silhouette is None:
+        return layer
+    return follow_shoulders(layer, body.silhouette, body.shoulder_span)
 
 
 def _kinds(cutouts: Sequence[Garment], category: Category) -> list[Kind]:

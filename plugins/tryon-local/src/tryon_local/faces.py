@@ -16,7 +16,7 @@ _WORK_SIDES = (480, 960)
 
 
 class FaceDetector:
-    """Finds the largest frontal face. One instance is shared; calls are serialised."""
+    """Finds the most certain frontal face. One instance is shared; calls are serialised."""
 
     def __init__(self) -> None:
         path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
@@ -26,7 +26,8 @@ class FaceDetector:
         self._lock = threading.Lock()
 
     def largest(self, rgb: NDArray[Any]) -> Box | None:
-        """The largest face, searched on a 480 px copy, then on a 960 px one for small faces."""
+        """The most certain face (the larger of equally certain ones), searched on a 480 px
+        copy, then on a 960 px one for small faces."""
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         for work_side in _WORK_SIDES:
             face = self._search(gray, work_side)
@@ -43,10 +44,13 @@ class FaceDetector:
         gray = cv2.equalizeHist(gray)
         side = max(20, round(0.02 * min(gray.shape)))
         with self._lock:
-            found = self._cascade.detectMultiScale(
+            found, votes = self._cascade.detectMultiScale2(
                 gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side)
             )
         if len(found) == 0:
             return None
-        x, y, fw, fh = max(found, key=lambda box: int(box[2]) * int(box[3]))
+        # the most certain face (a photo's subject gathers dozens of overlapping detections, a
+        # face-like pattern in the background a few), the larger one of equally certain faces
+        best = max(range(len(found)), key=lambda i: (int(votes[i]), int(found[i][2])))
+        x, y, fw, fh = found[best]
         return (x / scale, y / scale, fw / scale, fh / scale)

@@ -17,9 +17,10 @@ import asyncio
 import base64
 import binascii
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import httpx
+import msgspec
 
 from tryon_core.plugin import (
     IMAGE_TYPES,
@@ -81,12 +82,53 @@ class OpenAIConfig(ProviderConfig, kw_only=True, forbid_unknown_fields=True):
     quality: Literal["low", "medium", "high", "auto"] = "auto"
 
 
+_Quality = Literal["low", "medium", "high", "auto"]
+_Size = Literal["1024x1024", "1536x1024", "1024x1536", "auto"]
+
+
+class MiniOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Options of openai/gpt-image-1-mini (the image edit API's own fields)."""
+
+    quality: (
+        Annotated[
+            _Quality,
+            msgspec.Meta(
+                description="Rendering quality; auto lets OpenAI choose. Higher costs more "
+                "at OpenAI (the gateway's price stays the model's). Default: the provider's "
+                "configured quality."
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    size: Annotated[
+        _Size,
+        msgspec.Meta(
+            description="Output size in pixels; auto follows the person photo's orientation."
+        ),
+    ] = "auto"
+
+
+class GptImageOptions(MiniOptions, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Options of openai/gpt-image-1 (the image edit API's own fields)."""
+
+    input_fidelity: Annotated[
+        Literal["high", "low"],
+        msgspec.Meta(
+            description="How closely the inputs (the face, the garment's details) are kept; "
+            "high by default for try-on."
+        ),
+    ] = "high"
+
+
 class OpenAIAdapter:
     """Serves both GPT image models; keeps no per-request state."""
 
     async def run(self, request: ProviderRequest, context: ProviderContext) -> list[OutputImage]:
         config: OpenAIConfig = context.config
         model, takes_fidelity = UPSTREAM_MODELS[request.model]
+        options: MiniOptions = request.options or (
+            GptImageOptions() if takes_fidelity else MiniOptions()
+        )
         inputs = (request.person, *request.garments)
         # re-encoding is Pillow work for a thread; images that already fit need none
         images = (
@@ -105,11 +147,11 @@ class OpenAIAdapter:
             ),
             "n": str(request.n),
             "output_format": request.output_format,
-            "size": "auto",
-            "quality": config.quality,
+            "size": options.size,
+            "quality": config.quality if options.quality is msgspec.UNSET else options.quality,
         }
-        if takes_fidelity:
-            fields["input_fidelity"] = "high"  # keeps the face and the garment's details
+        if takes_fidelity:  # "high" by default: keeps the face and the garment's details
+            fields["input_fidelity"] = cast(GptImageOptions, options).input_fidelity
         headers = {"Authorization": f"Bearer {config.api_key}"}
         if config.organization:
             headers["OpenAI-Organization"] = config.organization

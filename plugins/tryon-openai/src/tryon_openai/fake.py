@@ -306,7 +306,9 @@ async def _edit(form: _Form) -> dict[str, Any]:
         ).decode("ascii")
         for index in range(n)
     ]
-    return _images_body(encoded, output_format, form.value("quality") or "auto", person)
+    return _images_body(
+        encoded, output_format, form.value("quality") or "auto", person, form.value("size")
+    )
 
 
 def _images(form: _Form) -> list[bytes]:
@@ -421,11 +423,17 @@ def _unknown(name: str, *, is_file: bool) -> _Reject:
 
 
 def _images_body(
-    encoded: list[str], output_format: str, quality: str, person: bytes | None = None
+    encoded: list[str],
+    output_format: str,
+    quality: str,
+    person: bytes | None = None,
+    asked: str | None = None,
 ) -> dict[str, Any]:
     """OpenAI's ImagesResponse for GPT image models (never URLs)."""
     size = "1024x1024"
-    if person is not None:
+    if asked and asked != "auto":
+        size = asked
+    elif person is not None:
         with Image.open(io.BytesIO(person)) as opened:
             width, height = opened.size
         if height > width * 1.2:

@@ -7,7 +7,13 @@ Prices are in credits per output image, beside the adapter; operators override t
 from __future__ import annotations
 
 from tryon_core.plugin import Capabilities, ModelSpec, ProviderSpec, Registrar, hookimpl
-from tryon_openai.adapter import MAX_INPUT_BYTES, OpenAIAdapter, OpenAIConfig
+from tryon_openai.adapter import (
+    MAX_INPUT_BYTES,
+    GptImageOptions,
+    MiniOptions,
+    OpenAIAdapter,
+    OpenAIConfig,
+)
 
 __all__ = ["CREDITS", "MODELS", "tryon_register_providers"]
 
@@ -39,6 +45,7 @@ MODELS: tuple[ModelSpec, ...] = (
         credits=CREDITS["openai/gpt-image-1"],
         owned_by="openai",
         capabilities=_CAPABILITIES,
+        options=GptImageOptions,
     ),
     ModelSpec(
         slug="openai/gpt-image-1-mini",
@@ -50,6 +57,7 @@ MODELS: tuple[ModelSpec, ...] = (
         credits=CREDITS["openai/gpt-image-1-mini"],
         owned_by="openai",
         capabilities=_CAPABILITIES,
+        options=MiniOptions,
     ),
 )
 

@@ -18,6 +18,7 @@ from tryon_core.api.schemas import (
 )
 from tryon_core.api.scopes import OPEN_TO_DEMO, principal_of
 from tryon_core.catalog import Entry
+from tryon_core.model_options import options_schema
 
 _PARAMETERS = ["seed", "n"]
 
@@ -88,6 +89,7 @@ def _model(entry: Entry) -> ModelObject:
             max_input_side=caps.max_input_side,
             uses_prompt=caps.uses_prompt,
             supports_seed=caps.supports_seed,
+            options=None if model.options is None else options_schema(model.options),
         ),
         supported_parameters=[p for p in _PARAMETERS if p != "seed" or caps.supports_seed],
     )

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from litestar.testing import AsyncTestClient
 
-__all__ = ["Gateway", "gateway"]
+__all__ = ["RunningGateway", "gateway"]
 
 
 @dataclass
-class Gateway:
+class RunningGateway:
     """A running gateway as a test sees it."""
 
     client: AsyncTestClient  # type: ignore[type-arg]
@@ -52,7 +52,7 @@ async def gateway(
     tmp_path: Path,
     credits: int = 100,
     environ: Mapping[str, str] | None = None,
-) -> AsyncIterator[Gateway]:
+) -> AsyncIterator[RunningGateway]:
     """Start the gateway with ``config`` (TOML: the ``[providers]``, ``[models]``,
     ``[routing]`` sections a test needs; database and storage go to ``tmp_path``) and only
     ``plugins`` (no installed entry points), and yield it with a funded key."""
@@ -76,4 +76,4 @@ async def gateway(
                 await billing.grant(conn, account_id, credits)
         finally:
             await database.dispose()
-        yield Gateway(client=client, key=key)
+        yield RunningGateway(client=client, key=key)
