@@ -129,3 +129,41 @@ async def test_the_models_are_listed_with_their_capabilities(served: Served) -> 
         assert tryon["execution"] == "submit-poll"
         assert models[slug]["pricing"]["credits_per_image"] == 8
         assert "seed" in models[slug]["supported_parameters"]
+
+
+async def test_options_reach_fashn_and_a_bad_one_costs_nothing(served: Served) -> None:
+    """``options`` through POST /api/v1/tryon: published as JSON Schema, a bad value refused
+    before any charge or call, good ones sent as FASHN inputs and recorded as applied, and
+    dropped for a fallback model that does not declare them."""
+    listed = (await served.gw.client.get("/api/v1/models", headers=served.gw.headers)).json()
+    [model] = [m for m in listed["data"] if m["id"] == "fashn/tryon-v1.6"]
+    schema = model["tryon"]["options"]
+    properties = schema["properties"]
+    assert sorted(properties["mode"]["enum"]) == ["balanced", "performance", "quality"]
+    assert properties["segmentation_free"]["type"] == "boolean"
+    assert all(p.get("description") for p in properties.values())
+
+    bad = await served.tryon(options={"mode": "fast"})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["param"] == "options.mode"
+    assert served.fake.requests == []  # refused before FASHN was called
+    assert await served.gw.credits() == (100, 0)
+
+    chosen = {"mode": "quality", "moderation_level": "conservative", "segmentation_free": False}
+    good = await served.tryon(options=chosen)
+    assert good.status_code == 200, good.text
+    assert good.json()["attempts"][0]["options"] == {"applied": list(chosen), "dropped": []}
+    (run,) = [r for r in served.fake.requests if r.path == "/v1/run"]
+    assert {k: run.summary["inputs"][k] for k in chosen} == chosen
+    assert "garment_photo_type" not in run.summary["inputs"]  # unset: FASHN's default
+
+    served.fake.inject(Fault(kind="task_failed"))
+    fell = await served.tryon(options={"garment_photo_type": "flat-lay"})
+    assert fell.status_code == 200, fell.text
+    first, second = fell.json()["attempts"]
+    assert first["options"] == {"applied": ["garment_photo_type"], "dropped": []}
+    assert (second["model"], second["options"]) == (
+        "scripted/alpha",
+        {"applied": [], "dropped": ["garment_photo_type"]},
+    )
+    assert await served.gw.credits() == (100 - 8 - 3, 0)  # FASHN once, scripted/alpha once
