@@ -8,7 +8,7 @@ engine. This file adds what a fake cannot play by itself, and the other half of 
 - transport faults on a real socket: connection refused (a closed port), a connect timeout
   (a listener whose backlog is full, so the SYN is never answered) and a read timeout (a
   listener that accepts and never answers), each alone and with a fallback;
-- a task that never finishes (Kling, fal) under a short provider ``timeout``.
+- a task that never finishes (Kling, fal, FASHN) under a short provider ``timeout``.
 
 In every case only the model that served is charged, and a request that fails holds nothing.
 """
@@ -47,8 +47,9 @@ MODELS = {
     "gemini": "google/gemini-2.5-flash-image",
     "openai": "openai/gpt-image-1-mini",
     "fal": "fal/flux-kontext-pro",
+    "fashn": "fashn/tryon-v1.6",
 }
-SUBMIT_POLL = ("kling", "fal")
+SUBMIT_POLL = ("kling", "fal", "fashn")
 OVERRIDES: dict[tuple[str, str], type[ProviderError]] = {("gemini", "quota"): RateLimited}
 """Where a provider's fault becomes another error than STANDARD_FAULTS says (docs/providers.md)."""
 TIMEOUT = 1.5
