@@ -68,7 +68,16 @@ def test_no_address_gets_more_attempts_than_allowed_in_any_window(
         else:
             assert len(recent) == attempts  # refused only when the window is full
             assert 1 <= retry <= 60
-            assert recent[0] + 60 - now[0] <= retry
+            assert recent[0] + 60 - now[0] <= retry + 1e-9  # float rounding aside
+
+
+def test_a_wait_never_exceeds_the_window_for_float_rounding() -> None:
+    """26.872848822480243 + 60 - 26.872848822480243 is 60.00000000000001 in floats: refused
+    at the very instant of its last attempt, a client still waits at most the window."""
+    now = 26.872848822480243
+    throttle = SignInThrottle(attempts=1, window=60, clock=lambda: now)
+    assert throttle.attempt("a") is None
+    assert throttle.attempt("a") == 60
 
 
 def test_the_addresses_followed_are_bounded() -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 __all__ = ["SignInThrottle"]
 
 _MAX_ADDRESSES = 10_000
+_FLOAT_SLACK = 1e-9
+"""Seconds of float rounding ignored when the wait is rounded up to whole seconds."""
 
 
 class SignInThrottle:
@@ -42,7 +44,9 @@ class SignInThrottle:
             times.popleft()
         if len(times) >= self.attempts:
             self._seen[address] = times
-            return max(1.0, math.ceil(times[0] + self.window - now))
+            # whole seconds, rounded up; a hair of float error (an attempt admitted at this
+            # very instant: t + window - t may come out as window + 1e-14) is not a second
+            return max(1.0, math.ceil(times[0] + self.window - now - _FLOAT_SLACK))
         times.append(now)
         self._seen[address] = times  # most recently active last
         while len(self._seen) > self._max_addresses:

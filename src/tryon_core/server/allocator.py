@@ -128,22 +128,29 @@ def in_flight() -> int:
 
 def watch_requests(app: Any) -> Any:
     """``app`` (ASGI), counting its HTTP requests in flight; the last to end wakes the
-    trimming thread."""
+    trimming thread. The wrapper passes attribute reads on to ``app`` (``.state``...)."""
+    return _Watched(app)
 
-    async def watched(scope: Any, receive: Any, send: Any) -> None:
+
+class _Watched:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         global _requests
         if scope["type"] != "http":
-            await app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         _requests += 1
         try:
-            await app(scope, receive, send)
+            await self.app(scope, receive, send)
         finally:
             _requests -= 1
             if not _requests:
                 _went_idle.set()
 
-    return watched
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
 
 
 def trim_when_idle(every: float = TRIM_EVERY, above: int = TRIM_ABOVE) -> bool:
