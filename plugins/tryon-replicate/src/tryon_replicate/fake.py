@@ -12,12 +12,12 @@ Replicate checks:
 - the input against the model's schema (``fake_models``): 422 "Input validation failed"
   with ``invalid_fields``.
 
-A prediction is ``starting`` for ``starting_polls`` polls, ``processing`` until it has run
-``run_seconds``, then ``succeeded`` with its output: links to images the fake serves itself
-(``result_image`` of the photos). With ``Prefer: wait=N`` the create call is held until the
-prediction is done (the output then comes as data URLs, status ``processing``, as Replicate's
-sync mode answers) or N seconds have passed (status ``starting``). ``POST …/cancel`` cancels a
-running prediction and returns it; an ended one is returned as it is.
+A prediction is ``starting`` for ``starting_polls`` polls, then ``processing`` (for one poll at
+least) until it has run ``run_seconds``, then ``succeeded`` with its output: links to images the
+fake serves itself (``result_image`` of the photos). With ``Prefer: wait=N`` the create call is
+held until the prediction is done (the output then comes as data URLs, status ``processing``, as
+Replicate's sync mode answers) or N seconds have passed (status ``starting``). ``POST …/cancel``
+cancels a running prediction and returns it; an ended one is returned as it is.
 
 Faults (``state.fake.next_fault()``, taken at the start of every API call):
 
@@ -317,8 +317,13 @@ async def _hold(
 ) -> dict[str, Any] | None:
     """Sync mode: the answer once the prediction is done within ``wait`` seconds, else None."""
     loop = asyncio.get_running_loop()
-    await asyncio.sleep(max(0.0, min(task.ready_at - loop.time(), wait)))
+    until = min(task.ready_at, loop.time() + wait)
+    # asyncio may run a timer a hair early; a millisecond more makes "done" certain
+    await asyncio.sleep(max(0.0, until - loop.time()) + 0.001)
     task.polls = max(task.polls, options.starting_polls + 1)  # a held call skips "starting"
+    if task.status == "starting":
+        task.status = "processing"
+        task.data.setdefault("started_at", _now())
     await _advance(task, options, fake)
     if task.status in ("starting", "processing"):
         task.status = "starting"  # Replicate answers a wait that ran out as "starting"
@@ -359,11 +364,12 @@ async def _advance(task: FakeTask, options: _Options, fake: FakeState) -> None:
         task.error = NSFW if fault.kind == "content_refused" else (fault.code or FAILED)
         task.data["completed_at"] = _now()
         return
-    if task.polls <= options.starting_polls and task.status == "starting":
+    if task.status == "starting":
+        if task.polls > options.starting_polls:  # every prediction is seen processing once
+            task.status = "processing"
+            task.data.setdefault("started_at", _now())
         return
     if asyncio.get_running_loop().time() < task.ready_at:
-        task.status = "processing"
-        task.data.setdefault("started_at", _now())
         return
     await _finish(task, fake, fault)
 
