@@ -31,6 +31,9 @@ requests = st.builds(
     seed=st.none() | st.integers(min_value=0, max_value=2**32 - 1),
     output_format=st.sampled_from(["png", "jpeg", "webp"]),
     mode=st.sampled_from(["sync", "async"]),
+    options=st.dictionaries(
+        st.sampled_from(["mode", "steps"]), st.sampled_from(["fast", 3, True]), max_size=2
+    ),
 )
 
 
@@ -97,6 +100,22 @@ def test_the_route_and_the_extras_count(request: TryOnRequest) -> None:
     assert fingerprint("chat", request, image_delivery="url") != base
     assert fingerprint("chat", request) != base
     assert fingerprint("chat", request, image_delivery="data_url", wants_text=True) != base
+
+
+def test_a_request_without_options_keeps_the_fingerprint_it_had_before_options() -> None:
+    """Keys stored before requests had options still match their retries."""
+    request = TryOnRequest(
+        person=ImageSource(param="p", url="https://example.com/a.jpg"),
+        garments=(ImageSource(param="g", data=b"garment"),),
+        model="scripted/alpha",
+        n=2,
+        seed=7,
+    )
+    # computed by the fingerprint() of the release before options (commit de32339)
+    before = "f5de4ede5b37318d64d304778c6c58e80b61f09b0aab2dbc8c8d7b368f02cc0a"
+    assert fingerprint("native", request, webhook_url=None) == before
+    with_options = msgspec.structs.replace(request, options={"mode": "fast"})
+    assert fingerprint("native", with_options, webhook_url=None) != before
 
 
 def test_an_upload_counts_by_its_content_not_by_how_it_came() -> None:

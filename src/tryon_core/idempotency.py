@@ -128,7 +128,12 @@ def fingerprint(route: str, request: TryOnRequest, **extra: object) -> str:
     canonical = {
         "route": route,
         "request": {
-            **{name: getattr(request, name) for name in request.__struct_fields__},
+            **{
+                name: getattr(request, name)
+                for name in request.__struct_fields__
+                # no options: the fingerprint stays what it was before requests had any
+                if name != "options" or request.options
+            },
             "person": _image(request.person),
             "garments": [_image(g) for g in request.garments],
         },
