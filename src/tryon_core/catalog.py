@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from tryon_core.config import Settings
+from tryon_core.config import NO_OVERRIDE, Settings
 from tryon_core.provider import Adapter, ModelSpec, ProviderConfig, ProviderSpec
 from tryon_core.registry import Registry
 
@@ -38,12 +38,10 @@ class Catalog:
         }
         self.entries: dict[str, Entry] = {}
         for slug, (provider, model) in registry.models.items():
-            override = settings.models.get(slug)
-            if provider.name not in adapters or (override and not override.enabled):
+            override = settings.models.get(slug, NO_OVERRIDE)
+            if provider.name not in adapters or not override.enabled:
                 continue
-            credits = (
-                model.credits if override is None or override.credits is None else override.credits
-            )
+            credits = override.price(model.credits)
             self.entries[slug] = Entry(
                 model=model,
                 provider=provider,

@@ -24,7 +24,7 @@ import msgspec
 
 from tryon_core.errors import InvalidRequest
 from tryon_core.fallback import Attempt
-from tryon_core.normalize import MAX_MODELS, MAX_OPTIONS, NativeOptions, from_native
+from tryon_core.normalize import MAX_MODELS, ClientOptions, NativeOptions, from_native
 from tryon_core.request import ImageSource, TryOnRequest
 
 __all__ = [
@@ -74,10 +74,7 @@ class ChatTryOn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     category: Literal["auto", "tops", "bottoms", "one-pieces", "apparel"] = "auto"
     output_format: Literal["png", "jpeg", "webp"] = "png"
     image_delivery: Literal["data_url", "url"] = "data_url"
-    options: Annotated[
-        dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64)], Any],
-        msgspec.Meta(max_length=MAX_OPTIONS),
-    ] = msgspec.field(default_factory=dict)
+    options: ClientOptions = msgspec.field(default_factory=dict)
     """Per-model options, as ``options`` of ``POST /api/v1/tryon``."""
 
 

@@ -183,6 +183,14 @@ class ModelOverride(_Section):
     """Price per output image, 0 to tryon_core.billing.MAX_CREDITS."""
     enabled: bool = True
 
+    def price(self, default: int) -> int:
+        """The price per image: this section's, else the plugin's ``default``."""
+        return default if self.credits is None else self.credits
+
+
+NO_OVERRIDE = ModelOverride()
+"""A model without a ``[models."SLUG"]`` section."""
+
 
 class JobsConfig(_Section):
     workers: Positive = 4

@@ -35,7 +35,7 @@ from tryon_core.errors import (
 )
 from tryon_core.health import HealthTracker
 from tryon_core.imaging import ImageLimits, decodes_quickly, describe_output, encode
-from tryon_core.model_options import AttemptOptions, ModelOptions
+from tryon_core.model_options import NO_OPTIONS, AttemptOptions, ModelOptions
 from tryon_core.provider import Adapter, OutputImage, ProviderContext, ProviderRequest
 
 __all__ = [
@@ -99,7 +99,7 @@ async def run_candidates(
     first_position: int = 0,
     resume_task: str | None = None,
     resumed: bool = False,
-    options: ModelOptions | None = None,
+    options: ModelOptions = NO_OPTIONS,
     key_prefix: str | None = None,
 ) -> tuple[Entry, list[Produced], list[Attempt]]:
     """The first candidate that produces images, its images, and every attempt made.
@@ -116,9 +116,12 @@ async def run_candidates(
         if errors:
             metrics.fell_back(attempts[-1].model, entry.slug, errors[-1].type)
         task_id = resume_task if position == first_position else None
-        attempt = Attempt(model=entry.slug, provider=entry.provider.name, task_id=task_id)
-        if options is not None and (applied := options.attempt(entry)) is not None:
-            attempt.options = applied
+        attempt = Attempt(
+            model=entry.slug,
+            provider=entry.provider.name,
+            task_id=task_id,
+            options=options.attempt(entry),
+        )
         attempts.append(attempt)
         await recorder.started(position, attempt)
         traced = attempt_started(entry, position, key_prefix)  # key_prefix: the generation id

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tryon_core.catalog import Entry
 
 __all__ = [
+    "NO_OPTIONS",
     "AttemptOptions",
     "ModelOptions",
     "check_options",
@@ -75,15 +76,19 @@ class ModelOptions(msgspec.Struct, frozen=True):
         """The instance of ``entry``'s options type to hand its adapter (None: none declared)."""
         return self.decoded.get(entry.slug)
 
-    def attempt(self, entry: Entry) -> AttemptOptions | None:
-        """What an attempt at ``entry`` records: None when the client sent no options."""
+    def attempt(self, entry: Entry) -> AttemptOptions | msgspec.UnsetType:
+        """What an attempt at ``entry`` records: UNSET when the client sent no options."""
         if not self.sent:
-            return None
+            return msgspec.UNSET
         names = declared(entry.model.options)
         return AttemptOptions(
             applied=[name for name in self.sent if name in names],
             dropped=[name for name in self.sent if name not in names],
         )
+
+
+NO_OPTIONS = ModelOptions()
+"""A request that sent no options (frozen: one instance serves every such request)."""
 
 
 def check_options(raw: Mapping[str, Any] | None, candidates: Sequence[Entry]) -> ModelOptions:

@@ -30,6 +30,12 @@ __all__ = [
 MAX_MODELS = 10
 MAX_OPTIONS = 32
 
+ClientOptions = Annotated[
+    dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64)], Any],
+    msgspec.Meta(max_length=MAX_OPTIONS),
+]
+"""A request's per-model options as sent: at most 32, names of 1 to 64 characters."""
+
 
 class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every field of ``POST /api/v1/tryon`` except the images."""
@@ -47,10 +53,7 @@ class NativeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mode: Literal["sync", "async"] = "sync"
     webhook_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
     """Async jobs only: where to POST the job's final status."""
-    options: Annotated[
-        dict[Annotated[str, msgspec.Meta(min_length=1, max_length=64)], Any],
-        msgspec.Meta(max_length=MAX_OPTIONS),
-    ] = msgspec.field(default_factory=dict)
+    options: ClientOptions = msgspec.field(default_factory=dict)
     """Per-model options (``GET /api/v1/models`` lists each model's): checked when planned."""
 
 

@@ -30,7 +30,7 @@ from tryon_core.gateway import Gateway
 from tryon_core.idempotency_claim import link_generation
 from tryon_core.ids import new_id, utcnow
 from tryon_core.intake import ingest_all
-from tryon_core.model_options import ModelOptions, check_options
+from tryon_core.model_options import NO_OPTIONS, ModelOptions, check_options
 from tryon_core.principals import ensure_live
 from tryon_core.provider import InputImage, ProviderRequest
 from tryon_core.request import TryOnRequest
@@ -89,7 +89,7 @@ class Planned(msgspec.Struct, frozen=True, kw_only=True):
     candidates: list[Entry]
     person: InputImage
     garments: tuple[InputImage, ...]
-    options: ModelOptions = ModelOptions()
+    options: ModelOptions = NO_OPTIONS
 
     def reservation(self, n: int) -> int:
         """Credits to hold: the dearest candidate's price for every image asked for."""
@@ -110,7 +110,7 @@ class Work(msgspec.Struct, frozen=True, kw_only=True):
     candidates: list[Entry]
     person: InputImage
     garments: tuple[InputImage, ...]
-    options: ModelOptions = ModelOptions()
+    options: ModelOptions = NO_OPTIONS
     """The client's options, decoded for each candidate that declares options."""
     first_position: int = 0
     resume_task: str | None = None
@@ -558,9 +558,9 @@ class AttemptLog:
     ) -> None:
         """Write the row of the attempt at ``position`` now, in the caller's transaction
         (before any upstream is called), as :meth:`started` would."""
-        attempt = Attempt(model=entry.slug, provider=entry.provider.name)
-        if (applied := options.attempt(entry)) is not None:
-            attempt.options = applied
+        attempt = Attempt(
+            model=entry.slug, provider=entry.provider.name, options=options.attempt(entry)
+        )
         await self._insert(conn, position, attempt)
         self._opened.add(position)
 

@@ -8,7 +8,8 @@ from importlib.metadata import entry_points
 import msgspec
 
 from tryon_core import hookspecs
-from tryon_core.config import Settings, resolve_providers
+from tryon_core.config import NO_OVERRIDE, Settings, resolve_providers
+from tryon_core.model_options import declared
 from tryon_core.plugins import make_plugin_manager
 from tryon_core.registry import Registrar, Registry
 
@@ -73,17 +74,13 @@ def inventory(settings: Settings) -> list[InstalledPlugin]:
                 name=spec.name, enabled=configs[spec.name].enabled, models=[]
             )
             plugin.providers.append(provider)
-        override = settings.models.get(slug)
+        override = settings.models.get(slug, NO_OVERRIDE)
         provider.models.append(
             InstalledModel(
                 slug=slug,
-                credits=model.credits
-                if override is None or override.credits is None
-                else override.credits,
-                enabled=provider.enabled and (override is None or override.enabled),
-                options=sorted(f.encode_name for f in msgspec.structs.fields(model.options))
-                if model.options is not None
-                else [],
+                credits=override.price(model.credits),
+                enabled=provider.enabled and override.enabled,
+                options=sorted(declared(model.options)),
             )
         )
     for name, owner in owners.items():  # a provider whose config lists no models (yet)
