@@ -25,6 +25,7 @@ few columns can leave a signed 64-bit integer, on either database.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, NamedTuple, NoReturn
 
@@ -142,22 +143,22 @@ async def reserve(
     """
     if type(credits) is not int or credits < 0:
         raise ValueError(f"cannot reserve {credits!r} credits")
-    rowcount = 0
-    if credits <= MAX_CREDITS:
-        most = most_active.account
-        hold = _HOLD(most is not None)
-        held = await hold.run(conn, account_id=account_id, credits=credits, most=most)
-        rowcount = held.rowcount
-    if rowcount != 1:
-        await _refuse_reservation(conn, account_id, credits, most_active.account)
+    most = most_active.account
+    if credits > MAX_CREDITS:
+        await _refuse_reservation(conn, account_id, credits, most)
+    if credits:  # before the account's row: see before_hold in pipeline.open_generation
+        await _write(conn, account_id, "reserve", -credits, credits, generation_id, "")
+    held = await _HOLD(most is not None).run(
+        conn, account_id=account_id, credits=credits, most=most
+    )
+    if held.rowcount != 1:
+        await _refuse_reservation(conn, account_id, credits, most)
     if key_id is not None:
         await key_limits.hold_for_key(
             conn, key_id, credits, at=made or utcnow(), most=most_active.key, reset=key_reset
         )
     if demo_session_id is not None and credits:
         await _hold_within_cap(conn, demo_session_id, credits)
-    if credits:
-        await _write(conn, account_id, "reserve", -credits, credits, generation_id, "")
     if not recorded:
         await conn.execute(
             update(generations)
@@ -216,12 +217,16 @@ async def settle(
     *,
     model: str | None = None,
     finish: dict[str, Any] | None = None,
+    before_balances: Callable[[AsyncConnection], Awaitable[None]] | None = None,
 ) -> bool:
     """Capture ``charge`` of the generation's reservation and release the rest, exactly once.
 
     Returns False (and changes nothing) if the generation was already settled. ``model``
     (the one that served, if any) labels the credits in the metrics. ``finish``: more columns
     of the generation row to set in the same UPDATE (its final status), only if it settles.
+    ``before_balances``: more writes of a generation that settles (its files), made before
+    the account's, key's and demo session's rows are updated. Those rows are shared by every
+    request of theirs, so they come last: what follows them keeps the others waiting.
     """
     values = {"updated_at": utcnow(), **(finish or {})}
     mark = _MARK_SETTLED(tuple(sorted(values)))
@@ -232,6 +237,12 @@ async def settle(
     if type(charge) is not int or not 0 <= charge <= held:
         raise ValueError(f"cannot charge {charge} against a reservation of {held}")
     released = held - charge
+    if charge:
+        await _write(conn, account_id, "capture", 0, -charge, generation_id, "")
+    if released:
+        await _write(conn, account_id, "release", released, -released, generation_id, "")
+    if before_balances is not None:
+        await before_balances(conn)
     if held or counted:
         await _UNHOLD(bool(held), counted).run(
             conn, account_id=account_id, released=released, held=held
@@ -244,10 +255,6 @@ async def settle(
             .where(demo_sessions.c.id == row.demo_session_id)
             .values(reserved=demo_sessions.c.reserved - held, spent=demo_sessions.c.spent + charge)
         )
-    if charge:
-        await _write(conn, account_id, "capture", 0, -charge, generation_id, "")
-    if released:
-        await _write(conn, account_id, "release", released, -released, generation_id, "")
     metrics.credits_settled(model, charge, released)
     return True
 

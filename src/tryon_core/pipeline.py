@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -142,7 +142,7 @@ async def generate(
     generation_id = new_id("gen")
     created = utcnow()
     attempts = AttemptLog(gateway, generation_id, hold_success=True)
-    async with gateway.database.transaction() as conn:
+    async with gateway.database.transaction(turn=principal.account_id) as conn:
         await open_generation(
             conn,
             principal,
@@ -153,8 +153,8 @@ async def generate(
             created=created,
             deadline_at=created + planned.longest(),
             limits=gateway.settings.limits,
+            before_hold=lambda conn: attempts.open(conn, 0, planned.candidates[0], planned.options),
         )
-        await attempts.open(conn, 0, planned.candidates[0], planned.options)
     work = Work(
         generation_id=generation_id,
         request=request,
@@ -166,7 +166,7 @@ async def generate(
     try:
         outcome = await execute(gateway, work, attempts)
         try:
-            async with gateway.database.transaction() as conn:
+            async with gateway.database.transaction(turn=principal.account_id) as conn:
                 await attempts.write_held(conn)
                 await ensure_live(conn, principal)  # revoked meanwhile: charge nothing
                 kept = await record_success(
@@ -179,7 +179,7 @@ async def generate(
             await discard(gateway, outcome)
             raise ServiceUnavailable("The generation was settled elsewhere; nothing was charged.")
     except BaseException as exc:
-        await asyncio.shield(_fail(gateway, generation_id, exc, attempts))
+        await asyncio.shield(_fail(gateway, principal, generation_id, exc, attempts))
         raise
     return Generation(
         id=generation_id,
@@ -289,12 +289,17 @@ async def open_generation(
     created: datetime,
     status: str = "processing",
     limits: LimitsConfig | None = None,
+    before_hold: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     **job: Any,
 ) -> None:
     """Insert the generation and hold its credits (402 and nothing written if they are short,
     or past the key's credit limit; 429 if the key or account already runs the most
     generations ``limits`` allow; None: no such limit). The row is inserted holding its
-    reservation already; a refusal rolls the caller's transaction back, row and all."""
+    reservation already; a refusal rolls the caller's transaction back, row and all.
+
+    ``before_hold`` writes more rows of the generation (its first attempt) before the
+    account's and key's rows are updated: those rows are every request's, and each statement
+    after them keeps the others waiting until the commit."""
     note_generation(generation_id)  # the request's log line names it
     row = {
         "id": generation_id,
@@ -314,6 +319,9 @@ async def open_generation(
         **job,
     }
     await insert_row(conn, generations, row)
+    await link_generation(conn, generation_id)
+    if before_hold is not None:
+        await before_hold(conn)
     await billing.reserve(
         conn,
         principal.account_id,
@@ -326,7 +334,6 @@ async def open_generation(
         key_reset=None if principal.seen is None else principal.seen.limit_reset,
         recorded=True,
     )
-    await link_generation(conn, generation_id)
 
 
 async def _store(
@@ -397,23 +404,28 @@ async def record_success(
     job cancelled or past its deadline meanwhile: then the caller deletes the stored files."""
     slug = outcome.served.slug
     ended = _ended(status="completed", model=slug)
-    if not await billing.settle(conn, generation_id, outcome.charge, model=slug, finish=ended):
+
+    async def keep_files(conn: AsyncConnection) -> None:
+        now = utcnow()
+        expires = now + timedelta(hours=gateway.settings.storage.retention_hours)
+        for image, key in outcome.stored:
+            await keep_file(
+                conn,
+                image,
+                file_id=image.file_id,
+                key=key,
+                kind="output",
+                account_id=account_id,
+                generation_id=generation_id,
+                created=now,
+                expires=expires,
+            )
+
+    if not await billing.settle(
+        conn, generation_id, outcome.charge, model=slug, finish=ended, before_balances=keep_files
+    ):
         return False
     metrics.generation_settled(outcome.served.slug)
-    now = utcnow()
-    expires = now + timedelta(hours=gateway.settings.storage.retention_hours)
-    for image, key in outcome.stored:
-        await keep_file(
-            conn,
-            image,
-            file_id=image.file_id,
-            key=key,
-            kind="output",
-            account_id=account_id,
-            generation_id=generation_id,
-            created=now,
-            expires=expires,
-        )
     return True
 
 
@@ -495,11 +507,15 @@ async def discard(gateway: Gateway, outcome: Outcome) -> None:
 
 
 async def _fail(
-    gateway: Gateway, generation_id: str, exc: BaseException, attempts: AttemptLog
+    gateway: Gateway,
+    principal: Principal,
+    generation_id: str,
+    exc: BaseException,
+    attempts: AttemptLog,
 ) -> None:
     error = error_record(exc)
     try:
-        async with gateway.database.transaction() as conn:
+        async with gateway.database.transaction(turn=principal.account_id) as conn:
             await attempts.write_held(conn)
             await record_failure(conn, generation_id, error)
     except Exception as failure:

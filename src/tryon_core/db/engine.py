@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
+from tryon_core.db.turns import Turns
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
 from tryon_core.uninterrupted import uninterrupted
 
@@ -37,6 +38,11 @@ class Database:
     """SQLite's writers of one event loop queue here (an asyncio lock serves one loop; a
     test's client may run the app in a loop of its own, beside the test's)."""
 
+    _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turns] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    """PostgreSQL's transactions of one event loop that name a hot row take turns here."""
+
     @property
     def _writer(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -44,6 +50,14 @@ class Database:
         if lock is None:
             lock = self._writers[loop] = asyncio.Lock()
         return lock
+
+    @property
+    def _turns_of_this_loop(self) -> Turns:
+        loop = asyncio.get_running_loop()
+        turns = self._turns.get(loop)
+        if turns is None:
+            turns = self._turns[loop] = Turns()
+        return turns
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,11 +84,15 @@ class Database:
                 raise _unavailable() from exc
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self, *, turn: str | None = None) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on exit. An unreachable database becomes a 503.
 
         SQLite has one writer at a time: writers of this process queue on a lock instead of
         polling the database's busy handler, whose sleeps make long tails under load.
+        PostgreSQL: ``turn`` names the hot row the transaction will update (an account's id);
+        this process's transactions that name the same one take turns before they check out a
+        connection, instead of queueing on the row's lock in the server (see
+        :mod:`tryon_core.db.turns`).
 
         A cancellation never cuts the transaction's own steps in half: checking out, BEGIN,
         COMMIT or ROLLBACK and returning the connection run to their end (see
@@ -82,7 +100,13 @@ class Database:
         and the writer is free again; cancelled during the commit, the commit completes and the
         cancellation takes effect at the caller's next ``await``.
         """
-        writer = self._writer if self.is_sqlite else contextlib.nullcontext()
+        writer: contextlib.AbstractAsyncContextManager[Any]
+        if self.is_sqlite:
+            writer = self._writer
+        elif turn is not None:
+            writer = self._turns_of_this_loop.turn(turn)
+        else:
+            writer = contextlib.nullcontext()
         async with writer, self._connection() as conn:
             transaction = conn.begin()
             await _guarded(transaction.start())

@@ -25,7 +25,7 @@ log = logging.getLogger("tryon.jobs")
 
 
 async def finish_success(gateway: Gateway, job_id: str, outcome: Outcome, account_id: str) -> bool:
-    async with gateway.database.transaction() as conn:
+    async with gateway.database.transaction(turn=account_id) as conn:
         kept = await record_success(conn, gateway, job_id, outcome, account_id)
         if kept:
             await notify(conn, gateway, job_id)

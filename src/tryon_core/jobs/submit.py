@@ -63,7 +63,7 @@ async def submit_job(
         failure="The file store could not keep the job's images; nothing was charged.",
     )
     try:
-        async with gateway.database.transaction() as conn:
+        async with gateway.database.transaction(turn=principal.account_id) as conn:
             await open_generation(
                 conn,
                 principal,
