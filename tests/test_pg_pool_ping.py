@@ -35,3 +35,57 @@ async def test_a_connection_cut_in_the_pool_is_replaced_unseen(postgres_database
             assert await _backend(database) != first
     finally:
         await database.dispose()
+
+
+async def test_a_write_transaction_is_checked_by_its_begin(postgres_database_url: str) -> None:
+    """A connection checked out for a write transaction is checked by BEGIN itself (no ping of
+    its own): one cut in the pool is still replaced unseen, and the transaction is open on the
+    server before its first statement, so a rollback takes back everything."""
+    database = create_database(postgres_database_url, pool_size=1)
+    try:
+        async with database.transaction() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS begun (n integer)"))
+        for _ in range(3):
+            first = await _backend(database)
+            await _cut(database, first)
+            with pytest.raises(RuntimeError, match="taken back"):
+                async with database.transaction() as conn:
+                    row = (
+                        await conn.execute(
+                            text(
+                                "SELECT pid, xact_start IS NOT NULL AND xact_start < clock_timestamp()"
+                                " FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                            )
+                        )
+                    ).one()
+                    assert row[0] != first
+                    assert row[1]  # begun before this statement
+                    await conn.execute(text("INSERT INTO begun VALUES (1)"))
+                    raise RuntimeError("taken back")
+        async with database.reading() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM begun")) == 0
+    finally:
+        async with database.transaction() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS begun"))
+        await database.dispose()
+
+
+async def test_a_write_transaction_costs_no_ping_of_its_own(postgres_database_url: str) -> None:
+    """What the server is sent for a write transaction on a pooled connection: BEGIN, the
+    statements, COMMIT; for a read: the ping, then its statements. (asyncpg's query logger
+    sees the plain queries; statements with parameters go as prepared statements.)"""
+    database = create_database(postgres_database_url, pool_size=1)
+    sent: list[str] = []
+    try:
+        async with database.reading() as conn:
+            raw = await conn.get_raw_connection()
+            raw.driver_connection.add_query_logger(lambda record: sent.append(record.query))
+        async with database.transaction() as conn:
+            await conn.execute(text("SELECT 41"))
+        assert [query.strip(" ;").upper() for query in sent] == ["BEGIN", "COMMIT"]
+        sent.clear()
+        async with database.reading() as conn:
+            await conn.execute(text("SELECT 42"))
+        assert sent[0] == "SELECT 1"
+    finally:
+        await database.dispose()

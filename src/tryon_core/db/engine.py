@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import sqlite3
 import weakref
@@ -107,7 +108,7 @@ class Database:
             writer = self._turns_of_this_loop.turn(turn)
         else:
             writer = contextlib.nullcontext()
-        async with writer, self._connection() as conn:
+        async with writer, self._connection(begin=True) as conn:
             transaction = conn.begin()
             await _guarded(transaction.start())
             try:
@@ -126,10 +127,17 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, checked out and returned whole whatever is cancelled."""
+    async def _connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, checked out and returned whole whatever is cancelled.
+
+        ``begin``: PostgreSQL's connection comes with its transaction begun, BEGIN standing in
+        for the checkout's ping (see :func:`_ping_at_checkout`)."""
         conn = self.engine.connect()
-        await _guarded(conn.start())
+        token = _BEGIN_AT_CHECKOUT.set(begin)
+        try:
+            await _guarded(conn.start())
+        finally:
+            _BEGIN_AT_CHECKOUT.reset(token)
         try:
             yield conn
         except _OUTAGE as exc:
@@ -273,17 +281,30 @@ def create_database(
     return Database(engine)
 
 
+_BEGIN_AT_CHECKOUT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "tryon_begin_at_checkout", default=False
+)
+"""Set while :meth:`Database.transaction` checks a connection out: begin its transaction."""
+
+
 def _ping_at_checkout(engine: AsyncEngine) -> None:
     """Check each pooled PostgreSQL connection before handing it out, in one round trip: a
     server restarted or a connection cut meanwhile costs a fresh connection, not a failed
     request. (SQLAlchemy's ``pool_pre_ping`` does the same in a transaction of its own: three
     round trips on asyncpg, and a sync request checks out three times.) A dead connection is
-    discarded and the pool tries another (SQLAlchemy's ``DisconnectionError`` protocol)."""
+    discarded and the pool tries another (SQLAlchemy's ``DisconnectionError`` protocol).
+
+    A connection checked out for a write transaction is checked by beginning it: BEGIN goes to
+    the server at once instead of with the first statement, and costs the ping's round trip
+    (SQLAlchemy's asyncpg adapter then finds its transaction begun)."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         try:
-            await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+            if _BEGIN_AT_CHECKOUT.get():
+                await_(dbapi_connection._start_transaction())
+            else:
+                await_(dbapi_connection.driver_connection.execute("SELECT 1"))
         except Exception as error:  # gone: the pool discards it and connects anew
             raise DisconnectionError(f"a pooled connection failed its ping: {error}") from error
 
