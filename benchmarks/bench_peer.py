@@ -47,6 +47,8 @@ class Block:
     cpu_ms: float | None
     errors: int
     first_error: str = ""
+    database_cpu_ms: float | None = None
+    """The PostgreSQL server's CPU per request (this gateway on PostgreSQL only)."""
 
 
 async def _send(client: httpx.AsyncClient, base: str, request: Request) -> tuple[float, str]:
@@ -73,10 +75,12 @@ async def _block(
     sequential: int,
     burst: int,
     concurrency: int,
+    database: bool = False,
 ) -> Block:
     for _ in range(5):  # warm up
         await _send(client, base, request)
     cpu_before = proc_stats.cpu_seconds(pid) if pid else 0.0
+    database_before = proc_stats.named_cpu_seconds("postgres") if database else 0.0
     latencies, errors = [], []
     for _ in range(sequential):
         ms, error = await _send(client, base, request)
@@ -91,15 +95,19 @@ async def _block(
     burst_errors = [e for e in await asyncio.gather(*(one() for _ in range(burst))) if e]
     wall = time.perf_counter() - began
     errors += burst_errors
-    cpu_ms = None
+    cpu_ms = database_cpu_ms = None
     if pid:
         cpu_ms = (proc_stats.cpu_seconds(pid) - cpu_before) * 1000 / (sequential + burst)
+    if database:
+        spent = proc_stats.named_cpu_seconds("postgres") - database_before
+        database_cpu_ms = spent * 1000 / (sequential + burst)
     return Block(
         p50_ms=statistics.median(latencies) if latencies else float("nan"),
         rps=(burst - len(burst_errors)) / wall,
         cpu_ms=cpu_ms,
         errors=len(errors),
         first_error=errors[0] if errors else "",
+        database_cpu_ms=database_cpu_ms,
     )
 
 
@@ -155,6 +163,7 @@ async def _run(args: argparse.Namespace, servers: peer_servers.Servers, database
     print(f"started; {proc_stats.load_average()}", flush=True)
 
     results: dict[tuple[str, str], list[Block]] = {}
+    on_postgres = database.startswith("postgresql")
     limits = httpx.Limits(max_connections=args.concurrency + 4)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         for round_number in range(args.rounds):
@@ -171,12 +180,15 @@ async def _run(args: argparse.Namespace, servers: peer_servers.Servers, database
                         sequential=args.requests,
                         burst=args.burst,
                         concurrency=args.concurrency,
+                        database=target == "tryon" and on_postgres,
                     )
                     results.setdefault((payload.name, target), []).append(block)
                     cpu = f"{block.cpu_ms:.1f}" if block.cpu_ms is not None else "-"
+                    server = block.database_cpu_ms
                     print(
                         f"round {round_number + 1} {payload.name:15s} {target:8s} "
                         f"p50 {block.p50_ms:7.1f} ms  {block.rps:6.1f} req/s  cpu {cpu:>6s} ms/req"
+                        + (f"  PostgreSQL cpu {server:.1f} ms/req" if server is not None else "")
                         + (f"  errors {block.errors}: {block.first_error}" if block.errors else ""),
                         flush=True,
                     )
@@ -196,6 +208,17 @@ async def _run(args: argparse.Namespace, servers: peer_servers.Servers, database
     table = _table(chosen, results, peer="litellm" in targets)
     print(table.replace(" at C:", f" at {args.concurrency}:"))
     print()
+    if on_postgres:
+        spent = {
+            payload.name: _median(
+                [b.database_cpu_ms for b in results[(payload.name, "tryon")] if b.database_cpu_ms]
+            )
+            for payload in chosen
+        }
+        print(
+            "PostgreSQL server CPU ms/request (ours): "
+            + ", ".join(f"{name} {ms:.1f}" for name, ms in spent.items())
+        )
     for name in watched:
         if name != "direct":
             print(

@@ -60,6 +60,25 @@ def cpu_seconds(pid: int) -> float:
     return ticks / _TICKS
 
 
+def named_cpu_seconds(name: str) -> float:
+    """User + system CPU so far of every process called ``name`` (``postgres``: the server and
+    its backends), with what each has reaped: a backend that exits meanwhile is still counted,
+    in its parent's."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != name:
+                    continue
+            fields = _stat_fields(int(entry))
+        except OSError:
+            continue
+        ticks += sum(int(value) for value in fields[11:15])
+    return ticks / _TICKS
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
