@@ -53,7 +53,8 @@ async def test_a_write_transaction_is_checked_by_its_begin(postgres_database_url
                     row = (
                         await conn.execute(
                             text(
-                                "SELECT pid, xact_start IS NOT NULL AND xact_start < clock_timestamp()"
+                                "SELECT pid, xact_start IS NOT NULL"
+                                " AND xact_start < clock_timestamp()"
                                 " FROM pg_stat_activity WHERE pid = pg_backend_pid()"
                             )
                         )

@@ -226,3 +226,27 @@ def test_a_console_session_may_do_what_either_scope_may() -> None:
     for handler in ROUTES:
         if handler.opt.get("scope") is not None:
             check(principal, handler.opt)  # raises nothing
+
+
+def test_a_route_with_a_before_request_hook_of_its_own_stops_the_start() -> None:
+    """Litestar runs only the nearest ``before_request`` hook: one on a router or handler would
+    run instead of the app's guard, so the app refuses to start with it."""
+    from litestar import Router, get
+
+    from tryon_core.api.scopes import check_guarded, guard_request
+
+    @get("/open", opt={"scope": "inference"})
+    async def open_route() -> str:
+        return "reached without the guard"
+
+    async def own_hook(_: Any) -> None:
+        return None
+
+    guarded = Litestar(route_handlers=[open_route], before_request=guard_request)
+    check_guarded(guarded)
+    bypassed = Litestar(
+        route_handlers=[Router("/r", route_handlers=[open_route], before_request=own_hook)],
+        before_request=guard_request,
+    )
+    with pytest.raises(RuntimeError, match="before_request hook of its own"):
+        check_guarded(bypassed)
