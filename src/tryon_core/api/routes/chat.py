@@ -28,6 +28,7 @@ from litestar.response import Stream
 
 from tryon_core import idempotency
 from tryon_core.accounts import Principal
+from tryon_core.api.bodies import read_body_once
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.errors import ErrorBody
@@ -104,7 +105,7 @@ async def create_chat_completion(
     principal: PrincipalDep,
     key: idempotency.KeyHeader = None,
 ) -> Response[Any]:
-    chat = parse(await request.body())
+    chat = parse(await read_body_once(request))
     tryon = from_chat(chat, max_garments=gateway.settings.images.max_garments)
     if chat.stream:
         if key is not None:

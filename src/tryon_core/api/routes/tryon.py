@@ -9,6 +9,7 @@ from litestar import Request, Response, post
 from litestar.openapi import ResponseSpec
 
 from tryon_core import idempotency
+from tryon_core.api.bodies import read_body_once
 from tryon_core.api.deps import GatewayDep, PrincipalDep
 from tryon_core.api.disconnect import unless_disconnected
 from tryon_core.api.forms import read_form
@@ -180,7 +181,7 @@ async def _parse(
     media_type = request.content_type[0]
     max_garments = gateway.settings.images.max_garments
     if media_type == "application/json":
-        parsed = parse_json(await request.body(), NativeJSON)
+        parsed = parse_json(await read_body_once(request), NativeJSON)
         tryon = from_native(
             parsed,
             url_sources(parsed.person_images, "person_images"),
