@@ -101,6 +101,7 @@ class Gateway:
             settings.database.url,
             timeout=settings.database.timeout,
             pool_size=settings.database.pool_size,
+            own_checkpoints=True,
         )
         events: JobEvents = JobEvents()
         link = notify = None

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
+from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
 from tryon_core.db.turns import Turns
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
 from tryon_core.uninterrupted import uninterrupted
@@ -33,6 +34,8 @@ T = TypeVar("T")
 @dataclass
 class Database:
     engine: AsyncEngine
+    checkpointer: Checkpointer | None = None
+    """SQLite: its checkpoints run in a thread of their own (:mod:`tryon_core.db.checkpoints`)."""
     _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -197,6 +200,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
 
 
 _SQLALCHEMY_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
@@ -249,10 +254,19 @@ def _unavailable() -> ServiceUnavailable:
 
 
 def create_database(
-    url: str, *, timeout: float = 10.0, pool_size: int = 20, **engine_options: Any
+    url: str,
+    *,
+    timeout: float = 10.0,
+    pool_size: int = 20,
+    own_checkpoints: bool = False,
+    **engine_options: Any,
 ) -> Database:
     """The database at ``url``. On PostgreSQL, ``timeout`` bounds connecting and every
     statement, so a server that stops answering is an outage (503), not a hung request.
+
+    ``own_checkpoints`` (a long-lived process: the gateway, a worker): a SQLite file's WAL
+    checkpoints run in a thread of their own and commits on the event loop's thread
+    (:mod:`tryon_core.db.checkpoints`); otherwise a commit may checkpoint, on aiosqlite's thread.
 
     PostgreSQL keeps ``pool_size`` connections for reuse; a burst past them opens as many
     again, closed when it is over. A sync request checks a connection out three times, each
@@ -260,7 +274,8 @@ def create_database(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
+        on_disk = bool(database) and database != ":memory:" and not database.startswith("file:")
+        if on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine_options.setdefault("pool_reset_on_return", None)  # see _tune_sqlite's reset
         engine = create_async_engine(
@@ -269,15 +284,18 @@ def create_database(
             pool_pre_ping=False,
             **engine_options,
         )
-        _tune_sqlite(engine)
-    else:
-        engine_options.setdefault("pool_size", pool_size)
-        engine_options.setdefault("max_overflow", pool_size)
-        engine_options.setdefault("pool_timeout", timeout)
-        engine_options.setdefault("connect_args", {"timeout": timeout, "command_timeout": timeout})
-        engine = create_async_engine(parsed, **engine_options)
-        if not engine_options.get("pool_pre_ping"):
-            _ping_at_checkout(engine)
+        checkpointer = Checkpointer(database) if own_checkpoints and on_disk else None
+        _tune_sqlite(engine, commit_on_loop=checkpointer is not None)
+        if checkpointer is not None:
+            checkpointer.start()
+        return Database(engine, checkpointer)
+    engine_options.setdefault("pool_size", pool_size)
+    engine_options.setdefault("max_overflow", pool_size)
+    engine_options.setdefault("pool_timeout", timeout)
+    engine_options.setdefault("connect_args", {"timeout": timeout, "command_timeout": timeout})
+    engine = create_async_engine(parsed, **engine_options)
+    if not engine_options.get("pool_pre_ping"):
+        _ping_at_checkout(engine)
     return Database(engine)
 
 
@@ -313,8 +331,10 @@ _BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another process's write lock before a 503."""
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of deadlocking."""
+def _tune_sqlite(engine: AsyncEngine, *, commit_on_loop: bool = False) -> None:
+    """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of deadlocking.
+    ``commit_on_loop``: no automatic checkpoints (a :class:`Checkpointer` runs them), so a
+    COMMIT only appends to the WAL and runs on the event loop's thread."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -324,7 +344,22 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if commit_on_loop:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         cursor.close()
+
+    if commit_on_loop:
+        # SQLAlchemy commits through the dialect: here, on the driver's sqlite3 connection
+        # itself, on this thread (only the task holding the connection uses it). With
+        # synchronous=NORMAL and no automatic checkpoint, a WAL commit does not touch the disk.
+        def _commit(dbapi_connection: Any) -> None:
+            try:
+                dbapi_connection.driver_connection._conn.commit()
+            except sqlite3.Error as error:  # as SQLAlchemy raises it
+                raise DBAPIError.instance("COMMIT", (), error, sqlite3.Error) from error
+
+        engine.sync_engine.dialect.do_commit = _commit  # type: ignore[method-assign]
 
     @event.listens_for(engine.sync_engine, "reset")
     def _reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
