@@ -60,3 +60,13 @@ async def test_without_its_own_checkpoints_a_commit_leaves_the_loop(tmp_path: Pa
         assert database.checkpointer is None
     finally:
         await database.dispose()
+
+
+async def test_a_database_never_used_starts_no_checkpoints(tmp_path: Path) -> None:
+    """The checkpointer starts with the first connection: an app built and never started (a
+    schema dump, a test) leaves no thread and makes no file."""
+    path = tmp_path / "unused.sqlite"
+    database = create_database(f"sqlite+aiosqlite:///{path}", own_checkpoints=True)
+    await database.dispose()
+    assert database.checkpointer is not None and database.checkpointer.passes == 0
+    assert not path.exists()

@@ -18,6 +18,7 @@ same file (``tryon worker``) runs its own; checkpoints are safe to run concurren
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -40,6 +41,7 @@ class Checkpointer:
         self._path = str(path)
         self._interval = interval
         self._stopping = threading.Event()
+        self._starting = threading.Lock()
         self._thread = threading.Thread(
             target=self._run, name="tryon-sqlite-checkpoints", daemon=True
         )
@@ -47,7 +49,11 @@ class Checkpointer:
         """Checkpoints run so far (for tests and curiosity)."""
 
     def start(self) -> None:
-        self._thread.start()
+        """Start checkpointing (once; later calls do nothing)."""
+        with self._starting:
+            if not self._thread.is_alive() and not self._stopping.is_set():
+                with contextlib.suppress(RuntimeError):  # started and ended already
+                    self._thread.start()
 
     def stop(self) -> None:
         """Run a last checkpoint and end the thread (waits for it)."""

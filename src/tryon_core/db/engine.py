@@ -285,9 +285,7 @@ def create_database(
             **engine_options,
         )
         checkpointer = Checkpointer(database) if own_checkpoints and on_disk else None
-        _tune_sqlite(engine, commit_on_loop=checkpointer is not None)
-        if checkpointer is not None:
-            checkpointer.start()
+        _tune_sqlite(engine, checkpointer=checkpointer)
         return Database(engine, checkpointer)
     engine_options.setdefault("pool_size", pool_size)
     engine_options.setdefault("max_overflow", pool_size)
@@ -331,10 +329,11 @@ _BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another process's write lock before a 503."""
 
 
-def _tune_sqlite(engine: AsyncEngine, *, commit_on_loop: bool = False) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = None) -> None:
     """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of deadlocking.
-    ``commit_on_loop``: no automatic checkpoints (a :class:`Checkpointer` runs them), so a
+    With a ``checkpointer`` (started with the first connection): no automatic checkpoints, so a
     COMMIT only appends to the WAL and runs on the event loop's thread."""
+    commit_on_loop = checkpointer is not None
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -344,9 +343,10 @@ def _tune_sqlite(engine: AsyncEngine, *, commit_on_loop: bool = False) -> None:
         cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        if commit_on_loop:
+        if checkpointer is not None:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+            checkpointer.start()
         cursor.close()
 
     if commit_on_loop:
