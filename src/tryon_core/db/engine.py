@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -339,7 +340,7 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _into_wal(cursor)
         cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -388,6 +389,22 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
             await_(driver.execute(statement))
         except sqlite3.Error as error:  # as SQLAlchemy raises it (a held lock: OperationalError)
             raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+
+
+def _into_wal(cursor: Any) -> None:
+    """WAL mode, once per database file. Turning a new file to WAL takes its exclusive lock,
+    and SQLite answers "database is locked" at once, without its busy handler, to the others
+    who try meanwhile (several processes starting on a new file: ``tryon serve --workers`` and
+    ``tryon worker``): they wait for it here, within the busy timeout."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(0.01))
 
 
 def _begun_at_once(sqlite: sqlite3.Connection) -> bool:
