@@ -18,7 +18,6 @@ same file (``tryon worker``) runs its own; checkpoints are safe to run concurren
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -42,6 +41,7 @@ class Checkpointer:
         self._interval = interval
         self._stopping = threading.Event()
         self._starting = threading.Lock()
+        self._started = False
         self._thread = threading.Thread(
             target=self._run, name="tryon-sqlite-checkpoints", daemon=True
         )
@@ -49,11 +49,12 @@ class Checkpointer:
         """Checkpoints run so far (for tests and curiosity)."""
 
     def start(self) -> None:
-        """Start checkpointing (once; later calls do nothing)."""
+        """Start checkpointing (once; later calls, and calls after :meth:`stop`, do nothing)."""
         with self._starting:
-            if not self._thread.is_alive() and not self._stopping.is_set():
-                with contextlib.suppress(RuntimeError):  # started and ended already
-                    self._thread.start()
+            if self._started or self._stopping.is_set():
+                return
+            self._started = True
+            self._thread.start()
 
     def stop(self) -> None:
         """Run a last checkpoint and end the thread (waits for it)."""

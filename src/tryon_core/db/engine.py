@@ -9,7 +9,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,19 +50,11 @@ class Database:
 
     @property
     def _writer(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._writers.get(loop)
-        if lock is None:
-            lock = self._writers[loop] = asyncio.Lock()
-        return lock
+        return _of_this_loop(self._writers, asyncio.Lock)
 
     @property
     def _turns_of_this_loop(self) -> Turns:
-        loop = asyncio.get_running_loop()
-        turns = self._turns.get(loop)
-        if turns is None:
-            turns = self._turns[loop] = Turns()
-        return turns
+        return _of_this_loop(self._turns, Turns)
 
     @property
     def is_sqlite(self) -> bool:
@@ -217,11 +209,19 @@ _UPGRADES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = 
 
 def _turn_in_this_process() -> asyncio.Lock:
     """The lock that upgrades in this process (on this event loop) take turns with."""
+    return _of_this_loop(_UPGRADES, asyncio.Lock)
+
+
+def _of_this_loop(
+    table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T], make: Callable[[], T]
+) -> T:
+    """The running event loop's entry of ``table``, made on first use (an asyncio lock or
+    semaphore serves one loop; a test's client may run the app in a loop of its own)."""
     loop = asyncio.get_running_loop()
-    lock = _UPGRADES.get(loop)
-    if lock is None:
-        lock = _UPGRADES[loop] = asyncio.Lock()
-    return lock
+    entry = table.get(loop)
+    if entry is None:
+        entry = table[loop] = make()
+    return entry
 
 
 async def _guarded(step: Awaitable[T]) -> T:
@@ -334,7 +334,6 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
     """WAL for concurrent readers; BEGIN IMMEDIATE so writers queue instead of deadlocking.
     With a ``checkpointer`` (started with the first connection): no automatic checkpoints, so a
     COMMIT only appends to the WAL and runs on the event loop's thread."""
-    commit_on_loop = checkpointer is not None
 
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -350,7 +349,7 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
             checkpointer.start()
         cursor.close()
 
-    if commit_on_loop:
+    if checkpointer is not None:
         # SQLAlchemy commits through the dialect: here, on the driver's sqlite3 connection
         # itself, on this thread (only the task holding the connection uses it). With
         # synchronous=NORMAL and no automatic checkpoint, a WAL commit does not touch the disk.
