@@ -233,7 +233,7 @@ def test_a_route_with_a_before_request_hook_of_its_own_stops_the_start() -> None
     run instead of the app's guard, so the app refuses to start with it."""
     from litestar import Router, get
 
-    from tryon_core.api.scopes import check_guarded, guard_request
+    from tryon_core.api.scopes import check_guarded, guard
 
     @get("/open", opt={"scope": "inference"})
     async def open_route() -> str:
@@ -242,11 +242,11 @@ def test_a_route_with_a_before_request_hook_of_its_own_stops_the_start() -> None
     async def own_hook(_: Any) -> None:
         return None
 
-    guarded = Litestar(route_handlers=[open_route], before_request=guard_request)
+    guarded = Litestar(route_handlers=[open_route], before_request=guard)
     check_guarded(guarded)
     bypassed = Litestar(
         route_handlers=[Router("/r", route_handlers=[open_route], before_request=own_hook)],
-        before_request=guard_request,
+        before_request=guard,
     )
     with pytest.raises(RuntimeError, match="before_request hook of its own"):
         check_guarded(bypassed)

@@ -34,7 +34,7 @@ from tryon_core.api.routes import (
     tryon,
     webhooks,
 )
-from tryon_core.api.scopes import check_declared, check_guarded, guard_request, rate_limit_headers
+from tryon_core.api.scopes import check_declared, check_guarded, guard, rate_limit_headers
 from tryon_core.api.unread import close_when_body_unread
 from tryon_core.config import Settings, load_settings
 from tryon_core.console.app import console_routers
@@ -108,7 +108,7 @@ def create_app(
             "gateway": Provide(provide_gateway),
             "principal": Provide(provide_principal),
         },
-        before_request=guard_request,
+        before_request=guard,
         before_send=[rate_limit_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.server.max_body_bytes,

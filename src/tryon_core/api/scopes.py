@@ -6,7 +6,7 @@ session's token may call it too (from an origin the session allows). A route wit
 ``"scope"`` takes no credential.
 
 :func:`guard` runs before the handler (and before its body is read), as the app's
-``before_request`` hook (:func:`guard_request`; Litestar hands each of its *guards* a copy of
+``before_request`` hook (Litestar hands each of its *guards* a copy of
 the route handler, ~0.1 ms of CPU per request here, for the same check): it authenticates the
 caller, refuses a key outside its scope or a demo token on a route not open to demo sessions
 (``403 insufficient_scope``, naming the scope needed), and keeps the principal for
@@ -27,7 +27,6 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.types import Message, Scope
 
@@ -48,7 +47,6 @@ __all__ = [
     "check_declared",
     "check_guarded",
     "guard",
-    "guard_request",
     "principal_of",
     "provide_principal",
     "rate_limit_headers",
@@ -107,35 +105,29 @@ async def authorize(
     return principal
 
 
-async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The app's guard: see the module's docstring."""
-    if connection.scope["type"] == ScopeType.WEBSOCKET:
-        return  # a WebSocket answers with a close code: it calls authorize() itself
-    opt = handler.opt
+async def guard(request: Request[Any, Any, Any]) -> None:
+    """The app's guard, its ``before_request`` hook (HTTP only: a WebSocket answers with a
+    close code, so it calls :func:`authorize` itself): see the module's docstring."""
+    opt = request.route_handler.opt
     if "scope" not in opt:
-        if opt.get("demo") and _bears_demo_token(connection):
-            connection.state.principal = await authorize(connection, opt)
+        if opt.get("demo") and _bears_demo_token(request):
+            request.state.principal = await authorize(request, opt)
         return
     if opt.get("signed_link"):
-        if any(p in connection.query_params for p in _SIGNING_PARAMETERS):
+        if any(p in request.query_params for p in _SIGNING_PARAMETERS):
             return  # the link alone decides (the handler verifies it)
-        if not connection.headers.get("authorization"):
+        if not request.headers.get("authorization"):
             raise AuthenticationFailed("Send the signed URL, or the owner's API key.")
-    principal = await authorize(connection, opt)
-    connection.state.principal = principal
+    principal = await authorize(request, opt)
+    request.state.principal = principal
     if opt.get("rate_limited"):
-        gateway: Gateway = connection.app.state.gateway
-        connection.state.rate_limit_headers = await gateway.rate_limits.admit(principal)
-
-
-async def guard_request(request: Request[Any, Any, Any]) -> None:
-    """:func:`guard`, as the app's ``before_request`` hook (run before the body is read)."""
-    await guard(request, request.route_handler)
+        gateway: Gateway = request.app.state.gateway
+        request.state.rate_limit_headers = await gateway.rate_limits.admit(principal)
 
 
 def check_guarded(app: Litestar) -> None:
     """Refuse an HTTP route that a layer of its own gives a ``before_request`` hook: Litestar
-    runs only the nearest one, so it would run instead of :func:`guard_request`."""
+    runs only the nearest one, so it would run instead of :func:`guard`."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler):
