@@ -297,9 +297,9 @@ async def open_generation(
     generations ``limits`` allow; None: no such limit). The row is inserted holding its
     reservation already; a refusal rolls the caller's transaction back, row and all.
 
-    ``before_hold`` writes more rows of the generation (its first attempt) before the
-    account's and key's rows are updated: those rows are every request's, and each statement
-    after them keeps the others waiting until the commit."""
+    ``before_hold`` writes more rows of the generation (its first attempt, a job's input
+    files) before the account's and key's rows are updated: those rows are every request's,
+    and each statement after them keeps the others waiting until the commit."""
     note_generation(generation_id)  # the request's log line names it
     row = {
         "id": generation_id,

@@ -18,6 +18,7 @@ import logging
 from datetime import datetime, timedelta
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.accounts import Principal
 from tryon_core.errors import ServiceUnavailable
@@ -62,6 +63,21 @@ async def submit_job(
         folder=f"inputs/{created:%Y/%m/%d}",
         failure="The file store could not keep the job's images; nothing was charged.",
     )
+
+    async def keep_inputs(conn: AsyncConnection) -> None:
+        for (file_id, key), image in zip(stored, inputs, strict=True):
+            await keep_file(
+                conn,
+                image,
+                file_id=file_id,
+                key=key,
+                kind="input",
+                account_id=principal.account_id,
+                generation_id=job_id,
+                created=created,
+                expires=created + keep,
+            )
+
     try:
         async with gateway.database.transaction(turn=principal.account_id) as conn:
             await open_generation(
@@ -78,19 +94,8 @@ async def submit_job(
                 deadline_at=deadline,
                 webhook_url=webhook_url,
                 limits=gateway.settings.limits,
+                before_hold=keep_inputs,
             )
-            for (file_id, key), image in zip(stored, inputs, strict=True):
-                await keep_file(
-                    conn,
-                    image,
-                    file_id=file_id,
-                    key=key,
-                    kind="input",
-                    account_id=principal.account_id,
-                    generation_id=job_id,
-                    created=created,
-                    expires=created + keep,
-                )
     except BaseException:
         await asyncio.shield(remove_files(gateway, [key for _, key in stored]))
         raise
