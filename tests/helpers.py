@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -81,3 +85,26 @@ def all_fakes() -> Iterator[Fakes]:
     apps = {n: load_fake(s.fake) for n, s in registry.providers.items() if s.fake}
     with serve_app_in_thread(mount_fakes(apps)) as url:
         yield Fakes(url, apps)
+
+
+async def run_at_once(script: str, *args: str, processes: int, lead_seconds: float) -> None:
+    """Run ``python -c script *args AT`` in ``processes`` processes, which wait for the moment
+    ``AT`` (their last argument, ``lead_seconds`` from now: all have started by then) to act
+    together; each must exit 0 (its output tail is the failure's message)."""
+    at = str(time.time() + lead_seconds)
+    started = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            *args,
+            at,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(processes)
+    ]
+    outputs = await asyncio.gather(*(process.communicate() for process in started))
+    for process, (output, _) in zip(started, outputs, strict=True):
+        assert process.returncode == 0, output.decode()[-3000:]

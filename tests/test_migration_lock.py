@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-import time
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from tests.helpers import ROOT
+from tests.helpers import run_at_once
 from tryon_core.db import create_database, metadata
 
 UPGRADE = (  # each process, once imported, waits for the same moment (argv[2]), then migrates
@@ -53,21 +50,5 @@ async def test_engines_migrating_at_once_migrate_once(database_url: str) -> None
 
 
 async def test_processes_migrating_at_once_migrate_once(database_url: str) -> None:
-    at = str(time.time() + 8)  # every process has started by then
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            UPGRADE,
-            database_url,
-            at,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(4)
-    ]
-    outputs = await asyncio.gather(*(process.communicate() for process in processes))
-    for process, (output, _) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, output.decode()[-3000:]
+    await run_at_once(UPGRADE, database_url, processes=4, lead_seconds=8)
     await _migrated_once(database_url)

@@ -4,13 +4,10 @@ locked" (SQLite answers so at once, without its busy handler)."""
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import run_at_once
+
 OPEN = (
     "import asyncio, sys, time\n"
     "from sqlalchemy import text\n"
@@ -30,23 +27,7 @@ OPEN = (
 async def test_processes_opening_a_new_file_at_once_all_start(tmp_path: Path) -> None:
     for attempt in range(2):  # the race is a matter of microseconds: more than one new file
         url = f"sqlite+aiosqlite:///{tmp_path / f'new-{attempt}.sqlite'}"
-        at = str(time.time() + 3)  # every process has imported by then
-        processes = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                OPEN,
-                url,
-                at,
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-            )
-            for _ in range(8)
-        ]
-        outputs = await asyncio.gather(*(process.communicate() for process in processes))
-        for process, (output, _) in zip(processes, outputs, strict=True):
-            assert process.returncode == 0, output.decode()[-2000:]
+        await run_at_once(OPEN, url, processes=8, lead_seconds=3)
 
 
 async def test_turning_to_wal_waits_while_another_holds_the_file() -> None:
