@@ -37,7 +37,7 @@ from tryon_core import demo_sessions as demo_sessions_
 from tryon_core import key_limits, metrics
 from tryon_core.accounts import Seen
 from tryon_core.amounts import MAX_CREDITS, is_credits
-from tryon_core.db.prepared import insert_row, prepared_by
+from tryon_core.db.prepared import defer_insert, prepared_by
 from tryon_core.db.schema import accounts, demo_sessions, generations, ledger
 from tryon_core.errors import AuthenticationFailed, InvalidRequest, NotFound, PaymentRequired, echo
 from tryon_core.ids import as_utc, utcnow
@@ -244,7 +244,7 @@ async def settle(
     if before_balances is not None:
         await before_balances(conn)
     if held or counted:
-        await _UNHOLD(bool(held), counted).run(
+        await _UNHOLD(bool(held), counted).defer(
             conn, account_id=account_id, released=released, held=held
         )
     if counted and row.key_id is not None:
@@ -377,7 +377,7 @@ async def _write(
         "note": note,
         "created_at": utcnow(),
     }
-    await insert_row(conn, ledger, row)
+    await defer_insert(conn, ledger, row)
 
 
 async def check_affordable(

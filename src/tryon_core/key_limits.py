@@ -266,7 +266,7 @@ async def release_for_key(
     """Settlement of a counted generation made at ``made``: its place among the key's active
     generations back, and ``released`` credits back into the key's limit if the key's period
     still began at or before ``made`` (never below zero)."""
-    await _RELEASE.run(conn, key_id=key_id, released=released, made=made)
+    await _RELEASE.defer(conn, key_id=key_id, released=released, made=made)
 
 
 def _release() -> Executable:

@@ -21,7 +21,7 @@ from tryon_core import billing, key_limits, metrics
 from tryon_core.accounts import Principal
 from tryon_core.catalog import Entry
 from tryon_core.config import LimitsConfig
-from tryon_core.db.prepared import insert_row, update_row
+from tryon_core.db.prepared import defer_insert, defer_update, insert_row, update_row
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
 from tryon_core.errors import NoCapableModel, ServiceUnavailable, TryOnError
@@ -318,7 +318,7 @@ async def open_generation(
         "updated_at": created,
         **job,
     }
-    await insert_row(conn, generations, row)
+    await defer_insert(conn, generations, row)  # goes with the first statement after it
     await link_generation(conn, generation_id)
     if before_hold is not None:
         await before_hold(conn)
@@ -489,7 +489,7 @@ async def keep_file(
         "created_at": created,
         "expires_at": expires,
     }
-    await insert_row(conn, files, row)
+    await defer_insert(conn, files, row)
 
 
 def error_record(exc: BaseException) -> dict[str, Any]:
@@ -635,7 +635,7 @@ class AttemptLog:
         release's)."""
         if self._held is not None:
             position, values = self._held
-            await update_row(conn, attempts_table, "id", self._ids[position], values)
+            await defer_update(conn, attempts_table, "id", self._ids[position], values)
 
     async def _before_start(self, conn: AsyncConnection, position: int, attempt: Attempt) -> None:
         """A hook run first in the transaction that starts an attempt (it may refuse it)."""

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util import await_
 
 from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
+from tryon_core.db.prepared import defer_writes
 from tryon_core.db.turns import Turns
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
 from tryon_core.uninterrupted import uninterrupted
@@ -295,6 +296,7 @@ def create_database(
     engine = create_async_engine(parsed, **engine_options)
     if not engine_options.get("pool_pre_ping"):
         _ping_at_checkout(engine)
+    defer_writes(engine)
     return Database(engine)
 
 

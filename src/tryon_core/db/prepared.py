@@ -17,26 +17,54 @@ statement (statement counting, tracing).
 
 A prepared statement names every value it needs as a ``bindparam``; it may not rely on Python
 side column defaults (refused when it is compiled), nor on expanding ``IN`` parameters.
+
+**Deferred writes** (PostgreSQL): a write whose result nobody reads (an INSERT of a new row, an
+UPDATE whose row count does not matter) may be handed over with :meth:`Prepared.defer` instead
+of run. It goes to the server with the transaction's next statement, in one round trip, as a
+data-modifying ``WITH`` of that statement (``WITH deferred_1 AS (INSERT ...) UPDATE ...``), or
+just before the transaction commits, or before any other statement SQLAlchemy runs on the
+connection. A ``WITH`` and its statement share one snapshot: none sees what another writes, and
+one row written twice in it keeps one of the writes. So a deferred write never shares a
+statement with another that names one of its tables: that one goes first, on its own. Its
+parts also run in no set order, so at most one of them locks rows (an UPDATE, a DELETE):
+rows are locked in the order the code writes them, as two transactions that lock the same
+rows in opposite orders wait for each other (PostgreSQL ends one with "deadlock detected"). An error
+of a deferred write (a constraint) surfaces at the statement it went with, in the same
+transaction, which then rolls back: a caller that handles a write's own error runs it instead.
+A rollback (to a savepoint too) drops what was deferred since. SQLite runs every write at once:
+its statements cost no round trip (see ``_on_aiosqlite``).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import Connection, Table, bindparam, event, insert, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.util import find_tables
+from sqlalchemy.util import await_
 
 from tryon_core.uninterrupted import uninterrupted
 
-__all__ = ["Prepared", "Ran", "insert_row", "prepared_by", "update_row"]
+__all__ = [
+    "Prepared",
+    "Ran",
+    "defer_insert",
+    "defer_update",
+    "defer_writes",
+    "insert_row",
+    "prepared_by",
+    "update_row",
+]
 
 _Processor = Callable[[Any], Any] | None
 
@@ -67,6 +95,12 @@ class _Form:
     results: tuple[_Processor, ...]
     postgres: bool
     reads: bool
+    tables: frozenset[str]
+    """Every table the statement names (it writes, reads or joins)."""
+    deferrable: bool
+    """PostgreSQL: a write that can go as a ``WITH`` of another statement."""
+    locks: bool
+    """It locks the rows it finds (an UPDATE, a DELETE, a SELECT ... FOR UPDATE)."""
 
     def values(self, given: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(
@@ -95,28 +129,34 @@ class Prepared:
         self._forms: weakref.WeakKeyDictionary[Dialect, _Form] = weakref.WeakKeyDictionary()
 
     async def run(self, conn: AsyncConnection, **params: Any) -> Ran:
-        sync = conn.sync_connection
-        if sync is None:  # not started: the ordinary path starts it
-            await conn.start()
-            sync = conn.sync_connection
-        assert sync is not None
+        sync = await _started(conn)
         form = self._form(sync.dialect)
         values = form.values(params)
-        fairy = sync.connection
-        context = _Context()
-        sql = _before(sync, form.sql, values, context)
-        try:
-            if form.postgres:
-                raw, rowcount = await _on_asyncpg(sync, fairy.dbapi_connection, form, sql, values)
-            else:
-                raw, rowcount = await _on_aiosqlite(
-                    sync, fairy.driver_connection, form, sql, values
-                )
-        except Exception as error:
-            raise _translated(sync, fairy.dbapi_connection, sql, values, error) from error
-        finally:
-            _after(sync, sql, values, context)
-        return Ran(form.rows(raw) if form.row is not None else [], rowcount)
+        batch = _BATCHES.pop(sync, None) if form.postgres else None
+        if batch is not None and (batch.apart(form) or not form.sql.startswith(_LEADS)):
+            await _flush(sync, batch)
+            batch = None
+        if batch is None:
+            return await _execute(sync, form, form.sql, values)
+        sql, joined = batch.leading(form.sql, values)
+        return await _execute(sync, form, sql, joined)
+
+    async def defer(self, conn: AsyncConnection, **params: Any) -> None:
+        """Run this write with the transaction's next statement (PostgreSQL; see the module):
+        for a write whose result nobody reads. SQLite, or outside a transaction: now."""
+        sync = await _started(conn)
+        form = self._form(sync.dialect)
+        values = form.values(params)
+        if not form.deferrable or not sync.in_transaction():
+            await _execute(sync, form, form.sql, values)
+            return
+        batch = _BATCHES.get(sync)
+        if batch is not None and batch.apart(form):
+            await _flush(sync, _BATCHES.pop(sync))
+            batch = None
+        if batch is None:
+            batch = _BATCHES[sync] = _Batch()
+        batch.add(form, values)
 
     async def first(self, conn: AsyncConnection, **params: Any) -> Any | None:
         return (await self.run(conn, **params)).first()
@@ -129,6 +169,119 @@ class Prepared:
         if form is None:
             form = self._forms[dialect] = _compile(self.statement, dialect)
         return form
+
+
+async def _started(conn: AsyncConnection) -> Connection:
+    sync = conn.sync_connection
+    if sync is None:  # not started: the ordinary path starts it
+        await conn.start()
+        sync = conn.sync_connection
+    assert sync is not None
+    return sync
+
+
+async def _execute(sync: Connection, form: _Form, sql: str, values: tuple[Any, ...]) -> Ran:
+    fairy = sync.connection
+    context = _Context()
+    sql = _before(sync, sql, values, context)
+    try:
+        if form.postgres:
+            raw, rowcount = await _on_asyncpg(sync, fairy.dbapi_connection, form, sql, values)
+        else:
+            raw, rowcount = await _on_aiosqlite(sync, fairy.driver_connection, form, sql, values)
+    except Exception as error:
+        raise _translated(sync, fairy.dbapi_connection, sql, values, error) from error
+    finally:
+        _after(sync, sql, values, context)
+    return Ran(form.rows(raw) if form.row is not None else [], rowcount)
+
+
+_LEADS = ("INSERT", "UPDATE", "DELETE", "SELECT")
+"""How a statement that deferred writes can go with begins (not with a WITH of its own)."""
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_LOCKING_READ = re.compile(r"\bFOR (UPDATE|NO KEY UPDATE|SHARE|KEY SHARE)\b")
+
+
+class _Batch:
+    """The writes deferred on one connection, in order, the tables they name, and whether one
+    of them locks rows."""
+
+    __slots__ = ("locks", "tables", "writes")
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[_Form, tuple[Any, ...]]] = []
+        self.tables: set[str] = set()
+        self.locks = False
+
+    def add(self, form: _Form, values: tuple[Any, ...]) -> None:
+        self.writes.append((form, values))
+        self.tables |= form.tables
+        self.locks |= form.locks
+
+    def apart(self, form: _Form) -> bool:
+        """``form`` cannot share a statement with these writes: it names one of their tables
+        (one snapshot: it would not see them), or both it and one of them lock rows (a WITH
+        runs its parts in no set order; rows are locked in the order the code writes them,
+        or two transactions could each wait for the other's)."""
+        return bool(self.tables & form.tables) or (self.locks and form.locks)
+
+    def leading(self, sql: str, values: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """The statement ``sql`` with these writes as its ``WITH``, and every value in order."""
+        parts: list[str] = []
+        joined: list[Any] = []
+        for number, (form, given) in enumerate(self.writes, start=1):
+            parts.append(f"deferred_{number} AS ({_renumbered(form.sql, len(joined))})")
+            joined.extend(given)
+        combined = f"WITH {', '.join(parts)} {_THEN} {_renumbered(sql, len(joined))}"
+        return combined, (*joined, *values)
+
+
+_THEN = "/* then */"
+"""Between a statement's deferred writes and itself (statement counters look for it)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _renumbered(sql: str, offset: int) -> str:
+    """``sql`` with its placeholders ``$n`` moved up by ``offset``."""
+    if not offset:
+        return sql
+    return _PLACEHOLDER.sub(lambda found: f"${int(found.group(1)) + offset}", sql)
+
+
+_BATCHES: weakref.WeakKeyDictionary[Connection, _Batch] = weakref.WeakKeyDictionary()
+
+
+async def _flush(sync: Connection, batch: _Batch) -> None:
+    """Run ``batch``'s writes now, in one statement: the last with the others as its WITH."""
+    *first, (form, values) = batch.writes
+    if first:
+        head = _Batch()
+        for earlier, given in first:
+            head.add(earlier, given)
+        sql, values = head.leading(form.sql, values)
+    else:
+        sql = form.sql
+    await _execute(sync, form, sql, values)
+
+
+def defer_writes(engine: AsyncEngine) -> None:
+    """Let :meth:`Prepared.defer` wait on ``engine``'s connections (PostgreSQL): what was
+    deferred runs before any statement SQLAlchemy runs itself, before a COMMIT, a SAVEPOINT and
+    its RELEASE; a ROLLBACK (to a savepoint too) drops it."""
+    sync_engine = engine.sync_engine
+
+    def flush(conn: Connection, *_: Any) -> None:
+        batch = _BATCHES.pop(conn, None)
+        if batch is not None:  # SQLAlchemy's own work runs in a greenlet: it can await
+            await_(_flush(conn, batch))
+
+    def drop(conn: Connection, *_: Any) -> None:
+        _BATCHES.pop(conn, None)
+
+    for name in ("before_cursor_execute", "commit", "savepoint", "release_savepoint"):
+        event.listen(sync_engine, name, flush)
+    for name in ("rollback", "rollback_savepoint"):
+        event.listen(sync_engine, name, drop)
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Form:
@@ -155,13 +308,28 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
         if returns
         else ()
     )
+    postgres = dialect.name == "postgresql"
+    sql = compiled.string
+    numbers = [int(found) for found in _PLACEHOLDER.findall(sql)]
     return _Form(
-        sql=compiled.string,
+        sql=sql,
         params=tuple(params),
         row=row,
         results=results,
-        postgres=dialect.name == "postgresql",
+        postgres=postgres,
         reads=bool(statement.is_select),
+        tables=frozenset(
+            table.name
+            for table in find_tables(
+                compiled.statement, check_columns=True, include_crud=True, include_joins=True
+            )
+            if isinstance(table, Table)
+        ),
+        # each value once, as $1..$n, and nothing else that looks like one (a literal)
+        deferrable=postgres
+        and sql.startswith(("INSERT", "UPDATE", "DELETE"))
+        and sorted(set(numbers)) == list(range(1, len(params) + 1)),
+        locks=sql.startswith(("UPDATE", "DELETE")) or bool(_LOCKING_READ.search(sql)),
     )
 
 
@@ -277,9 +445,22 @@ async def insert_row(
     return await _INSERTS(table, tuple(sorted(values)), returning).run(conn, **values)
 
 
+async def defer_insert(conn: AsyncConnection, table: Table, values: Mapping[str, Any]) -> None:
+    """:func:`insert_row`, deferred (see :meth:`Prepared.defer`)."""
+    await _INSERTS(table, tuple(sorted(values)), ()).defer(conn, **values)
+
+
 async def update_row(
     conn: AsyncConnection, table: Table, key: str, value: Any, values: Mapping[str, Any]
 ) -> Ran:
     """Set ``values`` in the row(s) whose column ``key`` is ``value``."""
     shape = _UPDATES(table, key, tuple(sorted(values)))
     return await shape.run(conn, **{f"where_{key}": value}, **values)
+
+
+async def defer_update(
+    conn: AsyncConnection, table: Table, key: str, value: Any, values: Mapping[str, Any]
+) -> None:
+    """:func:`update_row`, deferred (see :meth:`Prepared.defer`)."""
+    shape = _UPDATES(table, key, tuple(sorted(values)))
+    await shape.defer(conn, **{f"where_{key}": value}, **values)

@@ -9,6 +9,7 @@ creeping back up (counts are deterministic; timings are not).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,10 @@ _PRAGMAS = ("PRAGMA",)
 
 class StatementCounts(Counter[str]):
     """``select``, ``insert``, ``update``, ``delete``, ``other``: statements by their first
-    word; ``begin``, ``commit``, ``rollback``: transactions; ``connect``: new connections."""
+    word (a statement that carries deferred writes counts each of them too, see
+    :meth:`tryon_core.db.prepared.Prepared.defer`); ``trips``: what was sent to the database
+    (a statement and its deferred writes are one); ``begin``, ``commit``, ``rollback``:
+    transactions; ``connect``: new connections."""
 
     @property
     def statements(self) -> int:
@@ -35,7 +39,28 @@ class StatementCounts(Counter[str]):
         return {kind: self[kind] / requests for kind in _KINDS if self[kind]}
 
 
-_KINDS = ("select", "insert", "update", "delete", "other", "begin", "commit", "rollback", "connect")
+_KINDS = (
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "other",
+    "trips",
+    "begin",
+    "commit",
+    "rollback",
+    "connect",
+)
+_DEFERRED = re.compile(r"\bdeferred_\d+ AS \((\w+)")
+_THEN = "/* then */"
+
+
+def _kinds(statement: str) -> list[str | None]:
+    """The kinds of ``statement``, and of each write deferred into it."""
+    if statement.startswith("WITH deferred_") and _THEN in statement:
+        writes, last = statement.split(_THEN, 1)
+        return [_kind(word) for word in _DEFERRED.findall(writes)] + [_kind(last)]
+    return [_kind(statement)]
 
 
 def _kind(statement: str) -> str | None:
@@ -66,7 +91,11 @@ def count_statements(
             counts[kind] += 1
 
     def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        add(_kind(statement))
+        kinds = _kinds(statement)
+        for kind in kinds:
+            add(kind)
+        if any(kinds):
+            add("trips")
 
     def began(conn: Any) -> None:
         add("begin")

@@ -1,0 +1,218 @@
+"""Deferred writes (``Prepared.defer``): on PostgreSQL a write nobody reads back goes to the
+server with the transaction's next statement, in one round trip; on SQLite it runs at once.
+Either way the transaction ends as if each write had run where it was written: in order, each
+seen by what follows it, committed or rolled back with the rest, its errors raised within it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tryon_core.db.engine import Database, create_database
+from tryon_core.db.prepared import Prepared, defer_insert, insert_row
+from tryon_core.db.schema import accounts, api_keys, ledger
+from tryon_core.testing.statements import count_statements
+
+MADE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+_BALANCE = Prepared(select(accounts.c.balance).where(accounts.c.id == bindparam("id")))
+_ADD = Prepared(
+    update(accounts)
+    .where(accounts.c.id == bindparam("id"))
+    .values(balance=accounts.c.balance + bindparam("amount"))
+)
+_LEDGER_ROWS = Prepared(
+    select(ledger.c.amount).where(ledger.c.account_id == bindparam("id")).order_by(ledger.c.id)
+)
+_names = itertools.count()
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = create_database(database_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+def _account(account_id: str, balance: int = 0) -> dict[str, object]:
+    return {
+        "id": account_id,
+        "name": "",
+        "balance": balance,
+        "reserved": 0,
+        "created_at": MADE,
+        "operator": False,
+        "active_generations": 0,
+    }
+
+
+def _entry(account_id: str, amount: int) -> dict[str, object]:
+    return {
+        "account_id": account_id,
+        "kind": "grant",
+        "amount": amount,
+        "reserved_delta": 0,
+        "generation_id": None,
+        "note": "",
+        "created_at": MADE,
+    }
+
+
+async def _new_account(database: Database, balance: int = 0) -> str:
+    account_id = f"acc_deferred_{next(_names)}"
+    async with database.transaction() as conn:
+        await insert_row(conn, accounts, _account(account_id, balance))
+    return account_id
+
+
+async def _state(database: Database, account_id: str) -> tuple[int, list[int]]:
+    async with database.reading() as conn:
+        balance = await _BALANCE.scalar(conn, id=account_id)
+        entries = [row.amount for row in (await _LEDGER_ROWS.run(conn, id=account_id)).rows]
+    return int(balance), entries
+
+
+async def test_writes_go_with_the_next_statement_on_postgresql(database: Database) -> None:
+    account_id = await _new_account(database)
+    with count_statements(database.engine) as counts:
+        async with database.transaction() as conn:
+            await defer_insert(conn, ledger, _entry(account_id, 3))
+            await _ADD.run(conn, id=account_id, amount=3)  # the ledger row goes with it
+            await defer_insert(conn, ledger, _entry(account_id, 4))
+            await _ADD.defer(conn, id=account_id, amount=4)  # a table apart: they go at COMMIT
+    assert counts["insert"] == 2 and counts["update"] == 2  # every write ran...
+    assert counts["trips"] == (4 if database.is_sqlite else 2)  # ...in fewer round trips
+    assert await _state(database, account_id) == (7, [3, 4])
+
+
+async def test_rows_are_locked_in_the_order_the_code_writes_them(database: Database) -> None:
+    """Two writes that lock rows never go in one statement, whose parts run in no set order:
+    a transaction holding the key and waiting for the account, beside one holding the account
+    and waiting for the key, is a deadlock."""
+    account_id = await _new_account(database)
+    add_key_use = Prepared(
+        update(api_keys)
+        .where(api_keys.c.account_id == bindparam("id"))
+        .values(limit_used=api_keys.c.limit_used + 1)
+    )
+    with count_statements(database.engine) as counts:
+        async with database.transaction() as conn:
+            await defer_insert(conn, ledger, _entry(account_id, 1))
+            await _ADD.defer(conn, id=account_id, amount=1)  # locks the account's row
+            await add_key_use.defer(conn, id=account_id)  # locks key rows: after, on its own
+    assert counts["trips"] == (3 if database.is_sqlite else 2)
+    assert await _state(database, account_id) == (1, [1])
+
+
+async def test_the_next_statement_sees_what_was_deferred(database: Database) -> None:
+    account_id = await _new_account(database, balance=10)
+    async with database.transaction() as conn:
+        await _ADD.defer(conn, id=account_id, amount=5)
+        assert await _BALANCE.scalar(conn, id=account_id) == 15  # prepared, same table
+        await _ADD.defer(conn, id=account_id, amount=1)
+        await _ADD.defer(conn, id=account_id, amount=1)  # one row twice: never one statement
+        seen = await conn.scalar(select(accounts.c.balance).where(accounts.c.id == account_id))
+        assert seen == 17  # SQLAlchemy's own statement: what was deferred ran first
+        await defer_insert(conn, ledger, _entry(account_id, 2))
+        entries = (await conn.execute(select(ledger.c.amount))).scalars().all()
+        assert 2 in entries
+    assert await _state(database, account_id) == (17, [2])
+
+
+async def test_a_rollback_drops_what_was_deferred(database: Database) -> None:
+    account_id = await _new_account(database, balance=10)
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as conn:
+            await defer_insert(conn, ledger, _entry(account_id, 5))
+            await _ADD.defer(conn, id=account_id, amount=5)
+            raise RuntimeError("the caller gives up")
+    async with database.transaction() as conn:  # the same pooled connection, nothing left over
+        await _ADD.defer(conn, id=account_id, amount=1)
+    assert await _state(database, account_id) == (11, [])
+
+
+async def test_a_savepoint_rolled_back_drops_only_its_own(database: Database) -> None:
+    account_id = await _new_account(database)
+    async with database.transaction() as conn:
+        await _ADD.defer(conn, id=account_id, amount=1)  # before the savepoint: kept
+        nested = await conn.begin_nested()
+        await _ADD.defer(conn, id=account_id, amount=10)
+        await defer_insert(conn, ledger, _entry(account_id, 10))
+        await nested.rollback()
+        nested = await conn.begin_nested()
+        await _ADD.defer(conn, id=account_id, amount=100)
+        await nested.commit()  # released: kept
+    assert await _state(database, account_id) == (101, [])
+
+
+async def test_an_error_of_a_deferred_write_fails_its_transaction(database: Database) -> None:
+    account_id = await _new_account(database, balance=10)
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as conn:
+            await _ADD.defer(conn, id=account_id, amount=5)
+            await defer_insert(conn, ledger, _entry("acc_nobody", 5))  # no such account
+            await _BALANCE.scalar(conn, id=account_id)  # on PostgreSQL, raised here
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as conn:
+            await _ADD.defer(conn, id=account_id, amount=5)
+            await defer_insert(conn, ledger, _entry("acc_nobody", 5))  # raised at the COMMIT
+    assert await _state(database, account_id) == (10, [])  # nothing of either was kept
+
+
+async def test_outside_a_transaction_a_write_runs_at_once(database: Database) -> None:
+    account_id = await _new_account(database, balance=1)
+    async with database.reading() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await _ADD.defer(conn, id=account_id, amount=1)
+    assert await _state(database, account_id) == (2, [])
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(-5, 5)),
+        st.tuples(st.just("entry"), st.integers(-5, 5)),
+        st.tuples(st.just("read"), st.just(0)),
+        st.tuples(st.just("sqlalchemy read"), st.just(0)),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=_STEPS, commit=st.booleans())
+async def test_deferring_changes_nothing_but_the_round_trips(
+    database: Database, steps: list[tuple[str, int]], commit: bool
+) -> None:
+    """Any mix of deferred writes and reads ends as running each write at once would."""
+    account_id = await _new_account(database, balance=100)  # never below zero (a CHECK)
+    balance, entries = 100, []
+    try:
+        async with database.transaction() as conn:
+            for step, amount in steps:
+                if step == "add":
+                    await _ADD.defer(conn, id=account_id, amount=amount)
+                    balance += amount
+                elif step == "entry":
+                    await defer_insert(conn, ledger, _entry(account_id, amount))
+                    entries.append(amount)
+                elif step == "read":
+                    assert await _BALANCE.scalar(conn, id=account_id) == balance
+                    rows = (await _LEDGER_ROWS.run(conn, id=account_id)).rows
+                    assert [row.amount for row in rows] == entries
+                else:
+                    query = select(accounts.c.balance).where(accounts.c.id == account_id)
+                    assert await conn.scalar(query) == balance
+            if not commit:
+                raise LookupError("rolled back")
+    except LookupError:
+        balance, entries = 100, []
+    assert await _state(database, account_id) == (balance, entries)
