@@ -5,11 +5,14 @@ restart, a cut connection) is replaced before anyone uses it."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database, create_database
+from tryon_core.db.prepared import Prepared
 
 pytestmark = pytest.mark.postgres
+_BACKEND = Prepared(select(func.pg_backend_pid()))
 
 
 async def _backend(database: Database) -> int:
@@ -88,5 +91,30 @@ async def test_a_write_transaction_costs_no_ping_of_its_own(postgres_database_ur
         async with database.reading() as conn:
             await conn.execute(text("SELECT 42"))
         assert sent[0] == "SELECT 1"
+    finally:
+        await database.dispose()
+
+
+async def test_a_read_is_checked_by_its_own_statement(postgres_database_url: str) -> None:
+    """``Database.read`` (authentication) sends no ping: its first statement checks the
+    connection. One cut in the pool fails that statement, is dropped, and the read runs again
+    on a checked connection: the caller sees its answer, not an error."""
+    database = create_database(postgres_database_url, pool_size=1)
+    sent: list[str] = []
+
+    async def backend(conn: AsyncConnection) -> int:
+        return int(await _BACKEND.scalar(conn))  # as authentication reads: prepared
+
+    try:
+        async with database.reading() as conn:
+            raw = await conn.get_raw_connection()
+            raw.driver_connection.add_query_logger(lambda record: sent.append(record.query))
+        first = await database.read(backend)
+        assert [query.split()[1] for query in sent] == ["pg_backend_pid()"]  # no "SELECT 1"
+        for _ in range(3):
+            await _cut(database, first)
+            replaced = await database.read(backend)
+            assert replaced != first
+            first = replaced
     finally:
         await database.dispose()

@@ -201,8 +201,9 @@ class Gateway:
         """The caller of an ``Authorization`` header (an API key, or a demo session's token
         from the ``origin`` it allows), or 401. Reads only: never waits for the database's
         writer."""
-        async with self.database.reading() as conn:
-            return await authenticate(conn, authorization, origin=origin, usage=self.key_usage)
+        return await self.database.read(
+            lambda conn: authenticate(conn, authorization, origin=origin, usage=self.key_usage)
+        )
 
     def result_fetcher(self, provider: str, base_url: str | None) -> GuardedFetcher:
         """The fetcher for one provider's result URLs: its own origin is allowed."""

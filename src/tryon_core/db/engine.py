@@ -105,7 +105,7 @@ class Database:
             writer = self._turns_of_this_loop.turn(turn)
         else:
             writer = contextlib.nullcontext()
-        async with writer, self._connection(begin=True) as conn:
+        async with writer, self._connection(checkout="begin") as conn:
             transaction = conn.begin()
             await _guarded(transaction.start())
             try:
@@ -117,24 +117,45 @@ class Database:
             await _guarded(transaction.commit())
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads only (no BEGIN IMMEDIATE on SQLite)."""
-        async with self._connection() as conn:
+    async def reading(self, *, checked: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only (no BEGIN IMMEDIATE on SQLite). ``checked=False``:
+        PostgreSQL's is handed out without its checkout's ping (see :meth:`read`)."""
+        async with self._connection(checkout="ping" if checked else "nothing") as conn:
             await _guarded(conn.execution_options(tryon_read_only=True))
             yield conn
 
+    async def read(self, reads: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``reads(conn)``: statements that only read, so it may run twice. PostgreSQL's
+        connection is handed out without a ping, its first statement checking it instead (a
+        round trip fewer). If the driver fails it (cut while in the pool, the server restarted:
+        asyncpg does not always say so plainly), that connection is dropped and ``reads`` runs
+        again on one checked as usual, where an error is the caller's."""
+        if not self.is_sqlite:
+            try:
+                async with self.reading(checked=False) as conn:
+                    try:
+                        return await reads(conn)
+                    except DBAPIError:
+                        await _guarded(conn.invalidate())
+                        raise _Unchecked() from None
+            except _Unchecked:
+                pass
+        async with self.reading() as conn:
+            return await reads(conn)
+
     @asynccontextmanager
-    async def _connection(self, *, begin: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def _connection(self, *, checkout: str = "ping") -> AsyncIterator[AsyncConnection]:
         """A pooled connection, checked out and returned whole whatever is cancelled.
 
-        ``begin``: PostgreSQL's connection comes with its transaction begun, BEGIN standing in
-        for the checkout's ping (see :func:`_ping_at_checkout`)."""
+        ``checkout``, PostgreSQL: ``"ping"`` checks the connection, ``"begin"`` begins its
+        transaction instead (BEGIN standing in for the ping), ``"nothing"`` hands it out as it
+        is (see :func:`_ping_at_checkout`)."""
         conn = self.engine.connect()
-        token = _BEGIN_AT_CHECKOUT.set(begin)
+        token = _AT_CHECKOUT.set(checkout)
         try:
             await _guarded(conn.start())
         finally:
-            _BEGIN_AT_CHECKOUT.reset(token)
+            _AT_CHECKOUT.reset(token)
         try:
             yield conn
         except _OUTAGE as exc:
@@ -196,6 +217,10 @@ class Database:
         await self.engine.dispose()
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+
+
+class _Unchecked(Exception):
+    """An unchecked connection failed a read: run it again on a checked one."""
 
 
 _SQLALCHEMY_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
@@ -300,10 +325,10 @@ def create_database(
     return Database(engine)
 
 
-_BEGIN_AT_CHECKOUT: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "tryon_begin_at_checkout", default=False
+_AT_CHECKOUT: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "tryon_at_checkout", default="ping"
 )
-"""Set while :meth:`Database.transaction` checks a connection out: begin its transaction."""
+"""What checking a PostgreSQL connection out does (see :meth:`Database._connection`)."""
 
 
 def _ping_at_checkout(engine: AsyncEngine) -> None:
@@ -315,14 +340,16 @@ def _ping_at_checkout(engine: AsyncEngine) -> None:
 
     A connection checked out for a write transaction is checked by beginning it: BEGIN goes to
     the server at once instead of with the first statement, and costs the ping's round trip
-    (SQLAlchemy's asyncpg adapter then finds its transaction begun)."""
+    (SQLAlchemy's asyncpg adapter then finds its transaction begun). One checked out for
+    :meth:`Database.read` is not checked: its own first statement does that."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         try:
-            if _BEGIN_AT_CHECKOUT.get():
+            check = _AT_CHECKOUT.get()
+            if check == "begin":
                 await_(dbapi_connection._start_transaction())
-            else:
+            elif check == "ping":
                 await_(dbapi_connection.driver_connection.execute("SELECT 1"))
         except Exception as error:  # gone: the pool discards it and connects anew
             raise DisconnectionError(f"a pooled connection failed its ping: {error}") from error
