@@ -278,7 +278,9 @@ def defer_writes(engine: AsyncEngine) -> None:
     def drop(conn: Connection, *_: Any) -> None:
         _BATCHES.pop(conn, None)
 
-    for name in ("before_cursor_execute", "commit", "savepoint", "release_savepoint"):
+    # before_execute: SQLAlchemy's own executions only (prepared statements go by
+    # before_cursor_execute, and take what waits with them themselves)
+    for name in ("before_execute", "commit", "savepoint", "release_savepoint"):
         event.listen(sync_engine, name, flush)
     for name in ("rollback", "rollback_savepoint"):
         event.listen(sync_engine, name, drop)
