@@ -26,12 +26,11 @@ def _image(size: int, content_type: ImageType = "image/png") -> InputImage:
     ("images", "on_the_loop"),
     [
         ([_image(1000), _image(1000)], True),
-        ([_image(INLINE_BYTES // 2), _image(INLINE_BYTES // 2)], True),
-        ([_image(INLINE_BYTES // 2), _image(INLINE_BYTES // 2 + 1)], False),  # too big in all
+        ([_image(INLINE_BYTES), _image(4 * INLINE_BYTES)], True),  # big: base64 holds the GIL
         ([_image(1000), _image(1000, "image/webp")], False),  # Pillow would re-encode the WebP
     ],
 )
-async def test_small_bodies_are_built_on_the_loop(
+async def test_bodies_without_pillow_work_are_built_on_the_loop(
     images: list[InputImage], on_the_loop: bool
 ) -> None:
     loop_thread = threading.get_ident()
