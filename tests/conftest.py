@@ -24,6 +24,7 @@ from tests.helpers import SAMPLES, data_url
 from tests.seaweed import SeaweedFS, weed_binary
 from tryon_core.api import create_app
 from tryon_core.config import Settings, parse_settings
+from tryon_core.db import Database, create_database
 from tryon_core.testing import ScriptedProvider
 
 POSTGRES_ENV = "TRYON_TEST_POSTGRES_URL"
@@ -131,6 +132,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path}/tryon.db"
     url: str = request.getfixturevalue("postgres_database_url")
     return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The database of ``database_url``, migrated, for tests that use it directly."""
+    database = create_database(database_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

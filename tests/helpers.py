@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,21 @@ async def own_database(client: AsyncTestClient[Litestar] | Litestar) -> AsyncIte
         yield database
     finally:
         await database.dispose()
+
+
+def account_row(
+    account_id: str, *, balance: int, operator: bool, created: datetime
+) -> dict[str, object]:
+    """Every column of an ``accounts`` row, for tests that insert one themselves."""
+    return {
+        "id": account_id,
+        "name": "",
+        "balance": balance,
+        "reserved": 0,
+        "created_at": created,
+        "operator": operator,
+        "active_generations": 0,
+    }
 
 
 def auth(key: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ seen by what follows it, committed or rolled back with the rest, its errors rais
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tryon_core.db.engine import Database, create_database
+from tests.helpers import account_row
+from tryon_core.db.engine import Database
 from tryon_core.db.prepared import Prepared, defer_insert, insert_row
 from tryon_core.db.schema import accounts, api_keys, ledger
 from tryon_core.testing.statements import count_statements
@@ -33,24 +33,8 @@ _LEDGER_ROWS = Prepared(
 _names = itertools.count()
 
 
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = create_database(database_url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
-
-
 def _account(account_id: str, balance: int = 0) -> dict[str, object]:
-    return {
-        "id": account_id,
-        "name": "",
-        "balance": balance,
-        "reserved": 0,
-        "created_at": MADE,
-        "operator": False,
-        "active_generations": 0,
-    }
+    return account_row(account_id, balance=balance, operator=False, created=MADE)
 
 
 def _entry(account_id: str, amount: int) -> dict[str, object]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from tests.helpers import account_row
 from tryon_core.db.engine import Database, create_database
 from tryon_core.db.prepared import Prepared, insert_row, update_row
 from tryon_core.db.schema import accounts, api_keys, ledger
@@ -28,24 +28,8 @@ _ACCOUNT = Prepared(
 )
 
 
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = create_database(database_url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
-
-
 def _account(account_id: str, balance: int = 5) -> dict[str, object]:
-    return {
-        "id": account_id,
-        "name": "",
-        "balance": balance,
-        "reserved": 0,
-        "created_at": MADE,
-        "operator": True,
-        "active_generations": 0,
-    }
+    return account_row(account_id, balance=balance, operator=True, created=MADE)
 
 
 async def test_rows_commit_and_convert_both_ways(database: Database) -> None:
