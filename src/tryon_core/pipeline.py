@@ -398,10 +398,14 @@ async def record_success(
     generation_id: str,
     outcome: Outcome,
     account_id: str,
+    *,
+    before_balances: Callable[[AsyncConnection], Awaitable[None]] | None = None,
 ) -> bool:
     """Capture the charge, keep the files and mark the generation completed, in the caller's
     transaction. False (and nothing written) if the generation was already settled, e.g. a
-    job cancelled or past its deadline meanwhile: then the caller deletes the stored files."""
+    job cancelled or past its deadline meanwhile: then the caller deletes the stored files.
+    ``before_balances``: more writes of a generation that settles (a job's webhook delivery),
+    made before the shared rows are updated (see :func:`tryon_core.billing.settle`)."""
     slug = outcome.served.slug
     ended = _ended(status="completed", model=slug)
 
@@ -420,6 +424,8 @@ async def record_success(
                 created=now,
                 expires=expires,
             )
+        if before_balances is not None:
+            await before_balances(conn)
 
     if not await billing.settle(
         conn, generation_id, outcome.charge, model=slug, finish=ended, before_balances=keep_files
@@ -429,10 +435,17 @@ async def record_success(
     return True
 
 
-async def record_failure(conn: AsyncConnection, generation_id: str, error: dict[str, Any]) -> bool:
+async def record_failure(
+    conn: AsyncConnection,
+    generation_id: str,
+    error: dict[str, Any],
+    *,
+    before_balances: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> bool:
     """Release everything held and mark the generation failed, exactly once (see above)."""
+    ended = _ended(status="failed", error=error)
     if not await billing.settle(
-        conn, generation_id, 0, finish=_ended(status="failed", error=error)
+        conn, generation_id, 0, finish=ended, before_balances=before_balances
     ):
         return False
     metrics.generation_settled(None, error)

@@ -17,7 +17,7 @@ from tryon_core.accounts import Principal
 from tryon_core.db.schema import generations
 from tryon_core.errors import NotFound
 from tryon_core.gateway import Gateway
-from tryon_core.jobs.finish import drop_inputs, notify
+from tryon_core.jobs.finish import drop_inputs, notifier
 from tryon_core.jobs.view import JobBody, load_job
 from tryon_core.jobs.worker import Cancelled
 from tryon_core.pipeline import error_record, record_failure
@@ -45,9 +45,9 @@ async def cancel_job(gateway: Gateway, principal: Principal, job_id: str) -> Job
             )
             if queued.rowcount == 1:
                 error = error_record(Cancelled())
-                ended = await record_failure(conn, job_id, error)
-                if ended:
-                    await notify(conn, gateway, job_id)
+                ended = await record_failure(
+                    conn, job_id, error, before_balances=notifier(gateway, job_id)
+                )
     if ended:
         await drop_inputs(gateway, job_id)
     gateway.events.publish(job_id)

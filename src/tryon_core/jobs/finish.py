@@ -7,6 +7,7 @@ delivery recorded too, or neither happened.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -19,16 +20,16 @@ from tryon_core.jobs.view import load_job
 from tryon_core.pipeline import Outcome, discard, record_failure, record_success
 from tryon_core.webhooks import enqueue, event_for_status
 
-__all__ = ["drop_inputs", "finish_failure", "finish_success", "notify"]
+__all__ = ["drop_inputs", "finish_failure", "finish_success", "notifier", "notify"]
 
 log = logging.getLogger("tryon.jobs")
 
 
 async def finish_success(gateway: Gateway, job_id: str, outcome: Outcome, account_id: str) -> bool:
     async with gateway.database.transaction(turn=account_id) as conn:
-        kept = await record_success(conn, gateway, job_id, outcome, account_id)
-        if kept:
-            await notify(conn, gateway, job_id)
+        kept = await record_success(
+            conn, gateway, job_id, outcome, account_id, before_balances=notifier(gateway, job_id)
+        )
     if kept:
         await drop_inputs(gateway, job_id)
     else:
@@ -40,9 +41,7 @@ async def finish_success(gateway: Gateway, job_id: str, outcome: Outcome, accoun
 
 async def finish_failure(gateway: Gateway, job_id: str, error: dict[str, Any]) -> bool:
     async with gateway.database.transaction() as conn:
-        ended = await record_failure(conn, job_id, error)
-        if ended:
-            await notify(conn, gateway, job_id)
+        ended = await record_failure(conn, job_id, error, before_balances=notifier(gateway, job_id))
     if ended:
         await drop_inputs(gateway, job_id)
     gateway.events.publish(job_id)
@@ -67,6 +66,12 @@ async def drop_inputs(gateway: Gateway, job_id: str) -> None:
             await gateway.store.delete(row.storage_key)
     except Exception:
         log.exception("job %s: its input images could not be deleted yet", job_id)
+
+
+def notifier(gateway: Gateway, job_id: str) -> Callable[[AsyncConnection], Awaitable[None]]:
+    """:func:`notify`, as a settlement's ``before_balances``: written only if the job ends
+    there, and before its account's and key's rows, which every request of theirs waits for."""
+    return lambda conn: notify(conn, gateway, job_id)
 
 
 async def notify(conn: AsyncConnection, gateway: Gateway, job_id: str) -> None:
