@@ -110,6 +110,22 @@ async def test_the_next_statement_sees_what_was_deferred(database: Database) -> 
     assert await _state(database, account_id) == (17, [2])
 
 
+async def test_a_write_that_cannot_wait_runs_after_what_waits(database: Database) -> None:
+    """A statement with a WITH of its own cannot take deferred writes along: deferred too, it
+    runs at once, after them."""
+    account_id = await _new_account(database, balance=10)
+    target = select(accounts.c.id).where(accounts.c.id == bindparam("id")).cte("target")
+    double = Prepared(
+        update(accounts)
+        .where(accounts.c.id.in_(select(target.c.id)))
+        .values(balance=accounts.c.balance * 2)
+    )
+    async with database.transaction() as conn:
+        await _ADD.defer(conn, id=account_id, amount=5)
+        await double.defer(conn, id=account_id)
+    assert await _state(database, account_id) == (30, [])  # (10 + 5) * 2, in order
+
+
 async def test_a_rollback_drops_what_was_deferred(database: Database) -> None:
     account_id = await _new_account(database, balance=10)
     with pytest.raises(RuntimeError):

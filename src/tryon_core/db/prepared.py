@@ -26,10 +26,10 @@ just before the transaction commits, or before any other statement SQLAlchemy ru
 connection. A ``WITH`` and its statement share one snapshot: none sees what another writes, and
 one row written twice in it keeps one of the writes. So a deferred write never shares a
 statement with another that names one of its tables: that one goes first, on its own. Its
-parts also run in no set order, so at most one of them locks rows (an UPDATE, a DELETE):
-rows are locked in the order the code writes them, as two transactions that lock the same
-rows in opposite orders wait for each other (PostgreSQL ends one with "deadlock detected"). An error
-of a deferred write (a constraint) surfaces at the statement it went with, in the same
+parts also run in no set order, so at most one of them locks rows (an UPDATE, a DELETE): rows
+are locked in the order the code writes them, as two transactions that lock the same rows in
+opposite orders wait for each other (PostgreSQL ends one with "deadlock detected"). An error of
+a deferred write (a constraint) surfaces at the statement it went with, in the same
 transaction, which then rolls back: a caller that handles a write's own error runs it instead.
 A rollback (to a savepoint too) drops what was deferred since. SQLite runs every write at once:
 its statements cost no round trip (see ``_on_aiosqlite``).
@@ -131,15 +131,7 @@ class Prepared:
     async def run(self, conn: AsyncConnection, **params: Any) -> Ran:
         sync = await _started(conn)
         form = self._form(sync.dialect)
-        values = form.values(params)
-        batch = _BATCHES.pop(sync, None) if form.postgres else None
-        if batch is not None and (batch.apart(form) or not form.sql.startswith(_LEADS)):
-            await _flush(sync, batch)
-            batch = None
-        if batch is None:
-            return await _execute(sync, form, form.sql, values)
-        sql, joined = batch.leading(form.sql, values)
-        return await _execute(sync, form, sql, joined)
+        return await _run(sync, form, form.values(params))
 
     async def defer(self, conn: AsyncConnection, **params: Any) -> None:
         """Run this write with the transaction's next statement (PostgreSQL; see the module):
@@ -148,7 +140,7 @@ class Prepared:
         form = self._form(sync.dialect)
         values = form.values(params)
         if not form.deferrable or not sync.in_transaction():
-            await _execute(sync, form, form.sql, values)
+            await _run(sync, form, values)
             return
         batch = _BATCHES.get(sync)
         if batch is not None and batch.apart(form):
@@ -178,6 +170,19 @@ async def _started(conn: AsyncConnection) -> Connection:
         sync = conn.sync_connection
     assert sync is not None
     return sync
+
+
+async def _run(sync: Connection, form: _Form, values: tuple[Any, ...]) -> Ran:
+    """Run ``form`` now: with the writes deferred on ``sync`` if it can go with them, else after
+    them."""
+    batch = _BATCHES.pop(sync, None) if form.postgres else None
+    if batch is None:
+        return await _execute(sync, form, form.sql, values)
+    if batch.apart(form) or not form.sql.startswith(_LEADS):
+        await _flush(sync, batch)
+        return await _execute(sync, form, form.sql, values)
+    sql, joined = _with(batch.writes, form.sql, values)
+    return await _execute(sync, form, sql, joined)
 
 
 async def _execute(sync: Connection, form: _Form, sql: str, values: tuple[Any, ...]) -> Ran:
@@ -225,15 +230,18 @@ class _Batch:
         or two transactions could each wait for the other's)."""
         return bool(self.tables & form.tables) or (self.locks and form.locks)
 
-    def leading(self, sql: str, values: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
-        """The statement ``sql`` with these writes as its ``WITH``, and every value in order."""
-        parts: list[str] = []
-        joined: list[Any] = []
-        for number, (form, given) in enumerate(self.writes, start=1):
-            parts.append(f"deferred_{number} AS ({_renumbered(form.sql, len(joined))})")
-            joined.extend(given)
-        combined = f"WITH {', '.join(parts)} {_THEN} {_renumbered(sql, len(joined))}"
-        return combined, (*joined, *values)
+
+def _with(
+    writes: Sequence[tuple[_Form, tuple[Any, ...]]], sql: str, values: tuple[Any, ...]
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement ``sql`` with ``writes`` as its ``WITH``, and every value in order."""
+    parts: list[str] = []
+    joined: list[Any] = []
+    for number, (form, given) in enumerate(writes, start=1):
+        parts.append(f"deferred_{number} AS ({_renumbered(form.sql, len(joined))})")
+        joined.extend(given)
+    combined = f"WITH {', '.join(parts)} {_THEN} {_renumbered(sql, len(joined))}"
+    return combined, (*joined, *values)
 
 
 _THEN = "/* then */"
@@ -254,13 +262,7 @@ _BATCHES: weakref.WeakKeyDictionary[Connection, _Batch] = weakref.WeakKeyDiction
 async def _flush(sync: Connection, batch: _Batch) -> None:
     """Run ``batch``'s writes now, in one statement: the last with the others as its WITH."""
     *first, (form, values) = batch.writes
-    if first:
-        head = _Batch()
-        for earlier, given in first:
-            head.add(earlier, given)
-        sql, values = head.leading(form.sql, values)
-    else:
-        sql = form.sql
+    sql, values = _with(first, form.sql, values) if first else (form.sql, values)
     await _execute(sync, form, sql, values)
 
 
