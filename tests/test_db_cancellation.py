@@ -38,8 +38,13 @@ async def _read(database: Database) -> list[int]:
 
 
 def _can_write(path: Path) -> bool:
-    """Another connection takes SQLite's write lock at once (no busy wait)."""
-    return sqlite_takes_a_write(path)
+    """Another connection takes SQLite's write lock within a few seconds.
+
+    Not at once: a task cancelled inside one of SQLAlchemy's executions has its connection
+    invalidated, and if cancelled again while that connection closes, SQLAlchemy stops waiting
+    and leaves the close (and its rollback) to aiosqlite's thread, a moment later
+    (``AsyncAdapt_terminate.terminate``). A lock held for good still fails here."""
+    return sqlite_takes_a_write(path, wait=5.0)
 
 
 @pytest.mark.parametrize("step", range(0, 40))
