@@ -61,6 +61,7 @@ __all__ = [
     "defer_insert",
     "defer_update",
     "defer_writes",
+    "first_words",
     "insert_row",
     "prepared_by",
     "update_row",
@@ -245,7 +246,17 @@ def _with(
 
 
 _THEN = "/* then */"
-"""Between a statement's deferred writes and itself (statement counters look for it)."""
+"""Between a statement's deferred writes and itself."""
+_DEFERRED_WORD = re.compile(r"\bdeferred_\d+ AS \((\w+)")
+
+
+def first_words(sql: str) -> list[str]:
+    """The first word of each statement that ``sql`` runs: its deferred writes' (see
+    :meth:`Prepared.defer`), then its own; for statement counters."""
+    if sql.startswith("WITH deferred_") and _THEN in sql:
+        writes, own = sql.split(_THEN, 1)
+        return [*_DEFERRED_WORD.findall(writes), *own.split(None, 1)[:1]]
+    return sql.split(None, 1)[:1]
 
 
 @functools.lru_cache(maxsize=512)

@@ -9,7 +9,6 @@ creeping back up (counts are deterministic; timings are not).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tryon_core.db.prepared import first_words
 
 __all__ = ["StatementCounts", "count_statements"]
 
@@ -51,16 +52,11 @@ _KINDS = (
     "rollback",
     "connect",
 )
-_DEFERRED = re.compile(r"\bdeferred_\d+ AS \((\w+)")
-_THEN = "/* then */"
 
 
 def _kinds(statement: str) -> list[str | None]:
     """The kinds of ``statement``, and of each write deferred into it."""
-    if statement.startswith("WITH deferred_") and _THEN in statement:
-        writes, last = statement.split(_THEN, 1)
-        return [_kind(word) for word in _DEFERRED.findall(writes)] + [_kind(last)]
-    return [_kind(statement)]
+    return [_kind(word) for word in first_words(statement.lstrip()) or [""]]
 
 
 def _kind(statement: str) -> str | None:
