@@ -38,7 +38,6 @@ re-sent with another boundary is the same request.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import logging
@@ -54,6 +53,7 @@ from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy import and_, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tryon_core import b64
 from tryon_core.accounts import Principal
 from tryon_core.api.errors import envelope, error_response
 from tryon_core.db.conflicts import insert_on_conflict
@@ -460,7 +460,8 @@ async def _inline_files(gateway: Gateway, account_id: str, stored: _Stored) -> _
             ) from None
         except OSError:  # the store is away: the answer is still kept, so ask to retry
             raise store_unavailable() from None
-        inlined[match.group(0)] = b"data:" + match.group(1) + b";base64," + base64.b64encode(data)
+        encoded = b64.encode(data).encode("ascii")
+        inlined[match.group(0)] = b"data:" + match.group(1) + b";base64," + encoded
     body = _REFERENCES.sub(lambda m: inlined[m.group(0)], stored.body)
     return msgspec.structs.replace(stored, body=body)
 

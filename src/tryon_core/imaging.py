@@ -25,6 +25,7 @@ from typing import Literal
 
 from PIL import Image, ImageFile, ImageOps
 
+from tryon_core import b64
 from tryon_core.errors import InvalidImage, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from tryon_core.provider import ImageType, InputImage
 
@@ -429,7 +430,7 @@ def _base64(payload: str, characters: int) -> bytes | None:
     if characters % 4:
         payload += "=" * (-characters % 4)
     try:
-        return binascii.a2b_base64(payload, strict_mode=True)
+        return b64.decode(payload)
     except (binascii.Error, ValueError):  # ValueError: not ASCII
         return None
 

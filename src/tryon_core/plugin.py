@@ -13,6 +13,8 @@ business and may move. docs/plugins.md walks through them.
 
 from __future__ import annotations
 
+from tryon_core.b64 import decode as b64decode
+from tryon_core.b64 import encode as b64encode
 from tryon_core.errors import (
     BadResponse,
     ContentRefused,
@@ -86,6 +88,8 @@ __all__ = [
     "RateLimited",
     "Registrar",
     "TaskFailed",
+    "b64decode",
+    "b64encode",
     "build_for_upstream",
     "classify_status",
     "error_object",

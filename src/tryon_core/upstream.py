@@ -7,7 +7,6 @@ that no plugin copies another's code.
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.utils
 import io
 import time
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from PIL import Image
 
+from tryon_core import b64
 from tryon_core.errors import (
     BadResponse,
     InputRejected,
@@ -178,7 +178,7 @@ def fit_image_base64(
     data, content_type = fit_image(image, formats=formats, max_bytes=max_bytes, max_side=max_side)
     if data is image.data and image.base64 is not None:
         return image.base64, content_type
-    return base64.b64encode(data).decode("ascii"), content_type
+    return b64.encode(data), content_type
 
 
 def fit_image(

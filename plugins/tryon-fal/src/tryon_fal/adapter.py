@@ -8,8 +8,6 @@ poll until ``COMPLETED``, read the output JSON, download every image URL at once
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from typing import Any
 
 import msgspec
@@ -22,6 +20,7 @@ from tryon_core.plugin import (
     ProviderContext,
     ProviderMisconfigured,
     ProviderRequest,
+    b64decode,
 )
 from tryon_fal.config import FalConfig
 from tryon_fal.endpoints import ENDPOINTS, Endpoint
@@ -112,6 +111,6 @@ async def _download(url: str, context: ProviderContext) -> bytes:
         return await context.fetch(url)
     _, _, payload = url.partition(",")
     try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode(payload)
+    except ValueError:
         raise BadResponse("fal returned a data URI that is not base64.") from None

@@ -8,12 +8,10 @@ egress guard, never with the API client (it must not carry the API key).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
 from typing import Any
 
-from tryon_core.plugin import BadResponse, NoImage, OutputImage, ProviderContext
+from tryon_core.plugin import BadResponse, NoImage, OutputImage, ProviderContext, b64decode
 
 __all__ = ["collect"]
 
@@ -36,8 +34,8 @@ async def _image(item: str, context: ProviderContext, slug: str) -> bytes:
     prefix = _DATA_URI.match(item)
     if prefix is not None:
         try:
-            return base64.b64decode(item[prefix.end() :], validate=True)
-        except (binascii.Error, ValueError):
+            return b64decode(item[prefix.end() :])
+        except ValueError:
             raise BadResponse(f"{slug}: FASHN sent a data URI whose base64 is broken.") from None
     if item.startswith(("https://", "http://")):
         return await context.fetch(item)

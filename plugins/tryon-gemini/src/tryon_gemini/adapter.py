@@ -17,8 +17,6 @@ wait hint is ``RetryInfo.retryDelay`` in ``details``, not a header.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import httpx
@@ -36,6 +34,7 @@ from tryon_core.plugin import (
     ProviderRequest,
     RateLimited,
     TaskFailed,
+    b64decode,
     build_for_upstream,
     classify_status,
     error_object,
@@ -218,8 +217,8 @@ def _decode_image(data: Any) -> bytes:
     if isinstance(data, str) and data:
         bare = data.rstrip("=").replace("-", "+").replace("_", "/")
         try:
-            decoded = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
-        except (binascii.Error, ValueError):
+            decoded = b64decode(bare + "=" * (-len(bare) % 4))
+        except ValueError:
             pass
         else:
             if sniff(decoded) is None:

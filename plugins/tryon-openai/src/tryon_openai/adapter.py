@@ -14,8 +14,6 @@ refused connections) are left to the core, which maps them to ``ProviderTimeout`
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
 from typing import Annotated, Any, Literal, cast
 
@@ -34,6 +32,7 @@ from tryon_core.plugin import (
     ProviderError,
     ProviderMisconfigured,
     ProviderRequest,
+    b64decode,
     classify_status,
     error_object,
     fit_image,
@@ -196,8 +195,8 @@ def _images(body: Any, slug: str) -> list[OutputImage]:
         if not isinstance(encoded, str):
             raise BadResponse(f"{slug} answered with a b64_json that is not a string.")
         try:
-            decoded = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
+            decoded = b64decode(encoded)
+        except ValueError:
             raise BadResponse(f"{slug} answered with a b64_json that is not base64.") from None
         if sniff(decoded) is None:
             raise BadResponse(f"{slug} answered with b64_json that is not a PNG, JPEG or WebP.")

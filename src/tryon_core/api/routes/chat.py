@@ -15,7 +15,6 @@ is refused with it, since a stream cannot be replayed.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
@@ -26,7 +25,7 @@ import msgspec
 from litestar import MediaType, Request, Response, post
 from litestar.response import Stream
 
-from tryon_core import idempotency
+from tryon_core import b64, idempotency
 from tryon_core.accounts import Principal
 from tryon_core.api.bodies import read_body_once
 from tryon_core.api.deps import GatewayDep, PrincipalDep
@@ -154,7 +153,7 @@ def _by_reference(body: bytes, served: list[Generation]) -> bytes:
 
 
 def _data_url(image: StoredImage) -> str:
-    return f"data:{image.content_type};base64,{base64.b64encode(image.data).decode()}"
+    return f"data:{image.content_type};base64,{b64.encode(image.data)}"
 
 
 def _fingerprint(chat: ChatRequest, tryon: TryOnRequest) -> str:
