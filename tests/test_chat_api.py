@@ -324,19 +324,17 @@ async def test_the_schema_documents_the_body(client: Client) -> None:
     assert body["application/json"]["schema"]["required"] == ["messages"]
 
 
-async def test_an_adapter_gets_a_data_urls_own_base64_when_the_image_is_kept(
+async def test_an_adapter_gets_a_data_urls_bytes_however_its_base64_is_wrapped(
     client: Client, scripted: ScriptedProvider, chat_body: Any, person_url: str
 ) -> None:
-    """A data URL's text reaches the adapter as ``InputImage.base64`` (so an upstream that takes
-    base64 is sent it without a second encoding), only when it is the image's bytes as they
-    stand: with line breaks in it, the adapter gets None and encodes the bytes itself."""
+    """A data URL's base64 reaches the adapter decoded, the same bytes with line breaks in the
+    text or without them (the gateway keeps no image's text: encoding again is cheap)."""
     key, _ = await new_key(client, credits=10)
     prefix, text = person_url.split(",", 1)
-    garment = f"{prefix},{text[:76]}\n{text[76:]}"  # a line break: decoded, not kept as text
+    garment = f"{prefix},{text[:76]}\n{text[76:]}"  # a line break: cleaned, then decoded
     parts = [{"type": "text", "text": "Put this on"}, image(person_url), image(garment)]
     response = await client.post(ENDPOINT, json=chat_body(*parts), headers=auth(key))
     assert response.status_code == 200, response.text
     (call,) = scripted.calls
-    assert call.person.base64 == text
-    assert base64.b64decode(call.person.base64) == call.person.data
-    assert call.garments[0].base64 is None
+    assert call.person.data == call.garments[0].data == base64.b64decode(text)
+    assert not hasattr(call.person, "base64")

@@ -38,7 +38,6 @@ __all__ = [
     "describe_output",
     "encode",
     "load_image",
-    "read_data_url",
     "sniff",
 ]
 
@@ -98,23 +97,14 @@ def sniff(data: bytes) -> ImageType | None:
 
 
 def decode_data_url(url: str, *, param: str, max_bytes: int) -> bytes:
-    """The bytes of a ``data:[<mediatype>][;base64],<data>`` URL (see :func:`read_data_url`)."""
-    return read_data_url(url, param=param, max_bytes=max_bytes)[0]
-
-
-def read_data_url(url: str, *, param: str, max_bytes: int) -> tuple[bytes, str | None]:
     """The bytes of a ``data:[<mediatype>][;base64],<data>`` URL.
 
     Only base64 data is accepted (images are binary). A declared media type must be empty,
     ``image/*`` or ``application/octet-stream``; it is never trusted beyond that. The size is
     bounded from the length of the text before anything is decoded.
 
-    A data URL is as big as the image and a third, so the text is copied once (the data after
-    the comma; again without its line breaks if it has some) and decoded from that copy.
-
-    Returns the bytes, and that copy of the text when it is the bytes' standard base64 as it
-    stands (no spaces, padded), which an upstream that takes base64 can be sent as is; else
-    None.
+    A data URL is as big as the image and a third: the data after the comma is copied once
+    (again without its line breaks if it has some), decoded, and let go.
     """
     if not url[:5].lower() == "data:":
         raise _bad_data_url(param, "is not a data: URL")
@@ -136,12 +126,10 @@ def read_data_url(url: str, *, param: str, max_bytes: int) -> tuple[bytes, str |
     # spaces: the text is decoded as it is first, and counted and cleaned only if that fails
     # (each count is a pass over a text as big as the image).
     characters = len(url) - comma - 1
-    data = text = None
+    data = None
     if characters // 4 * 3 <= max_bytes + 2:
-        text = url[comma + 1 :]
-        data = _base64(text, characters)
+        data = _base64(url[comma + 1 :], characters)
     if data is None:
-        text = None
         spaces = sum(url.count(space, comma) for space in _SPACES)
         characters -= spaces
         if characters // 4 * 3 > max_bytes + 2:
@@ -149,13 +137,11 @@ def read_data_url(url: str, *, param: str, max_bytes: int) -> tuple[bytes, str |
         data = _base64(url[comma + 1 :].translate(_NO_SPACES), characters) if spaces else None
     if data is None:
         raise _bad_data_url(param, "is not valid base64 data")
-    if characters % 4:
-        text = None  # padded to decode: not the text as it stands
     if len(data) > max_bytes:
         raise _too_many_bytes(param, max_bytes)
     if not data:
         raise _bad_data_url(param, "contains no data")
-    return data, text
+    return data
 
 
 def inspect(data: bytes, *, param: str, limits: ImageLimits) -> tuple[ImageType, int, int]:

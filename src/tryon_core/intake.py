@@ -6,12 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-import msgspec
-
 from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import InvalidRequest
-from tryon_core.imaging import ImageLimits, decodes_quickly, inspect, load_image, read_data_url
+from tryon_core.imaging import ImageLimits, decode_data_url, decodes_quickly, inspect, load_image
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource
 from tryon_core.uninterrupted import uninterrupted
@@ -28,13 +26,12 @@ async def ingest(
 ) -> InputImage:
     """Read one image and check its header; then decode it: on the event loop if it is tiny,
     else in a thread, within ``budget``."""
-    text = None  # the bytes' base64 as the client sent them, if it did
     if source.data is not None:
         data = source.data
     elif source.url is None or not source.url.strip():
         raise InvalidRequest("An image must be a URL or an uploaded file.", param=source.param)
     elif source.url[:5].lower() == "data:":
-        data, text = read_data_url(source.url, param=source.param, max_bytes=limits.max_bytes)
+        data = decode_data_url(source.url, param=source.param, max_bytes=limits.max_bytes)
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
     _, width, height = inspect(data, param=source.param, limits=limits)
@@ -46,8 +43,6 @@ async def ingest(
             image = await uninterrupted(
                 asyncio.to_thread(load_image, data, param=source.param, limits=limits)
             )
-    if text is not None and image.data is data:  # kept as sent: so is its base64
-        image = msgspec.structs.replace(image, base64=text)
     return image
 
 

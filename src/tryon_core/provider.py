@@ -100,10 +100,6 @@ class InputImage(msgspec.Struct, frozen=True, kw_only=True):
     content_type: ImageType
     width: int
     height: int
-    base64: str | None = None
-    """``data`` in standard base64, when the gateway has it already (a data URL's text, kept
-    as the client sent it); else None. Adapters read it through
-    :func:`tryon_core.upstream.fit_image_base64`."""
 
 
 class ProviderRequest(msgspec.Struct, frozen=True, kw_only=True):

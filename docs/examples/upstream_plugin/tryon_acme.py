@@ -136,7 +136,7 @@ def _encode_images(request: ProviderRequest) -> tuple[str, str]:
 
 
 def _b64(image: InputImage) -> str:
-    # as is, if it fits (a data URL's own text, even: no second encoding)
+    # the bytes as they are if they fit, else re-encoded to fit; in base64
     return fit_image_base64(image, formats=ACCEPTED, max_bytes=MAX_BYTES)[0]
 
 
