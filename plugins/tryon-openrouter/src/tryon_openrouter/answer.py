@@ -8,8 +8,6 @@ are base64 data URLs; an http(s) URL is downloaded through ``context.fetch``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from tryon_core.plugin import (
@@ -19,6 +17,7 @@ from tryon_core.plugin import (
     OutputImage,
     ProviderContext,
     TaskFailed,
+    b64decode,
     sniff,
 )
 from tryon_openrouter.errors import error_in, generation_failure, status_failure
@@ -70,8 +69,8 @@ def _decode(url: str, slug: str) -> bytes:
     if not (comma and header.startswith("data:image/") and header.endswith(";base64")):
         raise BadResponse(f"{slug}: OpenRouter's image is not a base64 data URL of an image.")
     try:
-        data = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
+        data = b64decode(encoded)
+    except ValueError:
         raise BadResponse(f"{slug}: OpenRouter's image data URL is not valid base64.") from None
     if sniff(data) is None:
         raise BadResponse(f"{slug}: OpenRouter's image holds no PNG, JPEG or WebP image.")

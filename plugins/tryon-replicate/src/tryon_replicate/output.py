@@ -7,11 +7,9 @@ when the prediction answered in sync mode (``Prefer: wait``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
-from tryon_core.plugin import BadResponse, NoImage, ProviderContext
+from tryon_core.plugin import BadResponse, NoImage, ProviderContext, b64decode
 
 __all__ = ["download", "file_links"]
 
@@ -47,6 +45,6 @@ async def download(link: str, context: ProviderContext, slug: str) -> bytes:
     if not header.endswith(";base64"):
         raise BadResponse(f"{slug}: Replicate returned a data URL that is not base64.")
     try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode(payload)
+    except ValueError:
         raise BadResponse(f"{slug}: Replicate returned a data URL that is not base64.") from None
