@@ -141,3 +141,49 @@ async def test_an_s3_presigned_link_downloads_from_the_store_and_expires(
             assert tampered.status_code == 403
     finally:
         await backend.close()
+
+
+async def test_a_local_write_that_fails_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails part-way (here at its fsync: a full or failing disk) raises, and
+    neither the file nor its temporary remains."""
+    backend = create_store(_settings(f'[storage]\npath = "{tmp_path}"\n'))
+    await backend.put("2026/01/02/kept.png", b"kept")
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(local_store.os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="No space left"):
+        await backend.put("2026/01/02/lost.png", b"x" * 100_000)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "2026/01/02").iterdir()) == ["kept.png"]
+    with pytest.raises(FileNotFoundError):
+        await backend.get("2026/01/02/lost.png")
+    assert await backend.get("2026/01/02/kept.png") == b"kept"
+
+
+async def test_local_files_get_the_permissions_the_umask_allows(tmp_path: Path) -> None:
+    """As ``open(path, "wb")`` would make them: readable by whoever the operator's umask lets
+    read (the gateway may serve files through another process, a reverse proxy)."""
+    import os
+
+    backend = create_store(_settings(f'[storage]\npath = "{tmp_path}"\n'))
+    umask = os.umask(0o027)
+    try:
+        await backend.put("a/b/c.png", b"data")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a/b/c.png").stat().st_mode & 0o777 == 0o640
+
+
+async def test_a_local_folder_removed_by_a_delete_is_made_again(tmp_path: Path) -> None:
+    """Deleting a folder's last file removes the folder; the next write into it makes it
+    again (the open fails first, and the folder is made only then)."""
+    backend = create_store(_settings(f'[storage]\npath = "{tmp_path}"\n'))
+    await backend.put("2026/03/04/one.png", b"1")
+    await backend.delete("2026/03/04/one.png")
+    assert not (tmp_path / "2026").exists()
+    await backend.put("2026/03/04/two.png", b"2")
+    assert await backend.get("2026/03/04/two.png") == b"2"
