@@ -85,13 +85,16 @@ async def test_every_job_is_settled_exactly_once(
             info, _ = await accounts.create_key(conn, account_id=account_id, name="races")
             await billing.grant(conn, account_id, 10_000)
         principal = Principal(key_id=info.id, account_id=account_id)
-        request = TryOnRequest(
-            person=ImageSource(param="person_images[0]", url=person_url),
-            garments=(ImageSource(param="garment_images[0]", url=garment_url),),
-            model="scripted/alpha",
-            models=("scripted/beta",),
-            mode="async",
-        )
+
+        def request() -> TryOnRequest:
+            """A request of its own for each job: intake takes a data URL's text once read."""
+            return TryOnRequest(
+                person=ImageSource(param="person_images[0]", url=person_url),
+                garments=(ImageSource(param="garment_images[0]", url=garment_url),),
+                model="scripted/alpha",
+                models=("scripted/beta",),
+                mode="async",
+            )
 
         async def cancel_soon(job_id: str) -> None:
             """A cancel within 80 ms of the submission: well inside the job's deadline even
@@ -106,7 +109,9 @@ async def test_every_job_is_settled_exactly_once(
 
         cancels = []
         for index in range(JOBS):
-            job = await submit_job(rng.choice([first, second]), principal, request, route="native")
+            job = await submit_job(
+                rng.choice([first, second]), principal, request(), route="native"
+            )
             if index % 3 == 0:
                 cancels.append(asyncio.create_task(cancel_soon(job.job_id)))
         await asyncio.gather(*cancels, freeze_first())

@@ -30,8 +30,10 @@ async def ingest(
         data = source.data
     elif source.url is None or not source.url.strip():
         raise InvalidRequest("An image must be a URL or an uploaded file.", param=source.param)
-    elif source.url[:5].lower() == "data:":
-        data = decode_data_url(source.url, param=source.param, max_bytes=limits.max_bytes)
+    elif (text := source.take_data_url()) is not None:
+        # decoded, the text is let go: only ``data`` stays, for as long as the request runs
+        data = decode_data_url(text, param=source.param, max_bytes=limits.max_bytes)
+        del text
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
     _, width, height = inspect(data, param=source.param, limits=limits)

@@ -11,15 +11,30 @@ from tryon_core.provider import Category, OutputFormat
 __all__ = ["ImageSource", "TryOnRequest"]
 
 
-class ImageSource(msgspec.Struct, frozen=True, kw_only=True):
+class ImageSource(msgspec.Struct, kw_only=True):
     """Where one input image comes from: a URL (data:, http:, https:) or uploaded bytes.
 
-    ``param`` names the field it came from, for error messages.
+    ``param`` names the field it came from, for error messages. Not frozen for one reason: a
+    data URL's text (megabytes of base64) is let go once intake has read it
+    (:meth:`take_data_url`), so that a request in flight holds each image once, as bytes.
     """
 
     param: str
     url: str | None = None
     data: bytes | None = None
+
+    def take_data_url(self) -> str | None:
+        """The data URL this source holds, which it then holds no more (its ``url`` becomes
+        the bare ``"data:"``, still described as a data URL, no longer an image); None if
+        it holds no data URL. Read a request's fingerprint before its images are taken."""
+        url = self.url
+        if url is None or url[:5].lower() != "data:":
+            return None
+        self.url = _TAKEN
+        return url
+
+
+_TAKEN = "data:"
 
 
 class TryOnRequest(msgspec.Struct, frozen=True, kw_only=True):

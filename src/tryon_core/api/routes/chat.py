@@ -106,6 +106,9 @@ async def create_chat_completion(
 ) -> Response[Any]:
     chat = parse(await read_body_once(request))
     tryon = from_chat(chat, max_garments=gateway.settings.images.max_garments)
+    # The images live in ``tryon`` alone from here (intake lets their text go once read); the
+    # reply needs none of the messages.
+    chat.messages = []
     if chat.stream:
         if key is not None:
             raise InvalidRequest(
