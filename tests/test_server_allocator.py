@@ -99,3 +99,37 @@ def test_memory_goes_back_when_the_last_request_ends() -> None:
     assert (during, after) == ("1", "0")
     assert int(given_back) >= 60, out.stdout
     assert float(seconds) < 10
+
+
+REFAULTS = """
+import resource
+from tryon_core.server.allocator import return_big_buffers
+assert return_big_buffers()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+block = bytearray(2_000_000)  # a first request's buffer: faulted in once
+del block
+before = faults()
+for _ in range(50):  # the same buffer for each request that follows, freed once it has served
+    block = bytearray(2_000_000)
+    del block
+print(faults() - before)
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+@pytest.mark.parametrize("operators", [None, "131072"])
+def test_a_freed_buffer_is_reused_without_page_faults(operators: str | None) -> None:
+    """A 2 MB buffer freed and taken again 50 times: the heap keeps the pages, so they are not
+    faulted in again (~490 faults each time with glibc's 128 KiB trim threshold, which an
+    operator's ``MALLOC_TRIM_THRESHOLD_`` still chooses)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    if operators is not None:
+        env["MALLOC_TRIM_THRESHOLD_"] = operators
+    argv = [sys.executable, "-c", REFAULTS]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)
+    faults = int(out.stdout)
+    if operators is None:
+        assert faults < 50 * 50, faults
+    else:
+        assert faults > 50 * 400, faults
