@@ -1,14 +1,23 @@
-"""Helpers adapters share (:mod:`tryon_core.upstream`): where a request body is built."""
+"""Helpers adapters share (:mod:`tryon_core.upstream`): where a request body is built, and a
+body let go once sent."""
 
 from __future__ import annotations
 
+import hashlib
+import random
+import sys
 import threading
+from typing import Any
 
+import httpx
 import pytest
+from litestar import Litestar, Request, post
 
 from tryon_core.provider import ImageType, InputImage
+from tryon_core.testing.server import serve_app
 from tryon_core.upstream import (
     INLINE_BYTES,
+    SendOnce,
     build_for_upstream,
     fit_image,
     fit_image_base64,
@@ -58,3 +67,38 @@ def test_fit_image_base64_is_the_fitted_bytes_in_standard_base64() -> None:
     text, content_type = fit_image_base64(image, formats=("image/jpeg",))  # re-encoded
     assert content_type == "image/jpeg"
     assert base64.b64decode(text)[:2] == b"\xff\xd8"
+
+
+# -- SendOnce: a request body let go once sent -------------------------------------------------
+
+
+@post("/echo", status_code=200)
+async def _echo(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    body = await request.body()
+    return {
+        "content_length": request.headers.get("content-length"),
+        "chunked": "transfer-encoding" in request.headers,
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+
+
+async def test_a_body_sent_once_is_the_same_on_the_wire_and_then_let_go() -> None:
+    data = random.Random(7).randbytes(1_000_000)
+    holders = sys.getrefcount(data)
+    async with serve_app(Litestar([_echo])) as url, httpx.AsyncClient() as http:
+        body = SendOnce(data)
+        assert sys.getrefcount(data) == holders + 1  # the body holds it until sent
+        response = await http.post(f"{url}/echo", content=body, headers=body.headers)
+        assert sys.getrefcount(data) == holders  # neither the request nor the response has it
+        plain = await http.post(f"{url}/echo", content=data)
+        kept = sys.getrefcount(data) - holders  # httpx keeps bytes with the request
+        with pytest.raises(RuntimeError, match="sent already"):
+            await http.post(f"{url}/echo", content=body, headers=body.headers)
+    assert response.status_code == 200
+    assert response.json() == plain.json()  # the same bytes, framed by Content-Length alike
+    assert response.json() == {
+        "content_length": "1000000",
+        "chunked": False,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert kept >= 1

@@ -49,6 +49,7 @@ from tryon_core.provider import (
 from tryon_core.registry import Registrar
 from tryon_core.upstream import (
     INLINE_BYTES,
+    SendOnce,
     build_for_upstream,
     classify_status,
     error_object,
@@ -87,6 +88,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "Registrar",
+    "SendOnce",
     "TaskFailed",
     "b64decode",
     "b64encode",

@@ -10,7 +10,7 @@ import asyncio
 import email.utils
 import io
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -31,6 +31,7 @@ from tryon_core.provider import InputImage
 
 __all__ = [
     "INLINE_BYTES",
+    "SendOnce",
     "build_for_upstream",
     "classify_status",
     "error_object",
@@ -209,3 +210,29 @@ def fit_image(
         picture.thumbnail(
             (int(picture.width * 0.8), int(picture.height * 0.8)), Image.Resampling.LANCZOS
         )
+
+
+class SendOnce:
+    """A request body that is let go once it has been sent: ``content=body`` for httpx, with
+    ``body.headers`` among the request's headers (its ``Content-Length``: the same bytes on
+    the wire as ``content=<bytes>``, not chunked).
+
+    httpx keeps a body given as bytes with its request, and the response keeps the request:
+    a synchronous upstream that works for seconds would have each request in flight hold its
+    body (megabytes of base64) all that time, beside the images it was built from. Build the
+    body straight into ``SendOnce(...)``, keeping no other reference. It can be sent once: a
+    second send raises ``RuntimeError`` (the gateway's client follows no redirects and retries
+    no request).
+    """
+
+    __slots__ = ("_data", "headers")
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+        self.headers = {"Content-Length": str(len(data))}
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        data, self._data = self._data, None
+        if data is None:
+            raise RuntimeError("this request body has been sent already")
+        yield data

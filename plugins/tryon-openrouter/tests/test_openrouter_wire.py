@@ -43,6 +43,7 @@ async def sent() -> Sent:
 @pytest.fixture
 async def http(sent: Sent) -> AsyncIterator[httpx.AsyncClient]:
     async def keep(request: httpx.Request) -> None:
+        await request.aread()  # the adapter's body is sent once (SendOnce): keep a copy here
         sent.append(request)
 
     hooks = {"request": [keep]}

@@ -33,6 +33,7 @@ from tryon_core.plugin import (
     ProviderMisconfigured,
     ProviderRequest,
     RateLimited,
+    SendOnce,
     TaskFailed,
     b64decode,
     build_for_upstream,
@@ -111,14 +112,18 @@ class GeminiAdapter:
         model = UPSTREAM_MODELS.get(request.model)
         if model is None:
             raise ProviderMisconfigured(f"The gemini provider does not serve {request.model!r}.")
-        body = await build_for_upstream(
-            lambda: build_body(request), (request.person, *request.garments), formats=_INPUT_TYPES
+        body = SendOnce(
+            await build_for_upstream(
+                lambda: build_body(request),
+                (request.person, *request.garments),
+                formats=_INPUT_TYPES,
+            )
         )
         url = f"{config.base_url.rstrip('/')}/v1beta/models/{model}:generateContent"
         response = await context.http.post(
             url,
             content=body,
-            headers={"x-goog-api-key": secret, "content-type": "application/json"},
+            headers={"x-goog-api-key": secret, "content-type": "application/json", **body.headers},
             timeout=context.timeout,
         )
         if not 200 <= response.status_code < 300:

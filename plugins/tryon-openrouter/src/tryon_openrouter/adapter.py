@@ -19,6 +19,7 @@ from tryon_core.plugin import (
     ProviderContext,
     ProviderMisconfigured,
     ProviderRequest,
+    SendOnce,
     build_for_upstream,
     json_body,
 )
@@ -43,16 +44,18 @@ class OpenRouterAdapter:
             raise ProviderMisconfigured(
                 f"{request.model} is not among [providers.openrouter.models]."
             )
-        body = await build_for_upstream(
-            lambda: build_body(request, model, config),
-            (request.person, *request.garments),
-            formats=IMAGE_TYPES,
+        body = SendOnce(
+            await build_for_upstream(
+                lambda: build_body(request, model, config),
+                (request.person, *request.garments),
+                formats=IMAGE_TYPES,
+            )
         )
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         response = await context.http.post(
             f"{base}/chat/completions",
             content=body,
-            headers=headers(config),
+            headers={**headers(config), **body.headers},
             timeout=context.timeout,
         )
         if not response.is_success:
