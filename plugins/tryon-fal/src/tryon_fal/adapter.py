@@ -58,6 +58,7 @@ class FalAdapter:
         else:
             body = await asyncio.to_thread(_input_json, endpoint, request, config)
             handle = await queue.submit(body)
+            del body  # megabytes of base64, not to be held while the queue works
             await context.record_task(handle.request_id)
         await queue.wait(handle, context.report_state)
         urls = image_urls(endpoint, await queue.result(handle), request.model)

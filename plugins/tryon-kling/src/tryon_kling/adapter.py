@@ -78,6 +78,7 @@ class KlingAdapter:
             if context.attempt_key:
                 body["external_task_id"] = context.attempt_key
             created = await call.send("POST", PATH, json=body)
+            del body  # megabytes of base64, not to be held while the task runs
             task_id = created.get("task_id")
             if not isinstance(task_id, str) or not task_id:
                 raise BadResponse(f"{request.model}: Kling accepted the task without a task_id.")

@@ -45,6 +45,7 @@ class ReplicateAdapter:
         else:
             body = await prediction_input(hosted, request, max_image_bytes=config.max_image_bytes)
             prediction = await api.create(hosted, body)
+            del body  # megabytes of data URLs, not to be held while the prediction runs
             await context.record_task(prediction.id)
             await context.report_state(prediction.status)
             if not finished(prediction, waited=bool(config.wait)):
