@@ -10,13 +10,15 @@ PNGs (``--side`` 1290 px: about 5 MB each):
 - ``stream``: the same chat completion with ``"stream": true`` (server-sent events).
 
 Prints the RSS (and the peak so far) every ``--every`` requests, right after each route and
-after ``--idle`` seconds of rest. Memory that grows from one sample to the next without
+after ``--idle`` seconds of rest. ``--upstream-delay`` makes the fake take that long per image,
+as a real model does (seconds): what a request holds while its upstream works then shows, C
+times over. Memory that grows from one sample to the next without
 coming back is a leak (or fragmentation); a flat line after the first samples is the goal.
 Asserts nothing; not a test.
 
     uv run python benchmarks/bench_soak.py [--routes multipart,chat] [--total 300]
         [--concurrency 8] [--every 50] [--side 1290] [--idle 10] [--port 18101]
-        [--upstream-port 18081]
+        [--upstream-port 18081] [--upstream-delay 0]
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ async def soak(
 
 
 async def _run(args: argparse.Namespace, servers: peer_servers.Servers) -> None:
-    upstream = servers.upstream(args.upstream_port)
+    upstream = servers.upstream(args.upstream_port, delay=args.upstream_delay)
     database = f"sqlite+aiosqlite:///{servers.folder}/tryon.db"
     tryon, key = servers.tryon(args.port, upstream.url, database, credits=10**12)
     person, garment = noise_png(args.side, seed=1), noise_png(args.side, seed=2)
@@ -148,6 +150,9 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="rest after each route, s")
     parser.add_argument("--port", type=int, default=18101, help="the gateway's port")
     parser.add_argument("--upstream-port", type=int, default=18081, help="the fake's port")
+    parser.add_argument(
+        "--upstream-delay", type=float, default=0.0, help="seconds the fake takes per image"
+    )
     args = parser.parse_args()
     folder = peer_servers.BENCH_VAR / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%S}"
     with peer_servers.Servers(folder) as servers:

@@ -145,8 +145,9 @@ class Servers:
         _wait_healthy(server, url + health)
         return server
 
-    def upstream(self, port: int) -> Server:
+    def upstream(self, port: int, *, delay: float = 0.0) -> Server:
         argv = [sys.executable, str(ROOT / "benchmarks" / "peer_upstream.py"), "--port", str(port)]
+        argv += ["--delay", str(delay)] if delay else []
         return self.start("upstream", argv, f"http://127.0.0.1:{port}", "/health")
 
     def litellm(self, port: int, upstream: str, spec: str = "litellm[proxy]") -> Server:

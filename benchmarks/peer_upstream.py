@@ -18,6 +18,7 @@ true}``; ``GET /_stats`` counts the requests per route.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import struct
@@ -63,7 +64,9 @@ def noise_png(side: int, *, seed: int) -> bytes:
 class FakeUpstream:
     """The ASGI app; ``stats`` counts the requests per ``METHOD path``."""
 
-    def __init__(self, *, side: int = 64) -> None:
+    def __init__(self, *, side: int = 64, delay: float = 0.0) -> None:
+        self.delay = delay
+        """Seconds before each image answer, as a real model takes (0: at once)."""
         image = base64.b64encode(png(side)).decode()
         self.stats: Counter[str] = Counter()
         self._openai = json.dumps(
@@ -127,6 +130,8 @@ class FakeUpstream:
         while more:  # read the body to its end, keep none of it
             more = (await receive()).get("more_body", False)
         status, body = self.reply(scope["method"], scope["path"])
+        if self.delay and status == 200 and scope["method"] == "POST":
+            await asyncio.sleep(self.delay)
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -138,8 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--side", type=int, default=64, help="side of the reply's PNG, in px")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each image")
     args = parser.parse_args()
-    app = FakeUpstream(side=args.side)
+    app = FakeUpstream(side=args.side, delay=args.delay)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 
