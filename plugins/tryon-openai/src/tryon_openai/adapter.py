@@ -32,6 +32,7 @@ from tryon_core.plugin import (
     ProviderError,
     ProviderMisconfigured,
     ProviderRequest,
+    SendOnce,
     b64decode,
     classify_status,
     error_object,
@@ -155,17 +156,14 @@ class OpenAIAdapter:
         headers = {"Authorization": f"Bearer {config.api_key}"}
         if config.organization:
             headers["OpenAI-Organization"] = config.organization
-        upstream = context.http.build_request(
-            "POST",
-            (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/images/edits",
-            headers=headers,
-            data=fields,
-            files=files,
-        )
+        url = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/images/edits"
+        form = context.http.build_request("POST", url, headers=headers, data=fields, files=files)
         # httpx streams a form part by part, one socket write for each of its ~40 pieces; joined
-        # once (the images are in memory anyway), the same bytes go out in one write
-        upstream.read()
-        response = await context.http.send(upstream)
+        # once (the images are in memory anyway), the same bytes go out in one write, and are
+        # let go once sent rather than held while the model works
+        body, headers = SendOnce(form.read()), dict(form.headers)
+        del form
+        response = await context.http.post(url, content=body, headers=headers)
         if response.status_code != 200:
             raise _failure(response, request.model, config)
         return _images(json_body(response, request.model), request.model)
