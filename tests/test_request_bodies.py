@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import gc
-import io
-import random
 import sys
 import tracemalloc
 from typing import Any
@@ -15,8 +13,8 @@ from typing import Any
 import pytest
 from litestar import Litestar, Request, post
 from litestar.testing import AsyncTestClient
-from PIL import Image
 
+from tests._images import make
 from tests.helpers import auth, new_key
 from tryon_core.api.bodies import read_body_once
 from tryon_core.provider import OutputImage, ProviderContext, ProviderRequest
@@ -47,13 +45,6 @@ async def test_the_body_is_held_by_the_caller_alone() -> None:
 # -- through the gateway: what a request in flight holds while its model works ---------------
 
 
-def _noise_png(side: int, seed: int) -> bytes:
-    pixels = random.Random(seed).randbytes(side * side * 3)
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (side, side), pixels).save(buffer, "PNG", compress_level=0)
-    return buffer.getvalue()
-
-
 def _body(route: str, urls: list[bytes]) -> bytes:
     """The request body as bytes, built without ever making a ``str`` of a data URL: any such
     string alive while the model works is the gateway's."""
@@ -82,7 +73,11 @@ async def test_a_data_url_is_let_go_once_decoded(
     """While the model works, the request holds its images as bytes only: neither the JSON body
     nor any data URL's text (megabytes of base64 for each image in flight) is still alive."""
     key, _ = await new_key(client, credits=10)
-    urls = [b"data:image/png;base64," + base64.b64encode(_noise_png(400, seed)) for seed in (1, 2)]
+    images = [
+        make(size=(400, 400), compress_level=0),
+        make(size=(400, 400), color="red", compress_level=0),
+    ]
+    urls = [b"data:image/png;base64," + base64.b64encode(image) for image in images]
     text_sizes = {sys.getsizeof("x" * len(url)) for url in urls}  # a data URL as a str
     body = _body(route, urls)
     held: list[int] = []
