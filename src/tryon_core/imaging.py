@@ -10,6 +10,9 @@ an upstream returns passes :func:`describe_output` before a client sees it. The 
   "too big" however it is measured. Pillow's own decompression-bomb guard stays on as a second
   line (see ``HARD_MAX_PIXELS``) and is mapped to the same error, never left to escape.
 * Animated images (APNG, animated WebP) and multi-picture JPEGs keep their first frame only.
+* Every image is proven whole (not truncated, not corrupt) before it is accepted. One that
+  needs no change (below) is proven by :mod:`~tryon_core.image_proof` for less than a full
+  decode where it can be (PNG, JPEG); anything else is decoded in full.
 * EXIF orientation is applied; modes are normalised to 8-bit ``RGB`` or ``RGBA``. When nothing
   had to change the client's bytes are kept as they are; otherwise the image is re-encoded
   (JPEG at quality 92 when there is no alpha and the source was a JPEG, PNG otherwise; JPEG
@@ -27,6 +30,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from tryon_core import b64
 from tryon_core.errors import InvalidImage, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from tryon_core.image_proof import proven_as_is
 from tryon_core.provider import ImageType, InputImage
 
 __all__ = [
@@ -170,7 +174,9 @@ def load_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage:
     ``UnsupportedMediaType`` ``unsupported_image_format``, ``InvalidImage`` ``image_too_small``
     or ``invalid_image`` (truncated, corrupt, inconsistent). Each names ``param``.
     """
-    content_type, _, _ = inspect(data, param=param, limits=limits)
+    content_type, width, height = inspect(data, param=param, limits=limits)
+    if proven_as_is(data, content_type, (width, height)):
+        return InputImage(data=data, content_type=content_type, width=width, height=height)
     image, oriented = _decode(data, content_type, param=param, limits=limits)
     width, height = oriented.size
     if min(width, height) < limits.min_side:  # the header agreed, but be sure
@@ -199,8 +205,9 @@ def load_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage:
 def describe_output(data: bytes, *, limits: ImageLimits) -> tuple[ImageType, int, int]:
     """Sniffed type, width and height (after EXIF orientation) of an upstream's image.
 
-    The image is decoded in full to prove it is whole. ``limits.min_side`` is not applied to
-    outputs. Raises :class:`UndecodableImage` (a ``ValueError``) otherwise.
+    The image is proven whole as inputs are (:mod:`~tryon_core.image_proof`, else a full
+    decode). ``limits.min_side`` is not applied to outputs. Raises :class:`UndecodableImage` (a
+    ``ValueError``) otherwise.
     """
     if len(data) > limits.max_bytes:
         raise UndecodableImage(f"image is larger than {limits.max_bytes} bytes")
@@ -212,6 +219,8 @@ def describe_output(data: bytes, *, limits: ImageLimits) -> tuple[ImageType, int
         raise UndecodableImage("damaged image header")
     try:
         _check_dimensions(*size, param="output", limits=limits, check_min=False)
+        if proven_as_is(data, content_type, size):
+            return content_type, *size
         _, oriented = _decode(data, content_type, param="output", limits=limits)
     except (InvalidImage, PayloadTooLarge) as exc:
         raise UndecodableImage(exc.message) from None
