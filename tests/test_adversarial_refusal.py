@@ -32,15 +32,16 @@ def _big_png(side: int) -> str:
 
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The params of every image the gateway decodes."""
+    """The params of every image the gateway reads (each is inspected, then proven whole or
+    decoded)."""
     seen: list[str] = []
-    real = intake.load_image
+    real = intake.inspect
 
     def spy(data: bytes, *, param: str, **kwargs: Any) -> Any:
         seen.append(param)
         return real(data, param=param, **kwargs)
 
-    monkeypatch.setattr(intake, "load_image", spy)
+    monkeypatch.setattr(intake, "inspect", spy)
     return seen
 
 

@@ -3,10 +3,12 @@ decode, and never proven when Pillow's full decode would refuse it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import tracemalloc
 import zlib
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +16,12 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from tests._images import animated, exif_rotated_jpeg, make, png_chunk
-from tryon_core.image_proof import proven_as_is
+from tryon_core.egress import EgressPolicy, GuardedFetcher
+from tryon_core.errors import InvalidImage
+from tryon_core.image_proof import STEP, proven_as_is
 from tryon_core.imaging import ImageLimits, describe_output, load_image, sniff
+from tryon_core.intake import ingest
+from tryon_core.request import ImageSource
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -282,3 +288,56 @@ def test_a_png_stream_is_proven_exactly_when_it_is_whole(
     assert proven_as_is(data, "image/png", (64, 64)) is whole
     if whole:
         assert pillow_decodes(data, (64, 64))
+
+
+# -- on the event loop ------------------------------------------------------------------------
+
+
+async def _ingest_counting_turns(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, int]:
+    """Ingest ``data`` with worker threads forbidden; also how often other tasks ran meanwhile."""
+
+    def no_thread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a PNG to pass on as it is went to a worker thread")
+
+    monkeypatch.setattr(asyncio, "to_thread", no_thread)
+    turns = 0
+
+    async def other_requests() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    others = asyncio.ensure_future(other_requests())
+    try:
+        image = await ingest(
+            ImageSource(param="person_images[0]", data=data),
+            fetcher=GuardedFetcher(EgressPolicy()),
+            limits=ImageLimits(),
+        )
+    finally:
+        others.cancel()
+    return image, turns
+
+
+async def test_a_big_png_is_proven_on_the_event_loop_a_step_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    side = 700  # 1.47 MB of RGB rows: eleven steps
+    data = png(plain_rows(side, side), side)
+    image, turns = await _ingest_counting_turns(data, monkeypatch)
+    assert (image.data, image.width, image.height) == (data, side, side)
+    assert turns >= (side * (1 + 3 * side)) // STEP - 1
+
+
+async def test_a_damaged_big_png_on_the_event_loop_is_refused_by_the_full_decode() -> None:
+    side = 700
+    rows = plain_rows(side, side)
+    rows[650] = b"\x09" + rows[650][1:]
+    with pytest.raises(InvalidImage) as refused:
+        await ingest(
+            ImageSource(param="person_images[0]", data=png(rows, side)),
+            fetcher=GuardedFetcher(EgressPolicy()),
+            limits=ImageLimits(),
+        )
+    assert (refused.value.type, refused.value.param) == ("invalid_image", "person_images[0]")

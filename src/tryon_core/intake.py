@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from tryon_core.decode_budget import PixelBudget
 from tryon_core.egress import GuardedFetcher
 from tryon_core.errors import InvalidRequest
+from tryon_core.image_proof import proven_on_loop
 from tryon_core.imaging import ImageLimits, decode_data_url, decodes_quickly, inspect, load_image
 from tryon_core.provider import InputImage
 from tryon_core.request import ImageSource
@@ -24,8 +25,8 @@ async def ingest(
     limits: ImageLimits,
     budget: PixelBudget | None = None,
 ) -> InputImage:
-    """Read one image and check its header; then decode it: on the event loop if it is tiny,
-    else in a thread, within ``budget``."""
+    """Read one image and check its header; then prove it whole: on the event loop if it is
+    tiny or a PNG to pass on as it is (a step at a time), else in a thread, within ``budget``."""
     if source.data is not None:
         data = source.data
     elif source.url is None or not source.url.strip():
@@ -36,9 +37,11 @@ async def ingest(
         del text
     else:
         data = await fetcher.fetch(source.url.strip(), param=source.param)
-    _, width, height = inspect(data, param=source.param, limits=limits)
+    kind, width, height = inspect(data, param=source.param, limits=limits)
     if decodes_quickly(data, pixels=width * height):
         image = load_image(data, param=source.param, limits=limits)
+    elif await proven_on_loop(data, kind, (width, height)):  # a PNG passed on as it is
+        image = InputImage(data=data, content_type=kind, width=width, height=height)
     else:
         async with budget.hold(width * height) if budget else contextlib.nullcontext():
             # the thread cannot be stopped: its pixels stay held until it has finished
