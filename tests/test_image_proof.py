@@ -341,3 +341,16 @@ async def test_a_damaged_big_png_on_the_event_loop_is_refused_by_the_full_decode
             limits=ImageLimits(),
         )
     assert (refused.value.type, refused.value.param) == ("invalid_image", "person_images[0]")
+
+
+async def test_a_png_of_many_tiny_chunks_hands_the_loop_back_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile file can hold next to no pixels in thousands of chunks: walking them pauses as
+    well, so no upload holds the event loop for long."""
+    plain = png(plain_rows(64, 64), 64)
+    filler = png_chunk(b"tEXt", b"Comment\x00") * 20_000
+    data = plain[:33] + filler + plain[33:]
+    image, turns = await _ingest_counting_turns(data, monkeypatch)
+    assert image.data == data
+    assert turns >= 20_000 // 256 - 1
