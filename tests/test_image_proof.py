@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from tests._images import animated, exif_rotated_jpeg, make, png_chunk
+from tryon_core import imaging
 from tryon_core.egress import EgressPolicy, GuardedFetcher
 from tryon_core.errors import InvalidImage
 from tryon_core.image_proof import STEP, proven_as_is
@@ -330,10 +331,21 @@ async def test_a_big_png_is_proven_on_the_event_loop_a_step_at_a_time(
     assert turns >= (side * (1 + 3 * side)) // STEP - 1
 
 
-async def test_a_damaged_big_png_on_the_event_loop_is_refused_by_the_full_decode() -> None:
+async def test_a_damaged_big_png_on_the_event_loop_is_refused_by_the_full_decode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The proof said no on the loop: the worker thread decodes in full, without proving the
+    same PNG a second time."""
     side = 700
     rows = plain_rows(side, side)
     rows[650] = b"\x09" + rows[650][1:]
+    proven_again: list[str] = []
+
+    def spy(data: bytes, content_type: str, size: tuple[int, int]) -> bool:
+        proven_again.append(content_type)
+        return proven_as_is(data, content_type, size)
+
+    monkeypatch.setattr(imaging, "proven_as_is", spy)
     with pytest.raises(InvalidImage) as refused:
         await ingest(
             ImageSource(param="person_images[0]", data=png(rows, side)),
@@ -341,6 +353,7 @@ async def test_a_damaged_big_png_on_the_event_loop_is_refused_by_the_full_decode
             limits=ImageLimits(),
         )
     assert (refused.value.type, refused.value.param) == ("invalid_image", "person_images[0]")
+    assert proven_again == []
 
 
 async def test_a_png_of_many_tiny_chunks_hands_the_loop_back_too(

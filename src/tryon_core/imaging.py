@@ -167,15 +167,17 @@ def inspect(data: bytes, *, param: str, limits: ImageLimits) -> tuple[ImageType,
     return content_type, *size
 
 
-def load_image(data: bytes, *, param: str, limits: ImageLimits) -> InputImage:
+def load_image(data: bytes, *, param: str, limits: ImageLimits, prove: bool = True) -> InputImage:
     """Validate and normalise one input image; see the module docstring for the rules.
+    ``prove=False``: the caller has had :mod:`~tryon_core.image_proof` try already, and it said
+    no; the image is decoded in full.
 
     Errors: ``PayloadTooLarge`` ``image_too_large`` (bytes, pixels or a side), 415
     ``UnsupportedMediaType`` ``unsupported_image_format``, ``InvalidImage`` ``image_too_small``
     or ``invalid_image`` (truncated, corrupt, inconsistent). Each names ``param``.
     """
     content_type, width, height = inspect(data, param=param, limits=limits)
-    if proven_as_is(data, content_type, (width, height)):
+    if prove and proven_as_is(data, content_type, (width, height)):
         return InputImage(data=data, content_type=content_type, width=width, height=height)
     image, oriented = _decode(data, content_type, param=param, limits=limits)
     width, height = oriented.size

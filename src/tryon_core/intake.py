@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 
 from tryon_core.decode_budget import PixelBudget
@@ -43,11 +44,13 @@ async def ingest(
     elif await proven_on_loop(data, kind, (width, height)):  # a PNG passed on as it is
         image = InputImage(data=data, content_type=kind, width=width, height=height)
     else:
+        # a PNG's proof has said no on the loop already: the thread decodes it in full
+        decode = functools.partial(
+            load_image, data, param=source.param, limits=limits, prove=kind != "image/png"
+        )
         async with budget.hold(width * height) if budget else contextlib.nullcontext():
             # the thread cannot be stopped: its pixels stay held until it has finished
-            image = await uninterrupted(
-                asyncio.to_thread(load_image, data, param=source.param, limits=limits)
-            )
+            image = await uninterrupted(asyncio.to_thread(decode))
     return image
 
 
