@@ -200,6 +200,8 @@ def test_jobs_accepted_without_workers_are_run_by_tryon_worker(
     finally:
         cluster.stop()
     _check_ran_once(cluster, jobs)
+    # its start-up heap frozen before it takes a job (tryon_core.server.collector)
+    assert "start-up heap frozen" in cluster.workers[0].log.read_text()
     if queue == "sweep":
         assert "no [redis] url" in cluster.api.log.read_text()
         assert "no [redis] url" in cluster.workers[0].log.read_text()

@@ -106,6 +106,8 @@ def _try_on(url: str, key: str) -> int:
 
 def test_two_processes_serve_exactly_and_stop_together(gateway: Gateway, database_url: str) -> None:
     """One run (a start costs seconds): sync requests, then async jobs, then SIGTERM."""
+    started = _pids(gateway, "Application startup complete.")
+    assert _pids(gateway, "start-up heap frozen") == started  # each child froze its own
     key, account = asyncio.run(new_account(database_url, credits=CREDITS))
     sent = _spread_requests(gateway, key)
     _run_jobs(gateway, key)

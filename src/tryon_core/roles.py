@@ -161,15 +161,19 @@ def run_worker(settings: Settings) -> None:
     ConfigError (one line from the CLI) if the file store, the database or Redis cannot be used.
     """
     from tryon_core.server import configure_logging, return_big_buffers, trim_when_idle
+    from tryon_core.server.collector import young_every
 
     configure_logging(settings.logging.level, settings.logging.format)
     return_big_buffers()
     trim_when_idle()
+    young_every()
     metrics.configure(settings)
     asyncio.run(_work(settings))
 
 
 async def _work(settings: Settings) -> None:
+    from tryon_core.server.collector import settle
+
     gateway = Gateway.create(settings, build_catalog(settings))
     await gateway.start()
     try:
@@ -178,6 +182,7 @@ async def _work(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         async with background(gateway, Role.WORKER):
+            settle()  # the start-up heap, frozen (tryon_core.server.collector)
             jobs = settings.jobs.workers
             log.info("worker %s: running up to %d jobs at once", gateway.instance_id, jobs)
             await stop.wait()

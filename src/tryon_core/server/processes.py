@@ -83,13 +83,14 @@ def build_app(settings: Settings, *, workers: bool) -> Any:
 
     from tryon_core.api import create_app
     from tryon_core.server.allocator import return_big_buffers, trim_when_idle, watch_requests
+    from tryon_core.server.collector import collect_for_serving
     from tryon_core.server.logs import configure_logging
 
     configure_logging(settings.logging.level, settings.logging.format)
     return_big_buffers()  # the parent's setting is not inherited by a spawned process
     trim_when_idle()
     try:
-        return watch_requests(create_app(settings, workers=workers))
+        return collect_for_serving(watch_requests(create_app(settings, workers=workers)))
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         sys.exit(STARTUP_FAILURE)
