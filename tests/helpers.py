@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -124,3 +126,17 @@ async def run_at_once(script: str, *args: str, processes: int, lead_seconds: flo
     outputs = await asyncio.gather(*(process.communicate() for process in started))
     for process, (output, _) in zip(started, outputs, strict=True):
         assert process.returncode == 0, output.decode()[-3000:]
+
+
+def openssl_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``images.test`` and its key (skips without openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=images.test", "-keyout", str(key),
+         "-out", str(cert), "-addext", "subjectAltName=DNS:images.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key

@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -25,6 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests._images import make
+from tests.helpers import openssl_cert
+from tryon_core.asyncio_network import http_transport
 from tryon_core.egress import EgressPolicy, GuardedFetcher, Resolver, system_resolver
 from tryon_core.errors import ClientError, InvalidImage, InvalidRequest, PayloadTooLarge
 
@@ -546,19 +546,6 @@ async def test_legacy_ipv4_spellings_mean_their_address(url: str, address: str) 
     assert seen[0].url.host == address
 
 
-def openssl_cert(directory: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=images.test", "-keyout", str(key),
-         "-out", str(cert), "-addext", "subjectAltName=DNS:images.test"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.fixture
 async def tls_origin(tmp_path: Path) -> AsyncIterator[tuple[Origin, ssl.SSLContext]]:
     cert, key = openssl_cert(tmp_path)
@@ -575,7 +562,7 @@ async def test_tls_verifies_the_original_name(tls_origin: tuple[Origin, ssl.SSLC
     server, client_context = tls_origin
     allow = frozenset({f"images.test:{server.port}", f"127.0.0.1:{server.port}"})
     policy = EgressPolicy(allow_hosts=allow, timeout=3)
-    transport = httpx.AsyncHTTPTransport(verify=client_context)
+    transport = http_transport(verify=client_context)  # the default transport, trusting ours
     async with GuardedFetcher(policy, resolver=resolver_for(NAMES), transport=transport) as fetcher:
         url = server.url("/a.png", host="images.test", scheme="https")
         assert await fetcher.fetch(url, param=PARAM) == IMAGE

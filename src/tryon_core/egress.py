@@ -47,6 +47,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
+from tryon_core.asyncio_network import http_transport
 from tryon_core.errors import InvalidImage, InvalidRequest, PayloadTooLarge
 from tryon_core.special_addresses import forbidden
 
@@ -125,7 +126,7 @@ class GuardedFetcher:
         if transport is None:
             # No keep-alive: a pooled connection is keyed by IP, and must never carry a request
             # for another name than the one its TLS session verified.
-            transport = httpx.AsyncHTTPTransport(
+            transport = http_transport(
                 retries=0, limits=httpx.Limits(max_keepalive_connections=0), trust_env=False
             )
         self._client = httpx.AsyncClient(

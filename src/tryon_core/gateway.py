@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tryon_core.accounts import KeyUsage, Principal
+from tryon_core.asyncio_network import http_transport
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
 from tryon_core.db import Database, create_database
@@ -132,9 +133,12 @@ class Gateway:
                 )
             ),
             http=httpx.AsyncClient(
+                transport=http_transport(
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    trust_env=False,
+                ),
                 # each attempt is bounded by its provider's `timeout`; only connecting is not
                 timeout=httpx.Timeout(None, connect=10.0),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
                 follow_redirects=False,
                 trust_env=False,
             ),
