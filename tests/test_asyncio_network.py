@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import socket
 import ssl
 import struct
@@ -23,6 +25,24 @@ from tests.helpers import openssl_cert
 from tryon_core.asyncio_network import READ_HIGH_WATER, AsyncioBackend, http_transport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def on_each_loop(scenario: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """``scenario`` as a test run twice: on asyncio's own loop and on uvloop's (the loop
+    ``tryon serve`` runs when uvloop is installed; its transports are its own code)."""
+
+    @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+    @functools.wraps(scenario)
+    def test(loop: str, **fixtures: Any) -> None:
+        run = asyncio.run if loop == "asyncio" else pytest.importorskip("uvloop").run
+        run(scenario(**fixtures))
+
+    signature = inspect.signature(scenario)
+    loop = inspect.Parameter("loop", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    test.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[loop, *signature.parameters.values()]
+    )
+    return test
 
 
 class Server:
@@ -81,6 +101,7 @@ def test_the_transport_uses_the_backend(make_app: Any) -> None:
         assert isinstance(transport._pool._network_backend, AsyncioBackend)
 
 
+@on_each_loop
 async def test_requests_keep_their_connection_and_their_bytes() -> None:
     seen: list[bytes] = []
 
@@ -102,7 +123,8 @@ async def test_requests_keep_their_connection_and_their_bytes() -> None:
     assert server.connections == 1
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     size=st.integers(0, 2_000_000),
     cuts=st.lists(st.integers(1, 400_000), min_size=1, max_size=12),
@@ -110,7 +132,7 @@ async def test_requests_keep_their_connection_and_their_bytes() -> None:
     upload=st.integers(0, 2_000_000),
 )
 def test_bytes_arrive_whole_however_they_are_cut(
-    size: int, cuts: list[int], chunked: bool, upload: int
+    loop: str, size: int, cuts: list[int], chunked: bool, upload: int
 ) -> None:
     body = (bytes(range(251)) * (size // 251 + 1))[:size]
     sent = b"\x07" * upload
@@ -138,10 +160,12 @@ def test_bytes_arrive_whole_however_they_are_cut(
             answer = await http.post(f"http://127.0.0.1:{server.port}/", content=sent)
             return answer.content
 
-    assert asyncio.run(run()) == body
+    runner = asyncio.run if loop == "asyncio" else pytest.importorskip("uvloop").run
+    assert runner(run()) == body
     assert received == [sent]
 
 
+@on_each_loop
 async def test_an_unread_answer_stops_being_read_past_the_high_water() -> None:
     total = 64 * 1024 * 1024
     written = [0]
@@ -169,6 +193,7 @@ async def test_an_unread_answer_stops_being_read_past_the_high_water() -> None:
     assert got == total
 
 
+@on_each_loop
 async def test_a_big_upload_waits_for_a_slow_reader_and_arrives_whole() -> None:
     body = struct.pack(">I", 12345) * (8 * 1024 * 1024 // 4)  # 32 MiB
     received: list[bytes] = []
@@ -192,6 +217,7 @@ async def test_a_big_upload_waits_for_a_slow_reader_and_arrives_whole() -> None:
     assert received == [body]
 
 
+@on_each_loop
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
     async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -207,6 +233,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
     assert server.connections == 2
 
 
+@on_each_loop
 async def test_failures_are_httpx_errors() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -240,6 +267,7 @@ async def test_failures_are_httpx_errors() -> None:
                 await http.get(f"http://127.0.0.1:{port}/")
 
 
+@on_each_loop
 async def test_a_cancelled_request_leaves_the_client_usable() -> None:
     async def slow_then_fine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -259,6 +287,7 @@ async def test_a_cancelled_request_leaves_the_client_usable() -> None:
     assert server.connections == 2  # the cancelled one was dropped, not reused
 
 
+@on_each_loop
 async def test_tls_is_verified_by_name(tmp_path: Path) -> None:
     cert, key = openssl_cert(tmp_path)  # for images.test
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
