@@ -4,7 +4,7 @@ httpx hands the bytes of each request to httpcore, and httpcore to a *network ba
 default on asyncio goes through anyio, which wraps every read and write in a cancel scope, a
 timeout scope and a checkpoint (one more turn of the event loop each). Measured on the build
 machine, a small upstream call at 8 in flight cost the caller ~950 us of CPU that way, and
-~600 us on :class:`AsyncioBackend`: asyncio's transports and a protocol of our own that
+~650 us on :class:`AsyncioBackend`: asyncio's transports and a protocol of our own that
 buffers what arrives. That is about a twentieth of what a whole try-on request costs the
 gateway. The requests, pools, HTTP/1.1, TLS verification and proxies are httpx's and
 httpcore's as before; only the bytes move differently.
