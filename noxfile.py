@@ -1,10 +1,11 @@
-"""Sessions: tests, slow, lint, typecheck, bench, peer, soak, screenshots. Each runs in the
-project's uv environment.
+"""Sessions: tests, slow, lint, typecheck, bench, peer, compare, soak, screenshots. Each runs
+in the project's uv environment.
 
 `uv run nox` runs the default sessions, tests and slow: the whole test suite. `bench` runs the
 quick benchmarks; `peer` (this gateway beside LiteLLM's proxy: installs LiteLLM into
-var/bench/ on first use, then about ten minutes) and `soak` (memory over a long run, several
-minutes) are sessions of their own. None is a test: they print figures and assert nothing.
+var/bench/ on first use, then about ten minutes), `compare` (this checkout against another
+revision, side by side) and `soak` (memory over a long run, several minutes) are sessions of
+their own. None is a test: they print figures and assert nothing.
 """
 
 from __future__ import annotations
@@ -74,6 +75,13 @@ def peer(session: nox.Session) -> None:
     """This gateway and LiteLLM's proxy side by side (benchmarks/bench_peer.py; its options
     after --, e.g. `nox -s peer -- --database postgres --rounds 3`)."""
     _uv(session, "python", "benchmarks/bench_peer.py", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """This checkout against another revision, side by side in paired alternation
+    (benchmarks/compare_revisions.py; `nox -s compare -- --base HEAD~1`)."""
+    _uv(session, "python", "benchmarks/compare_revisions.py", *session.posargs)
 
 
 @nox.session
