@@ -96,6 +96,8 @@ def client(**options: Any) -> httpx.AsyncClient:
 def test_the_transport_uses_the_backend(make_app: Any) -> None:
     pool = http_transport()._pool
     assert isinstance(pool._network_backend, AsyncioBackend)
+    proxied = http_transport(proxy="http://127.0.0.1:3128")._pool  # a proxy's pool: left as is
+    assert not isinstance(proxied._network_backend, AsyncioBackend)
     gateway = make_app().state.gateway
     for transport in (gateway.http._transport, gateway.fetcher._client._transport):
         assert isinstance(transport._pool._network_backend, AsyncioBackend)
