@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -53,29 +50,6 @@ def _checkout(revision: str) -> Path:
             capture_output=True,
         )
     return folder / "src"
-
-
-def _gateway(
-    servers: peer_servers.Servers, name: str, port: int, upstream: str, env: dict[str, str]
-) -> tuple[peer_servers.Server, str]:
-    """A gateway on SQLite with a funded key, started with ``env`` added to its environment."""
-    folder = servers.folder / name
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "tryon.toml"
-    database = f"sqlite+aiosqlite:///{folder}/tryon.db"
-    config.write_text(peer_servers.tryon_config(folder, upstream, database, port))
-    tryon = [str(Path(sys.executable).with_name("tryon")), "--config", str(config)]
-    environment = {**os.environ, **env}
-    subprocess.run([*tryon, "db", "upgrade"], check=True, capture_output=True, env=environment)
-    created = subprocess.run(
-        [*tryon, "keys", "create", "--name", name, "--credits", str(10**12), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=environment,
-    )
-    server = servers.start(name, [*tryon, "serve"], f"http://127.0.0.1:{port}", "/healthz", env)
-    return server, json.loads(created.stdout)["key"]
 
 
 async def _burst(url: str, request: Request, count: int, concurrency: int) -> None:
@@ -120,8 +94,18 @@ def main() -> None:
     with peer_servers.Servers(run) as servers:
         upstream = servers.upstream(UPSTREAM_PORT).url
         gateways = {
-            "A": _gateway(servers, "A", A_PORT, upstream, {"PYTHONPATH": str(base)}),
-            "B": _gateway(servers, "B", B_PORT, upstream, {}),
+            name: servers.tryon(
+                port,
+                upstream,
+                f"sqlite+aiosqlite:///{run}/{name}.db",
+                credits=10**12,
+                name=name,
+                env=env,
+            )
+            for name, port, env in (
+                ("A", A_PORT, {"PYTHONPATH": str(base)}),
+                ("B", B_PORT, {}),
+            )
         }
         requests = {
             name: payload.request("tryon").with_auth(key) for name, (_, key) in gateways.items()

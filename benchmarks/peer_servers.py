@@ -159,21 +159,33 @@ class Servers:
         return self.start("litellm", argv, f"http://127.0.0.1:{port}", "/health/liveliness", env)
 
     def tryon(
-        self, port: int, upstream: str, database_url: str, credits: int
+        self,
+        port: int,
+        upstream: str,
+        database_url: str,
+        credits: int,
+        *,
+        name: str = "tryon",
+        env: dict[str, str] | None = None,
     ) -> tuple[Server, str]:
-        """This gateway, its database migrated, and a fresh inference key holding ``credits``."""
-        config = self.folder / "tryon.toml"
+        """This gateway, its database migrated, and a fresh inference key holding ``credits``.
+        ``name`` names its config and log (two gateways in one run need two); ``env`` is added
+        to the environment of its commands and its server."""
+        config = self.folder / f"{name}.toml"
         config.write_text(tryon_config(self.folder, upstream, database_url, port))
         tryon = [str(Path(sys.executable).with_name("tryon")), "--config", str(config)]
-        subprocess.run([*tryon, "db", "upgrade"], check=True, capture_output=True)
+        environment = {**os.environ, **(env or {})}
+        subprocess.run([*tryon, "db", "upgrade"], check=True, capture_output=True, env=environment)
         created = subprocess.run(
             [*tryon, "keys", "create", "--name", "bench", "--credits", str(credits), "--json"],
             check=True,
             capture_output=True,
             text=True,
+            env=environment,
         )
         key = json.loads(created.stdout)["key"]
-        server = self.start("tryon", [*tryon, "serve"], f"http://127.0.0.1:{port}", "/healthz")
+        url = f"http://127.0.0.1:{port}"
+        server = self.start(name, [*tryon, "serve"], url, "/healthz", env)
         return server, key
 
 

@@ -258,7 +258,6 @@ def _mapped(timed_out: type[Exception], failed: type[Exception]) -> Iterator[Non
 def _with_options(
     stream: AsyncioStream, options: Iterable[httpcore.SOCKET_OPTION] | None
 ) -> AsyncioStream:
-    sock = stream.get_extra_info("socket")
     for option in options or ():
-        sock.setsockopt(*option)
+        stream.get_extra_info("socket").setsockopt(*option)
     return stream
