@@ -291,6 +291,55 @@ def test_a_png_stream_is_proven_exactly_when_it_is_whole(
         assert pillow_decodes(data, (64, 64))
 
 
+def _inflates_whole(stream: bytes, size: int, stride: int) -> bool:
+    """What the standard library's zlib (the one Pillow decodes with) says of a PNG's image
+    data: ``size`` bytes exactly, the stream ended and checked, every row's filter type known."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(stream, size + 1)
+    except zlib.error:
+        return False
+    return (
+        inflater.eof and not inflater.unused_data and len(raw) == size and max(raw[::stride]) <= 4
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    level=st.integers(0, 9),
+    window=st.integers(9, 15),
+    strategy=st.sampled_from(
+        [zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_HUFFMAN_ONLY, zlib.Z_RLE, zlib.Z_FIXED]
+    ),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+    cut=st.none() | st.integers(1, 10**6),
+    chunks=st.integers(1, 4),
+)
+def test_a_png_stream_is_proven_exactly_when_the_standard_zlib_inflates_it_whole(
+    level: int,
+    window: int,
+    strategy: int,
+    edits: list[tuple[int, int]],
+    cut: int | None,
+    chunks: int,
+) -> None:
+    """The proof inflates with zlib-ng, not the standard library's zlib: whatever the stream's
+    window, level, strategy, damage or cut, both say the same of it."""
+    rows = b"".join(plain_rows(64, 64))
+    compressor = zlib.compressobj(level, zlib.DEFLATED, window, 9, strategy)
+    stream = bytearray(compressor.compress(rows) + compressor.flush())
+    for position, value in edits:
+        stream[position % len(stream)] = value
+    if cut is not None:
+        del stream[cut % len(stream) or 1 :]
+    step = -(-len(stream) // chunks)
+    idats = [png_chunk(b"IDAT", stream[i : i + step]) for i in range(0, len(stream), step)]
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+    data = SIGNATURE + ihdr + b"".join(idats) + png_chunk(b"IEND", b"")
+    whole = _inflates_whole(bytes(stream), len(rows), 1 + 64 * 3)
+    assert proven_as_is(data, "image/png", (64, 64)) is whole
+
+
 # -- on the event loop ------------------------------------------------------------------------
 
 
