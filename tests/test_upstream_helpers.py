@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar import Litestar, Request, post
 
 from tryon_core.provider import ImageType, InputImage
@@ -102,3 +104,63 @@ async def test_a_body_sent_once_is_the_same_on_the_wire_and_then_let_go() -> Non
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert kept >= 1
+
+
+# -- SendOnce.multipart: a form in one piece ---------------------------------------------------
+
+_names = st.text(min_size=1, max_size=20)
+_files = st.lists(
+    st.tuples(
+        _names,
+        st.tuples(_names, st.binary(max_size=300), st.sampled_from(["image/png", "image/jpeg"])),
+    ),
+    min_size=1,  # without a file httpx sends no multipart body at all
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.dictionaries(_names, st.text(max_size=60), max_size=6), files=_files)
+def test_a_multipart_body_is_what_httpx_sends_for_the_same_form(
+    fields: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]]
+) -> None:
+    """Byte for byte, with names and file names of any characters (quotes, backslashes, line
+    breaks, non-ASCII): the upstream sees the form it saw when httpx built it."""
+    body = SendOnce.multipart(fields, files, boundary="b0undary")
+    content_type = "multipart/form-data; boundary=b0undary"
+    form = httpx.Request(
+        "POST", "http://upstream/", data=fields, files=files, headers={"Content-Type": content_type}
+    )
+    assert body._data == form.read()
+    assert body.headers == {
+        "Content-Length": form.headers["Content-Length"],
+        "Content-Type": content_type,
+    }
+
+
+@post("/form", status_code=200)
+async def _form(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    form = await request.form()
+    upload = form["image[]"]
+    return {
+        "prompt": form["prompt"],
+        "filename": upload.filename,
+        "content_type": upload.content_type,
+        "sha256": hashlib.sha256(await upload.read()).hexdigest(),
+    }
+
+
+async def test_a_multipart_body_is_read_as_a_form_and_gets_a_fresh_boundary() -> None:
+    image = random.Random(3).randbytes(200_000)
+    files = [("image[]", ("person.png", image, "image/png"))]
+    first = SendOnce.multipart({"prompt": 'a "red" coat\r\n--'}, files)
+    second = SendOnce.multipart({"prompt": "x"}, files)
+    assert first.headers["Content-Type"] != second.headers["Content-Type"]
+    async with serve_app(Litestar([_form])) as url, httpx.AsyncClient() as http:
+        response = await http.post(f"{url}/form", content=first, headers=first.headers)
+    assert response.json() == {
+        "prompt": 'a "red" coat\r\n--',
+        "filename": "person.png",
+        "content_type": "image/png",
+        "sha256": hashlib.sha256(image).hexdigest(),
+    }

@@ -157,13 +157,9 @@ class OpenAIAdapter:
         if config.organization:
             headers["OpenAI-Organization"] = config.organization
         url = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/images/edits"
-        form = context.http.build_request("POST", url, headers=headers, data=fields, files=files)
-        # httpx streams a form part by part, one socket write for each of its ~40 pieces; joined
-        # once (the images are in memory anyway), the same bytes go out in one write, and are
-        # let go once sent rather than held while the model works
-        body, headers = SendOnce(form.read()), dict(form.headers)
-        del form
-        response = await context.http.post(url, content=body, headers=headers)
+        # the form joined in one piece, sent in one write and let go once sent
+        body = SendOnce.multipart(fields, files)
+        response = await context.http.post(url, content=body, headers=headers | body.headers)
         if response.status_code != 200:
             raise _failure(response, request.model, config)
         return _images(json_body(response, request.model), request.model)
