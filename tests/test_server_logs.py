@@ -234,11 +234,13 @@ _pieces = st.sampled_from(
         "Bearer abc.def",
         "bEaReR\txyz",
         "ba\u017fic dXNlcjpw",
+        "BASIC dXNlcjpw",
         "data:;base64,QUJD",
         "data:image/png;base64,iVBORw0KGgoAAA",
         "/9j/4AAQSkZJRg",
         "UklGRiQAAABXRUJQ",
         "A" * 130,
+        "Q" * 119,  # one character more, from any neighbour, makes a run to blank
         "tryon",
         "tcl-x",
         "data",

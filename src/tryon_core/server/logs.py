@@ -28,6 +28,7 @@ import json
 import logging
 import logging.config
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,25 +59,52 @@ _QUERY = re.compile(r"(?<=[\w/.%~-])\?(\S+)")
 _QUERY_IN_TEXT = re.compile(r"(?<=[\w/.%~-])\?((?:[^\s\"']|[\"'](?![\s,;:)\]}]|$))+)")
 _PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
-# Each pattern with the literals one of which any match of it contains (None: no such
-# literal). A line holding none of them is left alone without running the pattern: the same
-# result, at the cost of a substring search instead of a regular expression's scan.
-_SECRETS: list[tuple[re.Pattern[str], str, tuple[str, ...] | None]] = [
+# Each pattern with a test that is true of any text it can match: a line failing the test is
+# left alone without running the pattern (the same result, for a substring search or two
+# instead of a regular expression's scan of the whole line).
+
+
+def _holding(*literals: str) -> Callable[[str], bool]:
+    return lambda text: any(literal in text for literal in literals)
+
+
+def _may_hold_credentials(text: str) -> bool:
+    # case-insensitive, Unicode's way (U+017F, the long s, matches "s"): only ASCII text can
+    # be searched for the words themselves
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return "bearer" in lowered or "basic" in lowered
+
+
+_LONG_RUN = 120
+_SECRETS: list[tuple[re.Pattern[str], str, Callable[[str], bool]]] = [
     (
         re.compile(r"(tryon|whsec|tcs|tcl)_[A-Za-z0-9_-]{16,}"),
         rf"\1_{REDACTED}",
-        ("tryon_", "whsec_", "tcs_", "tcl_"),
+        _holding("tryon_", "whsec_", "tcs_", "tcl_"),
     ),
-    # case-insensitive, Unicode's way (U+017F, the long s, matches "s"): no literal to look for
-    (re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE), rf"\1 {REDACTED}", None),
+    (
+        re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;)\]}]+", re.IGNORECASE),
+        rf"\1 {REDACTED}",
+        _may_hold_credentials,
+    ),
     # image bytes: a data URL's, base64 PNG, JPEG and WebP openings, any long base64 run
-    (re.compile(r"(data:[\w/+.-]*;base64,)[A-Za-z0-9+/=%]+"), rf"\1{REDACTED}", ("data:",)),
+    (
+        re.compile(r"(data:[\w/+.-]*;base64,)[A-Za-z0-9+/=%]+"),
+        rf"\1{REDACTED}",
+        _holding("data:"),
+    ),
     (
         re.compile(r"(?:iVBORw0KGgo|(?<![A-Za-z0-9+])/9j/|UklGR)[A-Za-z0-9+/=_-]*"),
         REDACTED,
-        ("iVBORw0KGgo", "/9j/", "UklGR"),
+        _holding("iVBORw0KGgo", "/9j/", "UklGR"),
     ),
-    (re.compile(r"[A-Za-z0-9+/_-]{120,}={0,2}"), REDACTED, None),
+    (
+        re.compile(rf"[A-Za-z0-9+/_-]{{{_LONG_RUN},}}={{0,2}}"),
+        REDACTED,
+        lambda text: len(text) >= _LONG_RUN,
+    ),
 ]
 
 
@@ -93,8 +121,8 @@ def redact_argument(value: str) -> str:
 def _redact(text: str, query: re.Pattern[str]) -> str:
     if "?" in text:  # both query patterns match from a "?"
         text = query.sub(lambda match: "?" + _redact_query(match.group(1)), text)
-    for pattern, replacement, literals in _SECRETS:
-        if literals is None or any(literal in text for literal in literals):
+    for pattern, replacement, may_match in _SECRETS:
+        if may_match(text):
             text = pattern.sub(replacement, text)
     return text
 
