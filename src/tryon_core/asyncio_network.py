@@ -35,6 +35,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from tryon_core.connection_pool import linear
+
 __all__ = ["READ_HIGH_WATER", "AsyncioBackend", "AsyncioStream", "http_transport"]
 
 READ_HIGH_WATER = 1024 * 1024
@@ -42,13 +44,15 @@ READ_HIGH_WATER = 1024 * 1024
 
 
 def http_transport(**options: Any) -> httpx.AsyncHTTPTransport:
-    """``httpx.AsyncHTTPTransport(**options)`` whose connections use :class:`AsyncioBackend`.
-    (httpx takes no backend of its choice: its pool is given one after it is built; a pool of
-    another kind, a proxy's, keeps httpcore's own.)"""
+    """``httpx.AsyncHTTPTransport(**options)`` whose connections use :class:`AsyncioBackend`,
+    in a pool whose bookkeeping stays linear however many calls are in flight
+    (:mod:`tryon_core.connection_pool`). (httpx takes no backend of its choice: its pool is
+    given one after it is built; a pool of another kind, a proxy's, keeps httpcore's own.)"""
     transport = httpx.AsyncHTTPTransport(**options)
     pool = getattr(transport, "_pool", None)
     if type(pool) is httpcore.AsyncConnectionPool and hasattr(pool, "_network_backend"):
         pool._network_backend = AsyncioBackend()
+        linear(pool)
     return transport
 
 

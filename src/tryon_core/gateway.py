@@ -134,7 +134,8 @@ class Gateway:
             ),
             http=httpx.AsyncClient(
                 transport=http_transport(
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    # idle connections are kept (5 s) for the next burst: no new TLS handshakes
+                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
                     trust_env=False,
                 ),
                 # each attempt is bounded by its provider's `timeout`; only connecting is not
