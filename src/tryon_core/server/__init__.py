@@ -23,12 +23,12 @@ from uvicorn.config import STARTUP_FAILURE
 
 from tryon_core.config import Settings
 from tryon_core.redis_link import check_redis
-from tryon_core.server.allocator import return_big_buffers, trim_when_idle, watch_requests
-from tryon_core.server.collector import collect_for_serving
+from tryon_core.server.allocator import return_big_buffers, trim_when_idle
 from tryon_core.server.connections import ConnectionGate, GuardedH11Protocol
 from tryon_core.server.fast_paths import http_protocol, loop_name, parser_name
 from tryon_core.server.logs import RedactingFormatter, configure_logging, redact
 from tryon_core.server.processes import serve_processes
+from tryon_core.server.serving_app import serving_app
 from tryon_core.storage import signing_secret
 from tryon_core.stores import check_store
 
@@ -69,12 +69,7 @@ def serve(settings: Settings, *, workers: bool = True) -> int:
     config = functools.partial(_uvicorn_config, settings)
     if server.workers > 1:
         return serve_processes(settings, config, workers=workers)
-    from tryon_core.api import create_app
-
-    return_big_buffers()
-    trim_when_idle()
-    app = collect_for_serving(watch_requests(create_app(settings, workers=workers)))
-    one = uvicorn.Server(config(app))
+    one = uvicorn.Server(config(serving_app(settings, workers=workers)))
     one.run()
     return 0 if one.started else STARTUP_FAILURE
 

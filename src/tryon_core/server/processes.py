@@ -81,16 +81,12 @@ def build_app(settings: Settings, *, workers: bool) -> Any:
     restart loop)."""
     from uvicorn.config import STARTUP_FAILURE
 
-    from tryon_core.api import create_app
-    from tryon_core.server.allocator import return_big_buffers, trim_when_idle, watch_requests
-    from tryon_core.server.collector import collect_for_serving
     from tryon_core.server.logs import configure_logging
+    from tryon_core.server.serving_app import serving_app
 
     configure_logging(settings.logging.level, settings.logging.format)
-    return_big_buffers()  # the parent's setting is not inherited by a spawned process
-    trim_when_idle()
     try:
-        return collect_for_serving(watch_requests(create_app(settings, workers=workers)))
+        return serving_app(settings, workers=workers)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         sys.exit(STARTUP_FAILURE)
