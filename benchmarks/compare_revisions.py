@@ -13,6 +13,7 @@ checkout's. B is this checkout. Asserts nothing; not a test.
 
     uv run python benchmarks/compare_revisions.py --base HEAD~1 [--payload tiny-multipart]
         [--blocks 10] [--requests 300] [--concurrency 32] [--sequential 50]
+        [--upstream-delay 0.5]  (a slow upstream: many calls in flight)
 """
 
 from __future__ import annotations
@@ -86,13 +87,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="requests per block")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=0, help="sequential requests per block")
+    parser.add_argument(
+        "--upstream-delay", type=float, default=0.0, help="seconds the fake takes to answer"
+    )
     args = parser.parse_args()
 
     base = _checkout(args.base)
     payload = payloads()[args.payload]
     run = peer_servers.BENCH_VAR / f"compare-{int(time.time())}"
     with peer_servers.Servers(run) as servers:
-        upstream = servers.upstream(UPSTREAM_PORT).url
+        upstream = servers.upstream(UPSTREAM_PORT, delay=args.upstream_delay).url
         gateways = {
             name: servers.tryon(
                 port,

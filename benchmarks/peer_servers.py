@@ -72,6 +72,7 @@ def tryon_config(folder: Path, upstream: str, database_url: str, port: int) -> s
     return f"""[server]
 host = "127.0.0.1"
 port = {port}
+max_connections_per_client = 0  # all the load comes from this one address
 
 [database]
 url = "{database_url}"

@@ -1,4 +1,5 @@
-"""httpcore's connection pool with a linear assignment pass: many calls in flight stay cheap.
+"""httpcore's connection pool, linear and cancellation-proof: many calls in flight stay cheap,
+and a cancelled call gives its place back.
 
 httpcore (1.0) runs one *assignment pass* each time a request joins its pool and each time one
 ends: it drops closed and expired connections, closes idle ones past the keep-alive limit, and
@@ -25,10 +26,12 @@ between being handed a new connection and starting on it left that connection ne
 nor closed, forever too. Each took one of the pool's places; the gateway cancels calls (a
 client hanging up, a provider's timeout), so in time no place would be left. Here an answer's
 closing always takes its call off the list, and a connection no call holds that is not idle
-is closed by the next pass. Requests, connections, HTTP/1.1, TLS, retries and errors are
-httpcore's.
-It depends on httpcore's pool internals (``_connections``, ``_requests``, the pool request's
-``connection``), hence the ``httpcore>=1.0.9,<1.1`` requirement and the tests that drive it.
+is closed by the next pass.
+
+Requests, connections, HTTP/1.1, TLS, retries and errors are httpcore's. This depends on its
+pool's internals (``_connections``, ``_requests``, a pool request's ``connection``, an answer
+stream's ``_pool_request``), hence the ``httpcore>=1.0.9,<1.1`` requirement and the tests
+that drive it (``tests/test_connection_pool.py``).
 """
 
 from __future__ import annotations
