@@ -248,7 +248,7 @@ class SendOnce:
         The bytes are those httpx's ``data=`` and ``files=`` send (names and file names
         escaped as HTML forms do), joined in one piece: httpx builds a field object for each
         part and a request to hold them, then hands the socket some forty pieces, one write
-        each; this costs a tenth of that."""
+        each; this costs an eighth of that (7 against 54 us for the OpenAI adapter's form)."""
         boundary = boundary or os.urandom(16).hex()
         opening = f"--{boundary}\r\n".encode()
         pieces: list[bytes] = []
