@@ -314,6 +314,8 @@ def _inflates_whole(stream: bytes, size: int, stride: int) -> bool:
     edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
     cut=st.none() | st.integers(1, 10**6),
     chunks=st.integers(1, 4),
+    height=st.sampled_from([64, 800]),
+    trailing=st.sampled_from([b"", b"\x00", bytes(40_000)]),
 )
 def test_a_png_stream_is_proven_exactly_when_the_standard_zlib_inflates_it_whole(
     level: int,
@@ -322,22 +324,47 @@ def test_a_png_stream_is_proven_exactly_when_the_standard_zlib_inflates_it_whole
     edits: list[tuple[int, int]],
     cut: int | None,
     chunks: int,
+    height: int,
+    trailing: bytes,
 ) -> None:
     """The proof inflates with zlib-ng, not the standard library's zlib: whatever the stream's
-    window, level, strategy, damage or cut, both say the same of it."""
-    rows = b"".join(plain_rows(64, 64))
+    window, level, strategy, damage, cut or bytes after its end, both say the same of it. The
+    taller image's stream (150 KB of pixels) is longer than what the proof hands zlib at a
+    time, and inflates to more than one ``STEP``."""
+    rows = b"".join(plain_rows(64, height))
     compressor = zlib.compressobj(level, zlib.DEFLATED, window, 9, strategy)
     stream = bytearray(compressor.compress(rows) + compressor.flush())
     for position, value in edits:
         stream[position % len(stream)] = value
     if cut is not None:
         del stream[cut % len(stream) or 1 :]
+    stream += trailing
     step = -(-len(stream) // chunks)
     idats = [png_chunk(b"IDAT", stream[i : i + step]) for i in range(0, len(stream), step)]
-    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 64, height, 8, 2, 0, 0, 0))
     data = SIGNATURE + ihdr + b"".join(idats) + png_chunk(b"IEND", b"")
     whole = _inflates_whole(bytes(stream), len(rows), 1 + 64 * 3)
-    assert proven_as_is(data, "image/png", (64, 64)) is whole
+    assert proven_as_is(data, "image/png", (64, height)) is whole
+
+
+@pytest.mark.parametrize("last", [1 << bit for bit in range(18)])
+@pytest.mark.parametrize("after", [b"", b"\x00", bytes(40_000)])
+def test_bytes_after_the_stream_are_refused_wherever_it_ends_in_its_chunk(
+    last: int, after: bytes
+) -> None:
+    """The proof hands zlib an IDAT chunk's bytes a slice at a time: the stream's end falls at
+    every power-of-two place in the last chunk (a slice's end among them); whatever follows it
+    there is damage, nothing is whole."""
+    rows = b"".join(plain_rows(64, 1400))
+    stream = zlib.compress(rows, 0)
+    assert len(stream) > last
+    cut = len(stream) - last
+    idats = png_chunk(b"IDAT", stream[:cut]) + png_chunk(b"IDAT", stream[cut:] + after)
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 1400, 8, 2, 0, 0, 0))
+    data = SIGNATURE + ihdr + idats + png_chunk(b"IEND", b"")
+    assert proven_as_is(data, "image/png", (64, 1400)) is (after == b"")
+    if not after:
+        assert pillow_decodes(data, (64, 1400))
 
 
 # -- on the event loop ------------------------------------------------------------------------
