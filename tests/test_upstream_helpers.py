@@ -3,7 +3,9 @@ body let go once sent."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import random
 import sys
 import threading
@@ -106,7 +108,7 @@ async def test_a_body_sent_once_is_the_same_on_the_wire_and_then_let_go() -> Non
     assert kept >= 1
 
 
-# -- SendOnce.multipart: a form in one piece ---------------------------------------------------
+# -- SendOnce.multipart: a form in few pieces --------------------------------------------------
 
 _names = st.text(min_size=1, max_size=20)
 _files = st.lists(
@@ -131,11 +133,43 @@ def test_a_multipart_body_is_what_httpx_sends_for_the_same_form(
     form = httpx.Request(
         "POST", "http://upstream/", data=fields, files=files, headers={"Content-Type": content_type}
     )
-    assert body._data == form.read()
+    assert b"".join(_pieces_sent(body)) == form.read()
     assert body.headers == {
         "Content-Length": form.headers["Content-Length"],
         "Content-Type": content_type,
     }
+
+
+def _pieces_sent(body: SendOnce) -> list[bytes]:
+    async def drain() -> list[bytes]:
+        return [piece async for piece in body]
+
+    return asyncio.run(drain())
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    fields=st.dictionaries(_names, st.text(max_size=60), max_size=3),
+    sizes=st.lists(st.sampled_from([0, 10, 65_535, 65_536, 300_000]), min_size=1, max_size=4),
+)
+def test_a_large_file_goes_to_the_socket_as_it_is_and_small_pieces_are_joined(
+    fields: dict[str, str], sizes: list[int]
+) -> None:
+    """Not one copy of an image made to build the form: a file of 64 KiB or more is one of
+    the pieces written, the very object given; whatever lies between two of them is one piece;
+    the whole is still what httpx sends."""
+    files = [
+        (f"image[{i}]", (f"{i}.png", os.urandom(size), "image/png")) for i, size in enumerate(sizes)
+    ]
+    body = SendOnce.multipart(fields, files, boundary="b0undary")
+    pieces = _pieces_sent(body)
+    large = [data for _, (_, data, _) in files if len(data) >= 65_536]
+    assert [piece for piece in pieces if any(piece is data for data in large)] == large
+    assert len(pieces) == 2 * len(large) + 1  # one joined piece before, between and after them
+    content_type = {"Content-Type": "multipart/form-data; boundary=b0undary"}
+    form = httpx.Request("POST", "http://up/", data=fields, files=files, headers=content_type)
+    assert b"".join(pieces) == form.read()
+    assert int(body.headers["Content-Length"]) == len(b"".join(pieces))
 
 
 @post("/form", status_code=200)
