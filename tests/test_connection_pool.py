@@ -13,10 +13,13 @@ from typing import Any
 
 import httpcore
 import httpx
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from litestar.testing import AsyncTestClient
 
+from tryon_core.api import create_app
 from tryon_core.asyncio_network import http_transport
 from tryon_core.connection_pool import LinearPool, linear
 from tryon_core.testing.server import serve_app
@@ -231,3 +234,32 @@ def test_only_a_plain_http1_pool_is_made_linear() -> None:
         linear(other)
         assert type(other) is kind
     assert type(http_transport(proxy="http://127.0.0.1:9")._pool) is httpcore.AsyncHTTPProxy  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("size", [3, 7])
+async def test_the_gateway_holds_at_most_upstream_connections_per_process(
+    make_settings: Any, scripted: Any, size: int
+) -> None:
+    """``[server] upstream_connections``: calls past it wait for a connection, and each of them
+    is answered once one is free; the idle ones are kept for the next calls."""
+    settings = make_settings()
+    server = msgspec.structs.replace(settings.server, upstream_connections=size)
+    app = create_app(
+        msgspec.structs.replace(settings, server=server),
+        extra_plugins=[scripted],
+        load_entry_points=False,
+    )
+    async with upstreams(1) as [(upstream, url)], AsyncTestClient(app=app) as client:
+        http = client.app.state.gateway.http
+        upstream.gate.clear()
+        calls = [asyncio.ensure_future(http.get(f"{url}/{n}")) for n in range(4 * size)]
+        while upstream.in_flight < size:
+            await asyncio.wait_for(upstream.arrived.wait(), 5)
+            upstream.arrived.clear()
+        await asyncio.sleep(0.2)  # the others wait for the pool, not for the upstream
+        assert upstream.in_flight == size
+        upstream.gate.set()
+        answers = await asyncio.gather(*calls)
+        assert [answer.text for answer in answers] == [f"/{n}" for n in range(4 * size)]
+        assert upstream.most_in_flight == size
+        assert len(upstream.ports) == size  # connections reused, not one per call

@@ -72,6 +72,9 @@ class ServerConfig(_Section):
     """Open connections (HTTP and WebSocket) at once; a connection past it gets 503 and closes."""
     max_connections_per_client: NonNegative = 64
     """Open connections from one client address; past it, 429 and closed. 0: no limit."""
+    upstream_connections: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    """Connections to upstream providers each process keeps at most (all providers together);
+    a call past it waits for one. Idle ones are kept 5 s for the next burst."""
     workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_WORKERS)] = 1
     """Processes serving the one port (``tryon serve --workers``); about one per CPU core.
     Connection limits count in each process."""

@@ -135,7 +135,10 @@ class Gateway:
             http=httpx.AsyncClient(
                 transport=http_transport(
                     # idle connections are kept (5 s) for the next burst: no new TLS handshakes
-                    limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+                    limits=httpx.Limits(
+                        max_connections=settings.server.upstream_connections,
+                        max_keepalive_connections=settings.server.upstream_connections,
+                    ),
                     trust_env=False,
                 ),
                 # each attempt is bounded by its provider's `timeout`; only connecting is not
