@@ -59,6 +59,10 @@ class LinearPool(httpcore.AsyncConnectionPool):
             extensions=response.extensions,
         )
 
+    async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
+        if closing:  # httpcore enters an anyio shield (a cancel scope) even for none: twice a call
+            await super()._close_connections(closing)
+
     async def _forget(self, pool_request: Any) -> None:
         """Take back the place of a call whose closing was cut short."""
         if pool_request not in self._requests:
