@@ -2,10 +2,12 @@
 
 The build machine's speed drifts by ±20% within minutes, more than most changes are worth; two
 runs one after the other compare the weather. This starts both gateways at once in front of
-one fake upstream (``peer_upstream.py``), each on its own SQLite database, and alternates short
-blocks between them (A B, then B A, ...). Each block gives CPU ms per request (the server's
-user + system time over a burst at ``--concurrency`` in flight); the figure to read is the
-median of the per-pair ratios B / A, with the sequential p50 of each if ``--sequential``.
+one fake upstream (``peer_upstream.py``), each on its own database (SQLite, or with
+``--database postgres`` a fresh one each on the PostgreSQL server of ``--postgres-url``), and
+alternates short blocks between them (A B, then B A, ...). Each block gives CPU ms per
+request (the server's user + system time over a burst at ``--concurrency`` in flight); the
+figure to read is the median of the per-pair ratios B / A, with the sequential p50 of each if
+``--sequential``.
 
 A is ``--base REV``: git checks it out into ``var/bench/rev-<REV>`` (a worktree, made once)
 and its ``src/`` goes first on ``PYTHONPATH``: the core is that revision's, the plugins this
@@ -14,12 +16,15 @@ checkout's. B is this checkout. Asserts nothing; not a test.
     uv run python benchmarks/compare_revisions.py --base HEAD~1 [--payload tiny-multipart]
         [--blocks 10] [--requests 300] [--concurrency 32] [--sequential 50]
         [--upstream-delay 0.5]  (a slow upstream: many calls in flight)
+        [--database postgres] [--postgres-url postgresql+asyncpg://postgres@127.0.0.1/test]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import subprocess
 import time
@@ -90,18 +95,36 @@ def main() -> None:
     parser.add_argument(
         "--upstream-delay", type=float, default=0.0, help="seconds the fake takes to answer"
     )
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "TRYON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1/test"
+        ),
+        help="a PostgreSQL server (the benchmark makes databases tryon_compare_a and _b on it)",
+    )
     args = parser.parse_args()
 
     base = _checkout(args.base)
     payload = payloads()[args.payload]
     run = peer_servers.BENCH_VAR / f"compare-{int(time.time())}"
-    with peer_servers.Servers(run) as servers:
+    with contextlib.ExitStack() as stack:
+        if args.database == "postgres":
+            databases = {
+                name: stack.enter_context(
+                    peer_servers.postgres_database(args.postgres_url, f"tryon_compare_{name}")
+                )
+                for name in ("a", "b")
+            }
+        else:
+            databases = {name: f"sqlite+aiosqlite:///{run}/{name}.db" for name in ("a", "b")}
+        servers = stack.enter_context(peer_servers.Servers(run))
         upstream = servers.upstream(UPSTREAM_PORT, delay=args.upstream_delay).url
         gateways = {
             name: servers.tryon(
                 port,
                 upstream,
-                f"sqlite+aiosqlite:///{run}/{name}.db",
+                databases[name.lower()],
                 credits=10**12,
                 name=name,
                 env=env,
