@@ -61,6 +61,13 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    async def _step(self, step: Awaitable[T]) -> T:
+        """One step of a connection's life (:func:`_guarded`); SQLite's run at once in the
+        caller's task unless they wait (aiosqlite's thread, a lock another process holds):
+        done on the event loop's thread, they need no task of their own (see ``eager`` in
+        :func:`~tryon_core.uninterrupted.uninterrupted`: none of them enters a timeout)."""
+        return await _guarded(step, eager=self.is_sqlite)
+
     async def upgrade(self) -> None:
         """Apply every migration up to head; safe to run on an up-to-date database, and by many
         processes at once: the first migrates, the others wait for it and find nothing to do.
@@ -107,21 +114,21 @@ class Database:
             writer = contextlib.nullcontext()
         async with writer, self._connection(checkout="begin") as conn:
             transaction = conn.begin()
-            await _guarded(transaction.start())
+            await self._step(transaction.start())
             try:
                 yield conn
             except BaseException:
                 with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
-                    await _guarded(transaction.rollback())
+                    await self._step(transaction.rollback())
                 raise
-            await _guarded(transaction.commit())
+            await self._step(transaction.commit())
 
     @asynccontextmanager
     async def reading(self, *, checked: bool = True) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only (no BEGIN IMMEDIATE on SQLite). ``checked=False``:
         PostgreSQL's is handed out without its checkout's ping (see :meth:`read`)."""
         async with self._connection(checkout="ping" if checked else "nothing") as conn:
-            await _guarded(conn.execution_options(tryon_read_only=True))
+            await self._step(conn.execution_options(tryon_read_only=True))
             yield conn
 
     async def read(self, reads: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -136,7 +143,7 @@ class Database:
                     try:
                         return await reads(conn)
                     except DBAPIError:
-                        await _guarded(conn.invalidate())
+                        await self._step(conn.invalidate())
                         raise _Unchecked() from None
             except _Unchecked:
                 pass
@@ -153,18 +160,18 @@ class Database:
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set(checkout)
         try:
-            await _guarded(conn.start())
+            await self._step(conn.start())
         finally:
             _AT_CHECKOUT.reset(token)
         try:
             yield conn
         except _OUTAGE as exc:
             with contextlib.suppress(ServiceUnavailable):
-                await _guarded(conn.close())
+                await self._step(conn.close())
             raise _unavailable() from exc
         except DBAPIError as exc:
             with contextlib.suppress(ServiceUnavailable):
-                await _guarded(conn.close())
+                await self._step(conn.close())
             if _nul_character(exc):  # PostgreSQL text cannot hold it; SQLite's can
                 raise InvalidRequest(
                     "Text in this request contains a NUL character (\\u0000), which no "
@@ -173,9 +180,9 @@ class Database:
             raise
         except BaseException:
             with contextlib.suppress(ServiceUnavailable):
-                await _guarded(conn.close())
+                await self._step(conn.close())
             raise
-        await _guarded(conn.close())
+        await self._step(conn.close())
 
     async def ping(self) -> None:
         async with self.reading() as conn:
@@ -250,10 +257,10 @@ def _of_this_loop(
     return entry
 
 
-async def _guarded(step: Awaitable[T]) -> T:
+async def _guarded(step: Awaitable[T], *, eager: bool = False) -> T:
     """One step of a connection's life, run to its end; an outage becomes a 503."""
     try:
-        return await uninterrupted(step)
+        return await uninterrupted(step, eager=eager)
     except _OUTAGE as exc:
         raise _unavailable() from exc
 
