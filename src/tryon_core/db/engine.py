@@ -19,6 +19,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
 from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
@@ -38,6 +39,8 @@ class Database:
     engine: AsyncEngine
     checkpointer: Checkpointer | None = None
     """SQLite: its checkpoints run in a thread of their own (:mod:`tryon_core.db.checkpoints`)."""
+    pool_overflow: int = 0
+    """Connections the pool opens past its size at most (SQLite's: see ``_pool_may_wait``)."""
     _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -60,6 +63,13 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def _pool_may_wait(self) -> bool:
+        """A checkout now may wait for a connection to come back: every connection the pool
+        may open is open. SQLAlchemy then waits in ``asyncio.wait_for``, which from Python
+        3.12 on enters a timeout bound to the current task: not for an eager step."""
+        pool = self.engine.pool
+        return isinstance(pool, QueuePool) and pool.overflow() >= self.pool_overflow
 
     async def _step(self, step: Awaitable[T]) -> T:
         """One step of a connection's life (:func:`_guarded`); SQLite's run at once in the
@@ -160,7 +170,7 @@ class Database:
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set(checkout)
         try:
-            await self._step(conn.start())
+            await _guarded(conn.start(), eager=self.is_sqlite and not self._pool_may_wait())
         finally:
             _AT_CHECKOUT.reset(token)
         try:
@@ -312,6 +322,8 @@ def create_database(
         if on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine_options.setdefault("pool_reset_on_return", None)  # see _tune_sqlite's reset
+        engine_options.setdefault("pool_size", _SQLITE_POOL_SIZE)
+        engine_options.setdefault("max_overflow", _SQLITE_POOL_OVERFLOW)
         engine = create_async_engine(
             parsed,
             connect_args={"timeout": 30, "check_same_thread": False},  # see db/prepared.py
@@ -320,7 +332,7 @@ def create_database(
         )
         checkpointer = Checkpointer(database) if own_checkpoints and on_disk else None
         _tune_sqlite(engine, checkpointer=checkpointer)
-        return Database(engine, checkpointer)
+        return Database(engine, checkpointer, pool_overflow=engine_options["max_overflow"])
     engine_options.setdefault("pool_size", pool_size)
     engine_options.setdefault("max_overflow", pool_size)
     engine_options.setdefault("pool_timeout", timeout)
@@ -331,6 +343,9 @@ def create_database(
     defer_writes(engine)
     return Database(engine)
 
+
+_SQLITE_POOL_SIZE, _SQLITE_POOL_OVERFLOW = 5, 10
+"""SQLAlchemy's own defaults, named: connections kept, and opened past them at most."""
 
 _AT_CHECKOUT: contextvars.ContextVar[str] = contextvars.ContextVar(
     "tryon_at_checkout", default="ping"
