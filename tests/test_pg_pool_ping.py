@@ -4,6 +4,8 @@ restart, a cut connection) is replaced before anyone uses it."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,6 +76,11 @@ async def test_a_write_transaction_is_checked_by_its_begin(postgres_database_url
         await database.dispose()
 
 
+async def _logged() -> None:
+    """asyncpg hands a query to its loggers at the event loop's next turn (``call_soon``)."""
+    await asyncio.sleep(0)
+
+
 async def test_a_write_transaction_costs_no_ping_of_its_own(postgres_database_url: str) -> None:
     """What the server is sent for a write transaction on a pooled connection: BEGIN, the
     statements, COMMIT; for a read: the ping, then its statements. (asyncpg's query logger
@@ -86,10 +93,12 @@ async def test_a_write_transaction_costs_no_ping_of_its_own(postgres_database_ur
             raw.driver_connection.add_query_logger(lambda record: sent.append(record.query))
         async with database.transaction() as conn:
             await conn.execute(text("SELECT 41"))
+        await _logged()
         assert [query.strip(" ;").upper() for query in sent] == ["BEGIN", "COMMIT"]
         sent.clear()
         async with database.reading() as conn:
             await conn.execute(text("SELECT 42"))
+        await _logged()
         assert sent[0] == "SELECT 1"
     finally:
         await database.dispose()
@@ -110,6 +119,7 @@ async def test_a_read_is_checked_by_its_own_statement(postgres_database_url: str
             raw = await conn.get_raw_connection()
             raw.driver_connection.add_query_logger(lambda record: sent.append(record.query))
         first = await database.read(backend)
+        await _logged()
         assert [query.split()[1] for query in sent] == ["pg_backend_pid()"]  # no "SELECT 1"
         for _ in range(3):
             await _cut(database, first)

@@ -71,12 +71,21 @@ class Database:
         pool = self.engine.pool
         return isinstance(pool, QueuePool) and pool.overflow() >= self.pool_overflow
 
+    def _checkout_is_eager(self) -> bool:
+        """SQLite's checkout runs eagerly (see :meth:`_step`) while the pool may still open a
+        connection (aiosqlite's, no timeout). PostgreSQL's never does: a checkout may connect
+        (a new connection, or one invalidated by an outage), and asyncpg's connect enters a
+        timeout bound to the current task."""
+        return self.is_sqlite and not self._pool_may_wait()
+
     async def _step(self, step: Awaitable[T]) -> T:
-        """One step of a connection's life (:func:`_guarded`); SQLite's run at once in the
-        caller's task unless they wait (aiosqlite's thread, a lock another process holds):
-        done on the event loop's thread, they need no task of their own (see ``eager`` in
-        :func:`~tryon_core.uninterrupted.uninterrupted`: none of them enters a timeout)."""
-        return await _guarded(step, eager=self.is_sqlite)
+        """One step of a connection's life (:func:`_guarded`) but its checkout, run at once in
+        the caller's task until it waits (see ``eager`` in
+        :func:`~tryon_core.uninterrupted.uninterrupted`): BEGIN, COMMIT, ROLLBACK and the
+        return to the pool enter no timeout before their first wait. SQLite's are done on
+        the event loop's thread, so most never wait and cost no task and no turn of the loop;
+        PostgreSQL's waiting ones still save their task's first turn."""
+        return await _guarded(step, eager=True)
 
     async def upgrade(self) -> None:
         """Apply every migration up to head; safe to run on an up-to-date database, and by many
@@ -170,7 +179,7 @@ class Database:
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set(checkout)
         try:
-            await _guarded(conn.start(), eager=self.is_sqlite and not self._pool_may_wait())
+            await _guarded(conn.start(), eager=self._checkout_is_eager())
         finally:
             _AT_CHECKOUT.reset(token)
         try:
@@ -341,7 +350,7 @@ def create_database(
     if not engine_options.get("pool_pre_ping"):
         _ping_at_checkout(engine)
     defer_writes(engine)
-    return Database(engine)
+    return Database(engine, pool_overflow=engine_options["max_overflow"])
 
 
 _SQLITE_POOL_SIZE, _SQLITE_POOL_OVERFLOW = 5, 10
