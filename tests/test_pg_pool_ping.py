@@ -5,6 +5,7 @@ restart, a cut connection) is replaced before anyone uses it."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database, create_database
 from tryon_core.db.prepared import Prepared
+from tryon_core.errors import ServiceUnavailable
 
 pytestmark = pytest.mark.postgres
 _BACKEND = Prepared(select(func.pg_backend_pid()))
@@ -126,5 +128,36 @@ async def test_a_read_is_checked_by_its_own_statement(postgres_database_url: str
             replaced = await database.read(backend)
             assert replaced != first
             first = replaced
+    finally:
+        await database.dispose()
+
+
+async def test_a_connect_that_times_out_during_a_checkout_is_a_503(
+    postgres_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout runs in the caller's task until it waits (``Database._step``), and asyncpg's
+    connect enters ``asyncio.timeout``, bound to the task it runs in: here a connect that
+    never answers and times out. It runs in a task of its own, so its timeout ends the
+    connect (a 503), not the caller, which would wait on the shielded step forever."""
+    import asyncpg
+
+    async def never_answered(*args: Any, **kwargs: Any) -> Any:
+        async with asyncio.timeout(0.1):
+            await asyncio.get_running_loop().create_future()
+
+    database = create_database(postgres_database_url, pool_size=1)
+
+    async def write() -> None:
+        async with database.transaction():
+            pass
+
+    try:
+        with monkeypatch.context() as patch:  # the fixture's own teardown connects too
+            patch.setattr(asyncpg, "connect", never_answered)
+            writing = asyncio.ensure_future(write())
+            done, _ = await asyncio.wait({writing}, timeout=10)
+        assert done, "the checkout never ended"
+        with pytest.raises(ServiceUnavailable):
+            writing.result()
     finally:
         await database.dispose()

@@ -72,15 +72,14 @@ class Database:
         return isinstance(pool, QueuePool) and pool.overflow() >= self.pool_overflow
 
     def _checkout_is_eager(self) -> bool:
-        """SQLite's checkout runs eagerly (see :meth:`_step`) while the pool may still open a
-        connection (aiosqlite's, no timeout). PostgreSQL's never does: a checkout may connect
-        (a new connection, or one invalidated by an outage), and asyncpg's connect enters a
-        timeout bound to the current task."""
-        return self.is_sqlite and not self._pool_may_wait()
+        """A checkout runs eagerly (see :meth:`_step`) while the pool may still open a
+        connection: opening one enters no timeout bound to the current task (aiosqlite's
+        connect has none; asyncpg's runs in a task of its own, :func:`_connect_in_a_task`)."""
+        return not self._pool_may_wait()
 
     async def _step(self, step: Awaitable[T]) -> T:
-        """One step of a connection's life (:func:`_guarded`) but its checkout, run at once in
-        the caller's task until it waits (see ``eager`` in
+        """One step of a connection's life (:func:`_guarded`), run at once in the caller's
+        task until it waits (see ``eager`` in
         :func:`~tryon_core.uninterrupted.uninterrupted`): BEGIN, COMMIT, ROLLBACK and the
         return to the pool enter no timeout before their first wait. SQLite's are done on
         the event loop's thread, so most never wait and cost no task and no turn of the loop;
@@ -346,11 +345,26 @@ def create_database(
     engine_options.setdefault("max_overflow", pool_size)
     engine_options.setdefault("pool_timeout", timeout)
     engine_options.setdefault("connect_args", {"timeout": timeout, "command_timeout": timeout})
+    # the key SQLAlchemy's asyncpg adapter takes its connect function from, given the URL's
+    # and these arguments (its public `async_creator` would be given none of them)
+    engine_options["connect_args"] = {
+        "async_creator_fn": _connect_in_a_task,
+        **engine_options["connect_args"],
+    }
     engine = create_async_engine(parsed, **engine_options)
     if not engine_options.get("pool_pre_ping"):
         _ping_at_checkout(engine)
     defer_writes(engine)
     return Database(engine, pool_overflow=engine_options["max_overflow"])
+
+
+async def _connect_in_a_task(*args: Any, **kwargs: Any) -> Any:
+    """asyncpg's connect, in a task of its own: it enters ``asyncio.timeout``, bound to the
+    task it runs in, and a checkout that runs eagerly in a request's task (``Database._step``)
+    may have to open a connection before it first waits."""
+    import asyncpg
+
+    return await asyncio.ensure_future(asyncpg.connect(*args, **kwargs))
 
 
 _SQLITE_POOL_SIZE, _SQLITE_POOL_OVERFLOW = 5, 10
