@@ -247,14 +247,7 @@ def main() -> None:
         help="comma-separated, of: tiny-multipart, tiny-chat, big-multipart, big-chat",
     )
     parser.add_argument("--big-side", type=int, default=512, help="side of the big PNGs, px")
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "TRYON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1/test"
-        ),
-        help="a PostgreSQL server (the benchmark makes its own database tryon_bench on it)",
-    )
+    peer_servers.add_database_options(parser, made="its own database tryon_bench")
     parser.add_argument("--no-litellm", action="store_true", help="this gateway alone")
     parser.add_argument("--litellm-spec", default="litellm[proxy]", help="what to install")
     parser.add_argument("--json", help="write every block's figures here")

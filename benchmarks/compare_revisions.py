@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import subprocess
 import time
@@ -95,14 +94,7 @@ def main() -> None:
     parser.add_argument(
         "--upstream-delay", type=float, default=0.0, help="seconds the fake takes to answer"
     )
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "TRYON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1/test"
-        ),
-        help="a PostgreSQL server (the benchmark makes databases tryon_compare_a and _b on it)",
-    )
+    peer_servers.add_database_options(parser, made="databases tryon_compare_a and _b")
     args = parser.parse_args()
 
     base = _checkout(args.base)

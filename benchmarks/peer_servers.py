@@ -9,6 +9,7 @@ cost map, it keeps no database).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -200,6 +201,19 @@ def _wait_healthy(server: Server, url: str, seconds: float = 180) -> None:
                 return
         time.sleep(0.25)
     raise SystemExit(f"{server.name} did not answer {url} in {seconds:.0f} s")
+
+
+def add_database_options(parser: argparse.ArgumentParser, *, made: str) -> None:
+    """``--database sqlite|postgres`` and ``--postgres-url`` (default: the tests' server, from
+    ``TRYON_TEST_POSTGRES_URL``); ``made`` says which databases the benchmark makes there."""
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "TRYON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1/test"
+        ),
+        help=f"a PostgreSQL server (the benchmark makes {made} on it)",
+    )
 
 
 @contextlib.contextmanager
