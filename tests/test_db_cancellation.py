@@ -13,7 +13,6 @@ import contextlib
 from pathlib import Path
 
 import pytest
-import sqlalchemy.exc
 from sqlalchemy import text
 
 from tryon_core.db.engine import Database, create_database, sqlite_takes_a_write
@@ -116,35 +115,3 @@ async def test_a_transaction_cancelled_again_and_again_still_ends_whole(
             assert _can_write(Path(database.engine.url.database or "")), "write lock held"
     finally:
         await database.dispose()
-
-
-async def test_a_sqlite_checkout_that_waits_for_the_pool_times_out_as_the_pool_says(
-    tmp_path: Path,
-) -> None:
-    """Every connection the pool may open checked out: a transaction waits for one (not run
-    eagerly in the caller's task, see ``Database._pool_may_wait``), gets it when one comes
-    back, and past the pool's timeout fails with the pool's own error, not a cancellation."""
-    database = create_database(f"sqlite+aiosqlite:///{tmp_path}/pool.db", pool_timeout=0.3)
-    await database.upgrade()
-    held = [database.engine.connect() for _ in range(15)]  # 5 kept + 10 past them
-    try:
-        for conn in held:
-            await conn.start()
-        assert database._pool_may_wait()
-        with pytest.raises(sqlalchemy.exc.TimeoutError):
-            async with database.transaction():
-                pass
-        waiting = asyncio.ensure_future(_write_nothing(database))
-        await asyncio.sleep(0.05)
-        assert not waiting.done()
-        await held.pop().close()
-        await asyncio.wait_for(waiting, timeout=5)
-    finally:
-        for conn in held:
-            await conn.close()
-        await database.dispose()
-
-
-async def _write_nothing(database: Database) -> None:
-    async with database.transaction() as conn:
-        await conn.execute(text("SELECT 1"))

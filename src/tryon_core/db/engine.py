@@ -19,7 +19,6 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
 from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
@@ -39,8 +38,6 @@ class Database:
     engine: AsyncEngine
     checkpointer: Checkpointer | None = None
     """SQLite: its checkpoints run in a thread of their own (:mod:`tryon_core.db.checkpoints`)."""
-    pool_overflow: int = 0
-    """Connections the pool opens past its size at most (SQLite's: see ``_pool_may_wait``)."""
     _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -63,28 +60,6 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
-
-    def _pool_may_wait(self) -> bool:
-        """A checkout now may wait for a connection to come back: every connection the pool
-        may open is open. SQLAlchemy then waits in ``asyncio.wait_for``, which from Python
-        3.12 on enters a timeout bound to the current task: not for an eager step."""
-        pool = self.engine.pool
-        return isinstance(pool, QueuePool) and pool.overflow() >= self.pool_overflow
-
-    def _checkout_is_eager(self) -> bool:
-        """A checkout runs eagerly (see :meth:`_step`) while the pool may still open a
-        connection: opening one enters no timeout bound to the current task (aiosqlite's
-        connect has none; asyncpg's runs in a task of its own, :func:`_connect_in_a_task`)."""
-        return not self._pool_may_wait()
-
-    async def _step(self, step: Awaitable[T]) -> T:
-        """One step of a connection's life (:func:`_guarded`), run at once in the caller's
-        task until it waits (see ``eager`` in
-        :func:`~tryon_core.uninterrupted.uninterrupted`): BEGIN, COMMIT, ROLLBACK and the
-        return to the pool enter no timeout before their first wait. SQLite's are done on
-        the event loop's thread, so most never wait and cost no task and no turn of the loop;
-        PostgreSQL's waiting ones still save their task's first turn."""
-        return await _guarded(step, eager=True)
 
     async def upgrade(self) -> None:
         """Apply every migration up to head; safe to run on an up-to-date database, and by many
@@ -132,21 +107,21 @@ class Database:
             writer = contextlib.nullcontext()
         async with writer, self._connection(checkout="begin") as conn:
             transaction = conn.begin()
-            await self._step(transaction.start())
+            await _guarded(transaction.start())
             try:
                 yield conn
             except BaseException:
                 with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
-                    await self._step(transaction.rollback())
+                    await _guarded(transaction.rollback())
                 raise
-            await self._step(transaction.commit())
+            await _guarded(transaction.commit())
 
     @asynccontextmanager
     async def reading(self, *, checked: bool = True) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only (no BEGIN IMMEDIATE on SQLite). ``checked=False``:
         PostgreSQL's is handed out without its checkout's ping (see :meth:`read`)."""
         async with self._connection(checkout="ping" if checked else "nothing") as conn:
-            await self._step(conn.execution_options(tryon_read_only=True))
+            await _guarded(conn.execution_options(tryon_read_only=True))
             yield conn
 
     async def read(self, reads: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -161,7 +136,7 @@ class Database:
                     try:
                         return await reads(conn)
                     except DBAPIError:
-                        await self._step(conn.invalidate())
+                        await _guarded(conn.invalidate())
                         raise _Unchecked() from None
             except _Unchecked:
                 pass
@@ -178,18 +153,18 @@ class Database:
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set(checkout)
         try:
-            await _guarded(conn.start(), eager=self._checkout_is_eager())
+            await _guarded(conn.start())
         finally:
             _AT_CHECKOUT.reset(token)
         try:
             yield conn
         except _OUTAGE as exc:
             with contextlib.suppress(ServiceUnavailable):
-                await self._step(conn.close())
+                await _guarded(conn.close())
             raise _unavailable() from exc
         except DBAPIError as exc:
             with contextlib.suppress(ServiceUnavailable):
-                await self._step(conn.close())
+                await _guarded(conn.close())
             if _nul_character(exc):  # PostgreSQL text cannot hold it; SQLite's can
                 raise InvalidRequest(
                     "Text in this request contains a NUL character (\\u0000), which no "
@@ -198,9 +173,9 @@ class Database:
             raise
         except BaseException:
             with contextlib.suppress(ServiceUnavailable):
-                await self._step(conn.close())
+                await _guarded(conn.close())
             raise
-        await self._step(conn.close())
+        await _guarded(conn.close())
 
     async def ping(self) -> None:
         async with self.reading() as conn:
@@ -275,10 +250,10 @@ def _of_this_loop(
     return entry
 
 
-async def _guarded(step: Awaitable[T], *, eager: bool = False) -> T:
+async def _guarded(step: Awaitable[T]) -> T:
     """One step of a connection's life, run to its end; an outage becomes a 503."""
     try:
-        return await uninterrupted(step, eager=eager)
+        return await uninterrupted(step)
     except _OUTAGE as exc:
         raise _unavailable() from exc
 
@@ -330,8 +305,6 @@ def create_database(
         if on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine_options.setdefault("pool_reset_on_return", None)  # see _tune_sqlite's reset
-        engine_options.setdefault("pool_size", _SQLITE_POOL_SIZE)
-        engine_options.setdefault("max_overflow", _SQLITE_POOL_OVERFLOW)
         engine = create_async_engine(
             parsed,
             connect_args={"timeout": 30, "check_same_thread": False},  # see db/prepared.py
@@ -340,35 +313,17 @@ def create_database(
         )
         checkpointer = Checkpointer(database) if own_checkpoints and on_disk else None
         _tune_sqlite(engine, checkpointer=checkpointer)
-        return Database(engine, checkpointer, pool_overflow=engine_options["max_overflow"])
+        return Database(engine, checkpointer)
     engine_options.setdefault("pool_size", pool_size)
     engine_options.setdefault("max_overflow", pool_size)
     engine_options.setdefault("pool_timeout", timeout)
     engine_options.setdefault("connect_args", {"timeout": timeout, "command_timeout": timeout})
-    # the key SQLAlchemy's asyncpg adapter takes its connect function from, given the URL's
-    # and these arguments (its public `async_creator` would be given none of them)
-    engine_options["connect_args"] = {
-        "async_creator_fn": _connect_in_a_task,
-        **engine_options["connect_args"],
-    }
     engine = create_async_engine(parsed, **engine_options)
     if not engine_options.get("pool_pre_ping"):
         _ping_at_checkout(engine)
     defer_writes(engine)
-    return Database(engine, pool_overflow=engine_options["max_overflow"])
+    return Database(engine)
 
-
-async def _connect_in_a_task(*args: Any, **kwargs: Any) -> Any:
-    """asyncpg's connect, in a task of its own: it enters ``asyncio.timeout``, bound to the
-    task it runs in, and a checkout that runs eagerly in a request's task (``Database._step``)
-    may have to open a connection before it first waits."""
-    import asyncpg
-
-    return await asyncio.ensure_future(asyncpg.connect(*args, **kwargs))
-
-
-_SQLITE_POOL_SIZE, _SQLITE_POOL_OVERFLOW = 5, 10
-"""SQLAlchemy's own defaults, named: connections kept, and opened past them at most."""
 
 _AT_CHECKOUT: contextvars.ContextVar[str] = contextvars.ContextVar(
     "tryon_at_checkout", default="ping"
