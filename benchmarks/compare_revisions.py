@@ -104,19 +104,21 @@ def main() -> None:
         if args.database == "postgres":
             databases = {
                 name: stack.enter_context(
-                    peer_servers.postgres_database(args.postgres_url, f"tryon_compare_{name}")
+                    peer_servers.postgres_database(
+                        args.postgres_url, f"tryon_compare_{name.lower()}"
+                    )
                 )
-                for name in ("a", "b")
+                for name in ("A", "B")
             }
         else:
-            databases = {name: f"sqlite+aiosqlite:///{run}/{name}.db" for name in ("a", "b")}
+            databases = {name: f"sqlite+aiosqlite:///{run}/{name}.db" for name in ("A", "B")}
         servers = stack.enter_context(peer_servers.Servers(run))
         upstream = servers.upstream(UPSTREAM_PORT, delay=args.upstream_delay).url
         gateways = {
             name: servers.tryon(
                 port,
                 upstream,
-                databases[name.lower()],
+                databases[name],
                 credits=10**12,
                 name=name,
                 env=env,

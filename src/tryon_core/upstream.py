@@ -230,8 +230,11 @@ class SendOnce:
     __slots__ = ("_pieces", "headers")
 
     def __init__(self, data: bytes) -> None:
-        self._pieces: list[bytes] | None = [data]
-        self.headers = {"Content-Length": str(len(data))}
+        self._hold([data])
+
+    def _hold(self, pieces: list[bytes]) -> None:
+        self._pieces: list[bytes] | None = pieces
+        self.headers = {"Content-Length": str(sum(map(len, pieces)))}
 
     @classmethod
     def multipart(
@@ -265,12 +268,9 @@ class SendOnce:
             )
             pieces += (opening, disposition.encode(), data, b"\r\n")
         pieces.append(f"--{boundary}--\r\n".encode())
-        body = cls(b"")
-        body._pieces = _coalesced(pieces)
-        body.headers = {
-            "Content-Length": str(sum(map(len, body._pieces))),
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-        }
+        body = cls.__new__(cls)
+        body._hold(_coalesced(pieces))
+        body.headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
         return body
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
