@@ -18,7 +18,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncTransaction,
+    create_async_engine,
+)
 from sqlalchemy.util import await_
 
 from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
@@ -105,23 +110,16 @@ class Database:
             writer = self._turns_of_this_loop.turn(turn)
         else:
             writer = contextlib.nullcontext()
-        async with writer, self._connection(checkout="begin") as conn:
-            transaction = conn.begin()
-            await _guarded(transaction.start())
-            try:
-                yield conn
-            except BaseException:
-                with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
-                    await _guarded(transaction.rollback())
-                raise
-            await _guarded(transaction.commit())
+        async with writer, self._connection(checkout="begin", begin=True) as conn:
+            yield conn
 
     @asynccontextmanager
     async def reading(self, *, checked: bool = True) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only (no BEGIN IMMEDIATE on SQLite). ``checked=False``:
         PostgreSQL's is handed out without its checkout's ping (see :meth:`read`)."""
-        async with self._connection(checkout="ping" if checked else "nothing") as conn:
-            await _guarded(conn.execution_options(tryon_read_only=True))
+        async with self._connection(
+            checkout="ping" if checked else "nothing", read_only=True
+        ) as conn:
             yield conn
 
     async def read(self, reads: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -144,38 +142,40 @@ class Database:
             return await reads(conn)
 
     @asynccontextmanager
-    async def _connection(self, *, checkout: str = "ping") -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, checked out and returned whole whatever is cancelled.
+    async def _connection(
+        self, *, checkout: str = "ping", begin: bool = False, read_only: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, checked out and returned whole whatever is cancelled; with
+        ``begin``, in a transaction committed on exit (rolled back if the body raises).
 
         ``checkout``, PostgreSQL: ``"ping"`` checks the connection, ``"begin"`` begins its
         transaction instead (BEGIN standing in for the ping), ``"nothing"`` hands it out as it
-        is (see :func:`_ping_at_checkout`)."""
+        is (see :func:`_ping_at_checkout`). ``read_only``: for reads only (no BEGIN IMMEDIATE
+        on SQLite).
+
+        Its life is two steps, each run to its end (see :mod:`tryon_core.uninterrupted`): the
+        checkout with its BEGIN or read-only mark (:func:`_opened`), and the COMMIT or ROLLBACK
+        with the return to the pool (:func:`_closed`). Two steps, not four: each costs a task
+        and a turn or two of the event loop, and a SQLite writer holds the write lock across
+        them."""
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set(checkout)
         try:
-            await _guarded(conn.start())
+            transaction = await _guarded(_opened(conn, begin=begin, read_only=read_only))
         finally:
             _AT_CHECKOUT.reset(token)
         try:
             yield conn
-        except _OUTAGE as exc:
-            with contextlib.suppress(ServiceUnavailable):
-                await _guarded(conn.close())
-            raise _unavailable() from exc
+        except BaseException as exc:
+            with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
+                await _guarded(_closed(conn, transaction, commit=False))
+            _raise_as_answer(exc)
+            raise
+        try:
+            await _guarded(_closed(conn, transaction, commit=True))
         except DBAPIError as exc:
-            with contextlib.suppress(ServiceUnavailable):
-                await _guarded(conn.close())
-            if _nul_character(exc):  # PostgreSQL text cannot hold it; SQLite's can
-                raise InvalidRequest(
-                    "Text in this request contains a NUL character (\\u0000), which no "
-                    "name, id or value here may contain."
-                ) from None
+            _raise_as_answer(exc)
             raise
-        except BaseException:
-            with contextlib.suppress(ServiceUnavailable):
-                await _guarded(conn.close())
-            raise
-        await _guarded(conn.close())
 
     async def ping(self) -> None:
         async with self.reading() as conn:
@@ -248,6 +248,55 @@ def _of_this_loop(
     if entry is None:
         entry = table[loop] = make()
     return entry
+
+
+async def _opened(
+    conn: AsyncConnection, *, begin: bool, read_only: bool
+) -> AsyncTransaction | None:
+    """Check ``conn`` out and begin its transaction (``begin``) or mark it for reads only: one
+    step. Whole or not at all: a connection whose BEGIN fails is returned before the error is
+    raised."""
+    await conn.start()
+    try:
+        if read_only:
+            await conn.execution_options(tryon_read_only=True)
+        if not begin:
+            return None
+        transaction = conn.begin()
+        await transaction.start()
+        return transaction
+    except BaseException:
+        with contextlib.suppress(*_OUTAGE):
+            await conn.close()
+        raise
+
+
+async def _closed(
+    conn: AsyncConnection, transaction: AsyncTransaction | None, *, commit: bool
+) -> None:
+    """End ``conn``'s transaction, if it has one (``commit``, or roll it back), and return the
+    connection to its pool: one step. A failed COMMIT or ROLLBACK still returns it (SQLAlchemy
+    rolls back what is left), then raises."""
+    try:
+        if transaction is not None:
+            await (transaction.commit() if commit else transaction.rollback())
+    except BaseException:
+        with contextlib.suppress(*_OUTAGE):
+            await conn.close()
+        raise
+    await conn.close()
+
+
+def _raise_as_answer(exc: BaseException) -> None:
+    """Raise what a client is answered for a database error, if it is not ``exc`` itself: an
+    outage, 503; PostgreSQL refusing a NUL character in text (a client's input), 400."""
+    if isinstance(exc, _OUTAGE):
+        raise _unavailable() from exc
+    if isinstance(exc, DBAPIError) and _nul_character(exc):  # PostgreSQL's; SQLite's text holds it
+        raise InvalidRequest(
+            "Text in this request contains a NUL character (\\u0000), which no "
+            "name, id or value here may contain."
+        ) from None
 
 
 async def _guarded(step: Awaitable[T]) -> T:
