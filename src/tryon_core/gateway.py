@@ -29,6 +29,7 @@ from tryon_core.redis_link import RedisLink
 from tryon_core.storage import UrlSigner, signing_secret
 from tryon_core.stores import FileStore, StoreBackend, create_store
 from tryon_core.tracing import Tracing, start_tracing
+from tryon_core.upstream_client import UpstreamClient
 
 __all__ = ["LISTENER_NAME", "Gateway", "build_catalog"]
 
@@ -132,7 +133,7 @@ class Gateway:
                     max_redirects=fetch.max_redirects,
                 )
             ),
-            http=httpx.AsyncClient(
+            http=UpstreamClient(
                 transport=http_transport(
                     # idle connections are kept (5 s) for the next burst: no new TLS handshakes
                     limits=httpx.Limits(

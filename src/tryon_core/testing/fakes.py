@@ -9,6 +9,7 @@ What all fakes share lives here, once:
 - Control routes under ``/_fake`` (queue faults, read requests, reset), so that a gateway in
   another process can be scripted over HTTP exactly like one in the same process.
 - :func:`result_image`: a deterministic, decodable "try-on" made from the inputs.
+- A cookie on every answer (:data:`FAKE_COOKIE`), as the real services set behind Cloudflare.
 - :func:`create_fake_app`: the provider's handlers plus the control routes, and
   :func:`mount_fakes`: several fakes on one port under ``/NAME`` prefixes (``tryon fakes serve``).
 
@@ -35,6 +36,7 @@ from litestar.params import FromPath
 from PIL import Image, ImageOps
 
 __all__ = [
+    "FAKE_COOKIE",
     "FAULT_KINDS",
     "FakeState",
     "FakeTask",
@@ -230,10 +232,21 @@ def create_fake_app(
         ],
         state=State({"fake": state or FakeState(faults)}),
         exception_handlers=exception_handlers or {},
+        after_request=_sets_a_cookie,
         openapi_config=None,
         logging_config=None,  # a fake must not reconfigure the logging of the process it runs in
         request_max_body_size=64 * 1024 * 1024,
     )
+
+
+FAKE_COOKIE = "__cf_bm"
+"""The cookie every fake's answers set, as the real services' do behind Cloudflare (OpenAI's
+sets ``__cf_bm`` and ``_cfuvid``): the gateway must send none of them back."""
+
+
+async def _sets_a_cookie(response: Response[Any]) -> Response[Any]:
+    response.set_cookie(FAKE_COOKIE, secrets.token_hex(8), path="/", httponly=True)
+    return response
 
 
 ASGIApp = Callable[

@@ -1,0 +1,68 @@
+"""The gateway keeps no upstream's cookies: one account's calls never carry what another's got.
+
+Every fake sets a cookie on each answer, as the real services do behind Cloudflare; httpx's
+client would keep it and send it with every later call to that upstream, whoever made it.
+Two accounts each run a try-on on every provider (the submit-poll ones poll too): no request
+any fake received carries a cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.helpers import ROOT, SAMPLES, Fakes, all_fakes, auth, data_url, new_key
+from tryon_core.api import create_app
+from tryon_core.config import parse_settings
+from tryon_core.testing.fakes import FAKE_COOKIE
+
+FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
+MODELS = {
+    "kling": "kling/kolors-v1-5",
+    "gemini": "google/gemini-2.5-flash-image",
+    "openai": "openai/gpt-image-1-mini",
+    "fal": "fal/flux-kontext-pro",
+    "replicate": "replicate/idm-vton",
+    "openrouter": "openrouter/gemini-2.5-flash-image",
+    "fashn": "fashn/tryon-v1.6",
+}
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    with all_fakes() as served:
+        yield served
+
+
+async def test_no_upstream_cookie_is_kept_or_sent(fakes: Fakes, tmp_path: Path) -> None:
+    settings = parse_settings(FAKES_CONFIG.read_text().replace("http://127.0.0.1:9100", fakes.url))
+    settings.database.url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
+    settings.storage.path = str(tmp_path / "files")
+    settings.routing.fallbacks = {}
+    app = create_app(settings)
+    assert set(MODELS) == set(fakes.apps), "a model for each provider that has a fake"
+    for name in fakes.apps:
+        fakes.state(name).reset()
+    body = {
+        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
+        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
+        "category": "tops",
+    }
+    async with AsyncTestClient(app) as http:
+        for _account in range(2):
+            key, _ = await new_key(app, credits=100_000)
+            for model in MODELS.values():
+                answer = await http.post(
+                    "/api/v1/tryon", json={**body, "model": model}, headers=auth(key)
+                )
+                assert answer.status_code == 200, (model, answer.text)
+    received = {name: fakes.state(name).requests for name in fakes.apps}
+    assert all(len(requests) >= 2 for requests in received.values()), received.keys()
+    sent = {
+        name: [r.headers["cookie"] for r in requests if "cookie" in r.headers]
+        for name, requests in received.items()
+    }
+    assert sent == {name: [] for name in received}, f"{FAKE_COOKIE} sent back upstream"
