@@ -85,6 +85,20 @@ def data_url(path: Path, mime: str) -> str:
 live_server = serve_app
 
 
+FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
+"""The gateway's config against every provider's fake (``tryon fakes serve``, port 9100)."""
+A_MODEL_OF = {
+    "kling": "kling/kolors-v1-5",
+    "gemini": "google/gemini-2.5-flash-image",
+    "openai": "openai/gpt-image-1-mini",
+    "fal": "fal/flux-kontext-pro",
+    "fashn": "fashn/tryon-v1.6",
+    "replicate": "replicate/idm-vton",
+    "openrouter": "openrouter/gemini-2.5-flash-image",
+}
+"""One model of each provider that has a fake, in ``FAKES_CONFIG``."""
+
+
 class Fakes:
     """Every installed plugin's fake upstream, mounted on one port under ``/NAME``."""
 

@@ -29,7 +29,17 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from tests.helpers import ROOT, SAMPLES, Fakes, all_fakes, auth, data_url, live_server, new_key
+from tests.helpers import (
+    A_MODEL_OF,
+    FAKES_CONFIG,
+    SAMPLES,
+    Fakes,
+    all_fakes,
+    auth,
+    data_url,
+    live_server,
+    new_key,
+)
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.errors import (
@@ -41,14 +51,7 @@ from tryon_core.errors import (
 from tryon_core.testing.contract import STANDARD_FAULTS
 from tryon_core.testing.fakes import Fault
 
-FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
-MODELS = {
-    "kling": "kling/kolors-v1-5",
-    "gemini": "google/gemini-2.5-flash-image",
-    "openai": "openai/gpt-image-1-mini",
-    "fal": "fal/flux-kontext-pro",
-    "fashn": "fashn/tryon-v1.6",
-}
+MODELS = {name: A_MODEL_OF[name] for name in ("kling", "gemini", "openai", "fal", "fashn")}
 SUBMIT_POLL = ("kling", "fal", "fashn")
 OVERRIDES: dict[tuple[str, str], type[ProviderError]] = {("gemini", "quota"): RateLimited}
 """Where a provider's fault becomes another error than STANDARD_FAULTS says (docs/providers.md)."""

@@ -14,21 +14,19 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import ROOT, SAMPLES, Fakes, all_fakes, auth, data_url, new_key
+from tests.helpers import (
+    A_MODEL_OF,
+    FAKES_CONFIG,
+    SAMPLES,
+    Fakes,
+    all_fakes,
+    auth,
+    data_url,
+    new_key,
+)
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.testing.fakes import FAKE_COOKIE
-
-FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
-MODELS = {
-    "kling": "kling/kolors-v1-5",
-    "gemini": "google/gemini-2.5-flash-image",
-    "openai": "openai/gpt-image-1-mini",
-    "fal": "fal/flux-kontext-pro",
-    "replicate": "replicate/idm-vton",
-    "openrouter": "openrouter/gemini-2.5-flash-image",
-    "fashn": "fashn/tryon-v1.6",
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ async def test_no_upstream_cookie_is_kept_or_sent(fakes: Fakes, tmp_path: Path) 
     settings.storage.path = str(tmp_path / "files")
     settings.routing.fallbacks = {}
     app = create_app(settings)
-    assert set(MODELS) == set(fakes.apps), "a model for each provider that has a fake"
+    assert set(A_MODEL_OF) == set(fakes.apps), "a model for each provider that has a fake"
     for name in fakes.apps:
         fakes.state(name).reset()
     body = {
@@ -54,7 +52,7 @@ async def test_no_upstream_cookie_is_kept_or_sent(fakes: Fakes, tmp_path: Path) 
     async with AsyncTestClient(app) as http:
         for _account in range(2):
             key, _ = await new_key(app, credits=100_000)
-            for model in MODELS.values():
+            for model in A_MODEL_OF.values():
                 answer = await http.post(
                     "/api/v1/tryon", json={**body, "model": model}, headers=auth(key)
                 )
