@@ -171,11 +171,7 @@ class Database:
                 await _guarded(_closed(conn, transaction, commit=False))
             _raise_as_answer(exc)
             raise
-        try:
-            await _guarded(_closed(conn, transaction, commit=True))
-        except DBAPIError as exc:
-            _raise_as_answer(exc)
-            raise
+        await _guarded(_closed(conn, transaction, commit=True))  # a deferred write's NUL: 400
 
     async def ping(self) -> None:
         async with self.reading() as conn:
@@ -257,7 +253,7 @@ async def _opened(
     step. Whole or not at all: a connection whose BEGIN fails is returned before the error is
     raised."""
     await conn.start()
-    try:
+    async with _returned_if_failing(conn):
         if read_only:
             await conn.execution_options(tryon_read_only=True)
         if not begin:
@@ -265,10 +261,6 @@ async def _opened(
         transaction = conn.begin()
         await transaction.start()
         return transaction
-    except BaseException:
-        with contextlib.suppress(*_OUTAGE):
-            await conn.close()
-        raise
 
 
 async def _closed(
@@ -277,14 +269,22 @@ async def _closed(
     """End ``conn``'s transaction, if it has one (``commit``, or roll it back), and return the
     connection to its pool: one step. A failed COMMIT or ROLLBACK still returns it (SQLAlchemy
     rolls back what is left), then raises."""
-    try:
+    async with _returned_if_failing(conn):
         if transaction is not None:
             await (transaction.commit() if commit else transaction.rollback())
+    await conn.close()
+
+
+@asynccontextmanager
+async def _returned_if_failing(conn: AsyncConnection) -> AsyncIterator[None]:
+    """What fails inside returns ``conn`` to its pool before the failure is raised (the
+    database gone meanwhile: closing discards it, and the failure is what is raised)."""
+    try:
+        yield
     except BaseException:
         with contextlib.suppress(*_OUTAGE):
             await conn.close()
         raise
-    await conn.close()
 
 
 def _raise_as_answer(exc: BaseException) -> None:
@@ -300,11 +300,13 @@ def _raise_as_answer(exc: BaseException) -> None:
 
 
 async def _guarded(step: Awaitable[T]) -> T:
-    """One step of a connection's life, run to its end; an outage becomes a 503."""
+    """One step of a connection's life, run to its end; its error becomes the client's answer
+    (:func:`_raise_as_answer`: an outage, 503)."""
     try:
         return await uninterrupted(step)
-    except _OUTAGE as exc:
-        raise _unavailable() from exc
+    except BaseException as exc:
+        _raise_as_answer(exc)
+        raise
 
 
 def sqlite_takes_a_write(path: str | os.PathLike[str], *, wait: float = 0.0) -> bool:
