@@ -19,6 +19,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tryon_core import accounts, billing
+from tryon_core.config import Settings, parse_settings
 from tryon_core.db import Database, create_database
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing.fakes import load_fake, mount_fakes
@@ -97,6 +98,24 @@ A_MODEL_OF = {
     "openrouter": "openrouter/gemini-2.5-flash-image",
 }
 """One model of each provider that has a fake, in ``FAKES_CONFIG``."""
+
+
+def fakes_settings(fakes: Fakes, folder: Path) -> Settings:
+    """``FAKES_CONFIG`` against ``fakes``, its database and files in ``folder``."""
+    settings = parse_settings(FAKES_CONFIG.read_text().replace("http://127.0.0.1:9100", fakes.url))
+    settings.database.url = f"sqlite+aiosqlite:///{folder}/db.sqlite"
+    settings.storage.path = str(folder / "files")
+    return settings
+
+
+def tryon_body(**fields: Any) -> dict[str, Any]:
+    """A try-on of the sample person in the sample garment (tops), with ``fields`` added."""
+    return {
+        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
+        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
+        "category": "tops",
+        **fields,
+    }
 
 
 class Fakes:

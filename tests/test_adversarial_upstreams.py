@@ -31,17 +31,15 @@ from litestar import Litestar
 
 from tests.helpers import (
     A_MODEL_OF,
-    FAKES_CONFIG,
-    SAMPLES,
     Fakes,
     all_fakes,
     auth,
-    data_url,
+    fakes_settings,
     live_server,
     new_key,
+    tryon_body,
 )
 from tryon_core.api import create_app
-from tryon_core.config import parse_settings
 from tryon_core.errors import (
     ProviderError,
     ProviderTimeout,
@@ -71,9 +69,7 @@ def gateway(
     fakes: Fakes, tmp_path: Path, *, timeout: float = TIMEOUT, base_url: str | None = None
 ) -> Litestar:
     """The gateway of config/tryon.fakes.toml; ``base_url`` replaces every provider's origin."""
-    settings = parse_settings(FAKES_CONFIG.read_text().replace("http://127.0.0.1:9100", fakes.url))
-    settings.database.url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
-    settings.storage.path = str(tmp_path / "files")
+    settings = fakes_settings(fakes, tmp_path)
     settings.routing.failure_threshold = 1000  # every fault below is deliberate
     settings.routing.fallbacks = {}
     for name in MODELS:
@@ -85,12 +81,7 @@ def gateway(
 
 
 def body(*models: str) -> dict[str, Any]:
-    return {
-        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
-        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
-        "category": "tops",
-        "models": list(models),
-    }
+    return tryon_body(models=list(models))
 
 
 class Outcome:

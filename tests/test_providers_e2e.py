@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import ROOT, SAMPLES, Fakes, all_fakes, auth, data_url, new_key
+from tests.helpers import Fakes, all_fakes, auth, fakes_settings, new_key, tryon_body
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing.contract import STANDARD_FAULTS
 
-FAKES_CONFIG = ROOT / "config" / "tryon.fakes.toml"
 STANDARD = {kind: e.error for kind, e in STANDARD_FAULTS.items()}
 FALLBACK = {kind for kind, error in STANDARD.items() if error is not None and error.fallback}
 STOP = {kind: error.status for kind, error in STANDARD.items() if error and not error.fallback}
@@ -37,23 +35,12 @@ def fakes() -> Iterator[Fakes]:
 
 
 def gateway(fakes: Fakes, tmp_path: Path, *, timeout: float = 20.0) -> Litestar:
-    settings = parse_settings(FAKES_CONFIG.read_text().replace("http://127.0.0.1:9100", fakes.url))
-    settings.database.url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
-    settings.storage.path = str(tmp_path / "files")
+    settings = fakes_settings(fakes, tmp_path)
     settings.routing.failure_threshold = 1000  # every fault below is deliberate
     settings.routing.fallbacks = {}  # the request's own `models` list decides the fallback
     for name in fakes.apps:
         settings.providers[name]["timeout"] = timeout
     return create_app(settings)
-
-
-def body(**fields: Any) -> dict[str, Any]:
-    return {
-        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
-        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
-        "category": "tops",
-        **fields,
-    }
 
 
 async def test_every_model_serves_a_tryon_against_its_fake(fakes: Fakes, tmp_path: Path) -> None:
@@ -64,7 +51,9 @@ async def test_every_model_serves_a_tryon_against_its_fake(fakes: Fakes, tmp_pat
         assert slugs, "config/tryon.fakes.toml enables no provider that has a fake"
         key, _ = await new_key(client, credits=10_000)
         for slug in slugs:
-            response = await client.post("/api/v1/tryon", json=body(model=slug), headers=auth(key))
+            response = await client.post(
+                "/api/v1/tryon", json=tryon_body(model=slug), headers=auth(key)
+            )
             assert response.status_code == 200, (slug, response.text)
             result = response.json()
             assert result["model"] == slug
@@ -88,7 +77,7 @@ async def test_each_fault_has_its_documented_outcome(fakes: Fakes, tmp_path: Pat
                 before = (await client.get("/api/v1/credits", headers=auth(key))).json()
                 response = await client.post(
                     "/api/v1/tryon",
-                    json=body(models=[slug, "local/overlay"]),
+                    json=tryon_body(models=[slug, "local/overlay"]),
                     headers=auth(key),
                 )
                 after = (await client.get("/api/v1/credits", headers=auth(key))).json()
@@ -130,7 +119,7 @@ def test_disabled_providers_are_neither_listed_nor_routable(tmp_path: Path) -> N
             key, _ = await new_key(client)
             for slug in hidden:
                 response = await client.post(
-                    "/api/v1/tryon", json=body(model=slug), headers=auth(key)
+                    "/api/v1/tryon", json=tryon_body(model=slug), headers=auth(key)
                 )
                 assert response.status_code == 404, (slug, response.text)
                 assert response.json()["error"]["type"] == "model_not_found"

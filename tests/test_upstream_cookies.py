@@ -14,18 +14,8 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import (
-    A_MODEL_OF,
-    FAKES_CONFIG,
-    SAMPLES,
-    Fakes,
-    all_fakes,
-    auth,
-    data_url,
-    new_key,
-)
+from tests.helpers import A_MODEL_OF, Fakes, all_fakes, auth, fakes_settings, new_key, tryon_body
 from tryon_core.api import create_app
-from tryon_core.config import parse_settings
 from tryon_core.testing.fakes import FAKE_COOKIE
 
 
@@ -36,25 +26,18 @@ def fakes() -> Iterator[Fakes]:
 
 
 async def test_no_upstream_cookie_is_kept_or_sent(fakes: Fakes, tmp_path: Path) -> None:
-    settings = parse_settings(FAKES_CONFIG.read_text().replace("http://127.0.0.1:9100", fakes.url))
-    settings.database.url = f"sqlite+aiosqlite:///{tmp_path}/db.sqlite"
-    settings.storage.path = str(tmp_path / "files")
+    settings = fakes_settings(fakes, tmp_path)
     settings.routing.fallbacks = {}
     app = create_app(settings)
     assert set(A_MODEL_OF) == set(fakes.apps), "a model for each provider that has a fake"
     for name in fakes.apps:
         fakes.state(name).reset()
-    body = {
-        "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),
-        "garment_images": [data_url(SAMPLES / "garment.png", "image/png")],
-        "category": "tops",
-    }
     async with AsyncTestClient(app) as http:
         for _account in range(2):
             key, _ = await new_key(app, credits=100_000)
             for model in A_MODEL_OF.values():
                 answer = await http.post(
-                    "/api/v1/tryon", json={**body, "model": model}, headers=auth(key)
+                    "/api/v1/tryon", json=tryon_body(model=model), headers=auth(key)
                 )
                 assert answer.status_code == 200, (model, answer.text)
     received = {name: fakes.state(name).requests for name in fakes.apps}
