@@ -32,7 +32,7 @@ from websockets.asyncio.client import connect
 from tests.helpers import SAMPLES, auth, data_url
 from tests.replicas import messages
 from tests.served import Gateway, balances, configured, new_account, wait_until
-from tryon_core.server.processes import REUSE_PORT
+from tryon_core.server.processes import CHILD_PATIENCE, REUSE_PORT
 from tryon_core.testing.server import serve_app_in_thread
 
 MODEL = "kling/kolors-v1-5"
@@ -222,7 +222,8 @@ def _running(pid: int) -> bool:
 
 def test_a_child_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
     """A section no installed plugin provides: every child's app fails to build and, rather
-    than restarting them for ever, the parent exits with status 3."""
+    than restarting them for ever, the parent exits with status 3; as soon as a child has
+    died, not after waiting out the health ping's patience for an answer that cannot come."""
     served = configured(
         tmp_path,
         f"sqlite+aiosqlite:///{tmp_path}/tryon.db",
@@ -231,7 +232,7 @@ def test_a_child_that_cannot_start_stops_them_all(tmp_path: Path) -> None:
     )
     served.launch()
     assert served.process is not None
-    assert served.process.wait(timeout=120) == 3, served.tail()
+    assert served.process.wait(timeout=CHILD_PATIENCE / 2) == 3, served.tail()
     assert "configuration error: providers.nosuch: no installed plugin provides it" in served.tail()
 
 

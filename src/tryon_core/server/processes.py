@@ -60,14 +60,13 @@ def serve_processes(settings: Settings, config: Callable[..., Any], *, workers: 
     """Run ``[server] workers`` children until SIGTERM/SIGINT; the exit status (3: a child
     could not start). ``config(factory, factory=True)`` is one process's uvicorn Config."""
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
 
     with _shared_metrics(settings):
         factory = functools.partial(build_app, settings, workers=workers)
         uvicorn_config = config(factory, factory=True)
         uvicorn_config.timeout_worker_healthcheck = CHILD_PATIENCE
         with _listeners(uvicorn_config) as sockets:
-            supervisor = Multiprocess(uvicorn_config, sockets=sockets)
+            supervisor = _supervisor(uvicorn_config, sockets)
             log.info("serving with %d processes", settings.server.workers)
             supervisor.run()
     if any(child.exitcode == STARTUP_FAILURE for child in supervisor.processes):
@@ -90,6 +89,26 @@ def build_app(settings: Settings, *, workers: bool) -> Any:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         sys.exit(STARTUP_FAILURE)
+
+
+def _supervisor(config: uvicorn.Config, sockets: list[socket.socket]) -> Any:
+    """uvicorn's supervisor, but one that sees a child die while it waits for its answer.
+
+    Each child answers health pings on a pipe whose child end the parent keeps open too: a
+    child that died between a ping and its answer (one ending as a failed start, its answering
+    thread stopped with the interpreter) left the parent waiting the whole patience
+    (:data:`CHILD_PATIENCE`) before it noticed, and a failed start took a minute to stop the
+    run. The parent's copy of each child end is closed once the child holds its own (it is
+    spawned with it), so a dead child's pipe reads as closed at once."""
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def keep_subprocess_alive(self) -> None:
+            for child in self.processes:
+                child.child_conn.close()  # no-op once closed
+            super().keep_subprocess_alive()
+
+    return Supervisor(config, sockets=sockets)
 
 
 @contextlib.contextmanager
