@@ -408,6 +408,21 @@ def _ping_at_checkout(engine: AsyncEngine) -> None:
 
 _BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another process's write lock before a 503."""
+_STATEMENT_BUSY_MS = 250
+"""How long any other statement may wait inside SQLite for a lock (rare in WAL mode).
+
+SQLite waits for a lock (its busy handler) holding the connection's own mutex, and whatever
+else touches that connection meanwhile waits too: freeing one of its cursors or statements,
+which the garbage collector does on whatever thread it runs on, the event loop's included.
+A writer that waited there for another process's lock (30 s, as it once did on aiosqlite's
+thread) could so freeze the event loop until it gave up, and with it the process holding the
+lock, whose COMMIT runs on that loop: every write of both stalled for the whole timeout.
+So a writer waits for the lock on the event loop instead (:func:`_begin_when_free`), and a
+statement's own wait inside SQLite stays short."""
+_FIRST_PAUSE = 0.001
+_LONGEST_PAUSE = 0.025
+"""Seconds between two tries at another process's write lock: doubling from the first to
+the longest (SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms... between its tries)."""
 
 
 def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = None) -> None:
@@ -420,7 +435,7 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         _into_wal(cursor)
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={_STATEMENT_BUSY_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         if checkpointer is not None:
@@ -450,11 +465,11 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
-        # On the driver itself, none of SQLAlchemy's execution around it; and on the event
-        # loop's thread when that cannot wait: a deferred BEGIN never does, and a writer's BEGIN
-        # IMMEDIATE is tried once without waiting (this process's writers queue on the writer
-        # lock already). Only a lock held by another process sends it to aiosqlite's thread,
-        # to wait there with the busy timeout.
+        # On the driver itself, none of SQLAlchemy's execution around it, on the event loop's
+        # thread, never waiting there: a deferred BEGIN never does, and a writer's BEGIN
+        # IMMEDIATE is tried without waiting (this process's writers queue on the writer lock
+        # already). A lock held by another process is waited for on the event loop, between
+        # tries (see _STATEMENT_BUSY_MS: never inside SQLite).
         read_only = conn.get_execution_options().get("tryon_read_only", False)
         driver = conn.connection.driver_connection
         assert driver is not None
@@ -463,9 +478,8 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
             if read_only:
                 driver._conn.execute(statement)
                 return
-            if _begun_at_once(driver._conn):
-                return
-            await_(driver.execute(statement))
+            if not _begun_at_once(driver._conn):
+                await_(_begin_when_free(driver._conn))
         except sqlite3.Error as error:  # as SQLAlchemy raises it (a held lock: OperationalError)
             raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
 
@@ -497,7 +511,24 @@ def _begun_at_once(sqlite: sqlite3.Connection) -> bool:
             raise
         return False
     finally:
-        sqlite.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        sqlite.execute(f"PRAGMA busy_timeout={_STATEMENT_BUSY_MS}")
+
+
+async def _begin_when_free(sqlite: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` once another process lets the write lock go, tried again and again
+    on the event loop for up to :data:`_BUSY_TIMEOUT_MS`, then SQLite's "database is locked"."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _BUSY_TIMEOUT_MS / 1000
+    pause = _FIRST_PAUSE
+    while True:
+        await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+        if _begun_at_once(sqlite):
+            return
+        if loop.time() >= deadline:
+            locked = sqlite3.OperationalError("database is locked")  # as SQLite's busy handler
+            locked.sqlite_errorcode, locked.sqlite_errorname = sqlite3.SQLITE_BUSY, "SQLITE_BUSY"
+            raise locked
+        pause = min(pause * 2, _LONGEST_PAUSE)
 
 
 def _upgrade(connection: Connection) -> None:
