@@ -100,9 +100,11 @@ async def test_a_statement_leaning_on_python_defaults_is_refused(database: Datab
             await partial.run(conn, a="acc_e")
 
 
-async def test_a_writer_waits_off_the_loop_for_another_processs_lock(tmp_path: Path) -> None:
+async def test_a_writer_waits_for_another_processs_lock_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
     """SQLite: ``BEGIN IMMEDIATE`` is tried at once on the event loop; while another process
-    (here another connection) holds the write lock, the writer waits on aiosqlite's thread,
+    (here another connection) holds the write lock, the writer tries again between pauses,
     the event loop free meanwhile, and goes on when the lock is let go."""
     path = tmp_path / "locked.db"
     database = create_database(f"sqlite+aiosqlite:///{path}")

@@ -78,38 +78,3 @@ async def test_freeing_a_cursor_of_a_waiting_writer_does_not_wait_for_the_lock(
     finally:
         other.close()
         await database.dispose()
-
-
-async def test_a_writer_still_gives_up_after_the_busy_timeout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Waiting on the event loop keeps the bound: a lock held past it is "database is locked"
-    (503 to a client), and other tasks ran all the while."""
-    from tryon_core.errors import ServiceUnavailable
-
-    monkeypatch.setattr(engine_module, "_BUSY_TIMEOUT_MS", 300)
-    path = tmp_path / "tryon.db"
-    database = create_database(f"sqlite+aiosqlite:///{path}")
-    other = sqlite3.connect(path, isolation_level=None)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    try:
-        async with database.transaction() as conn:
-            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
-        other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(ServiceUnavailable):
-            async with database.transaction() as conn:
-                await conn.execute(text("INSERT INTO t (x) VALUES (1)"))
-        assert ticks > 3
-        assert database.engine.pool.checkedout() == 0
-    finally:
-        ticker.cancel()
-        other.close()
-        await database.dispose()
