@@ -19,8 +19,12 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests import server_logs
 from tests.helpers import SAMPLES, data_url
+from tests.log_scan import (  # the session-end scan of every server's log, as hooks here
+    pytest_sessionfinish as pytest_sessionfinish,
+)
+from tests.log_scan import pytest_testnodedown as pytest_testnodedown
+from tests.log_scan import server_log_directory as server_log_directory
 from tests.seaweed import SeaweedFS, weed_binary
 from tryon_core.api import create_app
 from tryon_core.config import Settings, parse_settings
@@ -29,47 +33,6 @@ from tryon_core.testing import ScriptedProvider
 
 POSTGRES_ENV = "TRYON_TEST_POSTGRES_URL"
 REDIS_ENV = "TRYON_TEST_REDIS_URL"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def server_log_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the real servers the tests start write their logs (``tests/server_logs.py``)."""
-    return server_logs.start_session(tmp_path_factory.mktemp("server-logs"))
-
-
-_WORKER_LEAKS = "server_log_leaks"
-_leaks_of_workers: dict[str, list[tuple[str, str]]] = {}
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if a real server of it logged a secret (``tests/server_logs.py``).
-
-    Under pytest-xdist (``-n``) each worker scans the logs of its own servers and hands what it
-    found to the controller (``workeroutput``), which reports it and fails the run: a worker's
-    own exit status does not reach the controller."""
-    found = {str(path): leaks for path, leaks in server_logs.scan_directory().items()}
-    worker_output = getattr(session.config, "workeroutput", None)
-    if worker_output is not None:
-        worker_output[_WORKER_LEAKS] = found
-        return
-    found |= _leaks_of_workers
-    if not found:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = ["", "A server the tests ran logged a secret:"]
-    for path, leaks in sorted(found.items()):
-        lines += [f"  {path}: {what}: {excerpt}" for what, excerpt in leaks[:20]]
-    for line in lines:
-        if reporter is not None:
-            reporter.write_line(line, red=True)
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: Any, error: object) -> None:
-    """An xdist worker finished: keep the leaks its session-end scan found."""
-    output = getattr(node, "workeroutput", None) or {}
-    _leaks_of_workers.update(output.get(_WORKER_LEAKS, {}))
 
 
 def redis_test_url() -> str:

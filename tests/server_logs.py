@@ -2,7 +2,7 @@
 the scan that finds a secret in them.
 
 ``tests/served.py`` (and the other tests that start ``tryon`` processes) write each process's
-output to :func:`session_log`; at the end of the session ``tests/conftest.py`` scans every
+output to :func:`session_log`; at the end of the session ``tests/log_scan.py`` scans every
 file there with :func:`leaks` and fails the run if one holds a secret: a gateway key, a signed
 URL's signature, a job token, a webhook secret, a console token, credentials after ``Bearer``,
 or image bytes (the base64 openings of PNG, JPEG and WebP, or any long base64 run). Keys the

@@ -1,6 +1,6 @@
 """The session-end scan of every real server's log fails the run when one logged a secret, in
 one process and under pytest-xdist (``-n 2``, what ``nox`` runs), where each worker scans its
-own servers' logs and only the controller can fail the run (``tests/conftest.py``)."""
+own servers' logs and only the controller can fail the run (``tests/log_scan.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 
 CONFTEST = """
-from tests.conftest import pytest_sessionfinish, pytest_testnodedown, server_log_directory
+from tests.log_scan import pytest_sessionfinish, pytest_testnodedown, server_log_directory
 """
 
 TESTS = """
@@ -39,7 +39,7 @@ def _run(pytester: pytest.Pytester, *, leak: bool, workers: str | None) -> pytes
 
 @pytest.fixture(autouse=True)
 def _tests_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The inner run imports ``tests.conftest`` and ``tests.server_logs`` from this checkout."""
+    """The inner run imports ``tests.log_scan`` and ``tests.server_logs`` from this checkout."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
 
 

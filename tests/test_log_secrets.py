@@ -2,7 +2,7 @@
 ids, forged signatures, data URLs and image bytes in URLs, webhook secrets, sign-in forms.
 
 Besides this module, every log of every real server the suite starts is scanned at the end of
-the session (``tests/server_logs.py``, ``pytest_sessionfinish`` in ``tests/conftest.py``).
+the session (``tests/server_logs.py``, ``pytest_sessionfinish`` in ``tests/log_scan.py``).
 """
 
 from __future__ import annotations
