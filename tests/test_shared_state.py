@@ -91,7 +91,9 @@ async def test_a_websocket_on_one_replica_sees_a_job_completed_through_the_other
 async def test_a_websocket_on_one_replica_sees_a_cancel_made_through_the_other(
     broker_replicas: Callable[..., Any], scripted: ScriptedProvider, tryon_body: Any
 ) -> None:
-    scripted.script(ALPHA, Sleep(5.0))  # long enough to stay busy on a loaded machine
+    # each busy job long enough to keep its worker busy on a loaded machine (one Sleep each:
+    # a job past the script answers at once, freeing its worker for the job that must wait)
+    scripted.script(ALPHA, Sleep(5.0), Sleep(5.0))
     # no sweep meanwhile: without Redis, B's would run A's queued job
     async with broker_replicas("[jobs]\nworkers = 1\nsweep_interval_seconds = 60\n") as (a, b):
         key, _ = await new_key(a.app)
