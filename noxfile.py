@@ -20,12 +20,11 @@ def _uv(session: nox.Session, *args: str) -> None:
     session.run("uv", "run", "--frozen", *args, external=True)
 
 
-WORKERS = ("-n", "2")
-"""pytest-xdist's processes for the tests and slow sessions. Most tests wait more than they
-compute (on servers they start, processes, upstream faults, deadlines); two processes halve
-the suite's time on this 2-core machine (measured: tests 17 min against 33-39 in one, slow
-5.6 against 8.5; the cluster test alone takes 4.5 of those). Each test
-has its own database, Redis prefix, ports and files, so any split of them is safe."""
+WORKERS = ("-n", "0")
+"""pytest-xdist's processes for the tests and slow sessions: none for now (one process, ~42 min
+in CI). Two (``-- -n 2``) halve the time (tests 17 min, slow 5.5) and the suite supports them,
+but they surfaced timing races in tests (test_idempotency_race's purge, test_chat_stream's
+hang-up) still to be made deterministic before CI uses them."""
 
 
 @nox.session
