@@ -29,8 +29,8 @@ hang-up) still to be made deterministic before CI uses them."""
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Every test but the slow ones (core and every plugin), in two processes. Arguments
-    replace the defaults (``-- -x tests/test_billing.py``: one process). By default it names
+    """Every test but the slow ones (core and every plugin), in ``WORKERS`` processes. Arguments
+    replace the defaults (``-- -q -n 2``: two processes). By default it names
     its 25 slowest tests at the end: CI's run is to stay well under 45 minutes."""
     _uv(session, "pytest", *(session.posargs or ["-q", *WORKERS, "--durations=25"]))
 
@@ -38,7 +38,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def slow(session: nox.Session) -> None:
     """The tests marked slow (schemathesis on the OpenAPI document, big concurrency runs, the
-    cluster), in two processes."""
+    cluster), in ``WORKERS`` processes."""
     _uv(session, "pytest", "-q", "-m", "slow", *WORKERS, "--durations=13", *session.posargs)
 
 

@@ -1,5 +1,5 @@
 """The session-end scan of every real server's log fails the run when one logged a secret, in
-one process and under pytest-xdist (``-n 2``, what ``nox`` runs), where each worker scans its
+one process and under pytest-xdist (``-n 2``), where each worker scans its
 own servers' logs and only the controller can fail the run (``tests/log_scan.py``)."""
 
 from __future__ import annotations
