@@ -20,17 +20,17 @@ def _uv(session: nox.Session, *args: str) -> None:
     session.run("uv", "run", "--frozen", *args, external=True)
 
 
-WORKERS = ("-n", "0")
-"""pytest-xdist's processes for the tests and slow sessions: none for now (one process, ~42 min
-in CI). Two (``-- -n 2``) halve the time (tests 17 min, slow 5.5) and the suite supports them,
-but they surfaced timing races in tests (test_idempotency_race's purge, test_chat_stream's
-hang-up) still to be made deterministic before CI uses them."""
+WORKERS = ("-n", "2")
+"""pytest-xdist's processes for the tests and slow sessions: two, which halve CI's time (tests
+~18 min instead of ~35, slow ~5.5 instead of ~8.5): most tests wait on the servers, processes
+and deadlines they start. Every test has its own database, Redis prefix, ports and files.
+``-- -n 0`` runs them in this one process."""
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Every test but the slow ones (core and every plugin), in ``WORKERS`` processes. Arguments
-    replace the defaults (``-- -q -n 2``: two processes). By default it names
+    replace the defaults (``-- -q -n 0``: one process). By default it names
     its 25 slowest tests at the end: CI's run is to stay well under 45 minutes."""
     _uv(session, "pytest", *(session.posargs or ["-q", *WORKERS, "--durations=25"]))
 

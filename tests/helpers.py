@@ -108,7 +108,7 @@ def fakes_settings(fakes: Fakes, folder: Path) -> Settings:
     return settings
 
 
-def tryon_body(**fields: Any) -> dict[str, Any]:
+def sample_tryon_body(**fields: Any) -> dict[str, Any]:
     """A try-on of the sample person in the sample garment (tops), with ``fields`` added."""
     return {
         "person_images": data_url(SAMPLES / "person.jpg", "image/jpeg"),

@@ -37,7 +37,7 @@ from tests.helpers import (
     fakes_settings,
     live_server,
     new_key,
-    tryon_body,
+    sample_tryon_body,
 )
 from tryon_core.api import create_app
 from tryon_core.errors import (
@@ -81,7 +81,7 @@ def gateway(
 
 
 def body(*models: str) -> dict[str, Any]:
-    return tryon_body(models=list(models))
+    return sample_tryon_body(models=list(models))
 
 
 class Outcome:

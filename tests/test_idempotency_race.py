@@ -19,8 +19,10 @@ from litestar import Litestar
 from sqlalchemy import func, insert, select
 
 from tests.helpers import auth, live_server, new_key, own_database
-from tryon_core import billing
+from tryon_core import accounts, billing
+from tryon_core.config import Settings
 from tryon_core.db.schema import idempotency_keys, ledger
+from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.idempotency import purge_expired_keys
 from tryon_core.ids import utcnow
 from tryon_core.testing import ScriptedProvider
@@ -179,13 +181,19 @@ async def test_a_client_that_leaves_frees_its_key_and_is_not_charged(
 
 
 async def test_purge_removes_only_expired_keys(
-    make_app: Callable[..., Litestar], database_url: str
+    make_settings: Callable[..., Settings], scripted: ScriptedProvider, database_url: str
 ) -> None:
-    app = make_app(database_url)
-    async with live_server(app):
-        _, account = await new_key(app, credits=0)
+    # A started gateway without its background tasks: a served app's retention loop would
+    # purge the same keys at a moment of its own choosing.
+    settings = make_settings(database_url)
+    gateway = Gateway.create(
+        settings, build_catalog(settings, extra_plugins=[scripted], load_entry_points=False)
+    )
+    await gateway.start()
+    try:
         now = utcnow()
-        async with own_database(app) as database, database.transaction() as conn:
+        async with gateway.database.transaction() as conn:
+            account = await accounts.create_account(conn, name="test")
             await conn.execute(
                 insert(idempotency_keys),
                 [
@@ -201,10 +209,11 @@ async def test_purge_removes_only_expired_keys(
                     for i in range(5)
                 ],
             )
-        gateway = app.state.gateway
         assert await purge_expired_keys(gateway, batch=2) == 2
         assert await purge_expired_keys(gateway, batch=2) == 1
         assert await purge_expired_keys(gateway) == 0
-        async with own_database(app) as database, database.reading() as conn:
+        async with gateway.database.reading() as conn:
             kept = (await conn.execute(select(idempotency_keys.c.key))).scalars().all()
+    finally:
+        await gateway.close()
     assert sorted(kept) == ["k3", "k4"]

@@ -15,7 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import Fakes, all_fakes, auth, fakes_settings, new_key, tryon_body
+from tests.helpers import Fakes, all_fakes, auth, fakes_settings, new_key, sample_tryon_body
 from tryon_core.api import create_app
 from tryon_core.config import parse_settings
 from tryon_core.plugins import collect_providers, make_plugin_manager
@@ -52,7 +52,7 @@ async def test_every_model_serves_a_tryon_against_its_fake(fakes: Fakes, tmp_pat
         key, _ = await new_key(client, credits=10_000)
         for slug in slugs:
             response = await client.post(
-                "/api/v1/tryon", json=tryon_body(model=slug), headers=auth(key)
+                "/api/v1/tryon", json=sample_tryon_body(model=slug), headers=auth(key)
             )
             assert response.status_code == 200, (slug, response.text)
             result = response.json()
@@ -77,7 +77,7 @@ async def test_each_fault_has_its_documented_outcome(fakes: Fakes, tmp_path: Pat
                 before = (await client.get("/api/v1/credits", headers=auth(key))).json()
                 response = await client.post(
                     "/api/v1/tryon",
-                    json=tryon_body(models=[slug, "local/overlay"]),
+                    json=sample_tryon_body(models=[slug, "local/overlay"]),
                     headers=auth(key),
                 )
                 after = (await client.get("/api/v1/credits", headers=auth(key))).json()
@@ -119,7 +119,7 @@ def test_disabled_providers_are_neither_listed_nor_routable(tmp_path: Path) -> N
             key, _ = await new_key(client)
             for slug in hidden:
                 response = await client.post(
-                    "/api/v1/tryon", json=tryon_body(model=slug), headers=auth(key)
+                    "/api/v1/tryon", json=sample_tryon_body(model=slug), headers=auth(key)
                 )
                 assert response.status_code == 404, (slug, response.text)
                 assert response.json()["error"]["type"] == "model_not_found"

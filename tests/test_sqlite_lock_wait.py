@@ -24,11 +24,14 @@ from tryon_core.db.engine import create_database
 
 
 def _connections_of(path: Path, *, besides: sqlite3.Connection) -> list[sqlite3.Connection]:
-    """The open sqlite3 connections to ``path`` (the pool's), found as the collector finds them."""
+    """The open sqlite3 connections to ``path`` (the pool's), found as the collector finds them.
+
+    By their type, not ``isinstance``: that looks through a weak proxy among the objects, which
+    raises ``ReferenceError`` once its referent is gone."""
     return [
         found
         for found in gc.get_objects()
-        if isinstance(found, sqlite3.Connection)
+        if issubclass(type(found), sqlite3.Connection)
         and found is not besides
         and _is_open(found)
         and Path(found.execute("PRAGMA database_list").fetchone()[2]) == path

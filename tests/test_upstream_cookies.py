@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import A_MODEL_OF, Fakes, all_fakes, auth, fakes_settings, new_key, tryon_body
+from tests.helpers import (
+    A_MODEL_OF,
+    Fakes,
+    all_fakes,
+    auth,
+    fakes_settings,
+    new_key,
+    sample_tryon_body,
+)
 from tryon_core.api import create_app
 from tryon_core.testing.fakes import FAKE_COOKIE
 
@@ -37,7 +45,7 @@ async def test_no_upstream_cookie_is_kept_or_sent(fakes: Fakes, tmp_path: Path) 
             key, _ = await new_key(app, credits=100_000)
             for model in A_MODEL_OF.values():
                 answer = await http.post(
-                    "/api/v1/tryon", json=tryon_body(model=model), headers=auth(key)
+                    "/api/v1/tryon", json=sample_tryon_body(model=model), headers=auth(key)
                 )
                 assert answer.status_code == 200, (model, answer.text)
     received = {name: fakes.state(name).requests for name in fakes.apps}
