@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-__all__ = ["serve_app", "serve_app_in_thread"]
+__all__ = ["KEEP_ALIVE_SECONDS", "serve_app", "serve_app_in_thread"]
+
+KEEP_ALIVE_SECONDS = 300
+"""How long these servers keep an idle connection (uvicorn's default is 5 s). A test's client
+pool picks its oldest idle connection first; one closed by the server in the same instant as
+the request went out answers with a ``ReadError``, which no client retries. A test ends well
+before this, and the server's shutdown closes idle connections anyway."""
 
 
 @asynccontextmanager
@@ -23,6 +29,7 @@ async def serve_app(app: Any, *, port: int = 0) -> AsyncIterator[str]:
             port=port,
             log_level="warning",
             lifespan="auto",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=2,
         )
     )
@@ -52,6 +59,7 @@ def serve_app_in_thread(app: Any) -> Iterator[str]:
             port=0,
             log_level="warning",
             lifespan="auto",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             timeout_graceful_shutdown=2,
         )
     )
