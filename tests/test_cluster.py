@@ -262,9 +262,11 @@ async def _until_done(
     return done
 
 
-async def _watch(url: str, replica: Gateway, within: float = 240.0) -> float:
-    """Follow a job's WebSocket on ``replica`` (not through the balancer); the seconds from
-    the job's completion (as the worker recorded it) to the message that told of it."""
+async def _watch(url: str, replica: Gateway, within: float = 240.0) -> tuple[float, bool]:
+    """Follow a job's WebSocket on ``replica`` (not through the balancer): the seconds from the
+    job's completion (as the worker recorded it) to the message that told of it, and whether
+    that message was pushed (the socket had told of an earlier status first). With Redis a
+    socket re-reads its job only when told of a change, so a pushed completion came through it."""
     parts = urlsplit(url)
     direct = parts._replace(netloc=f"127.0.0.1:{replica.port}").geturl()
     seen: list[tuple[float, str]] = []
@@ -276,7 +278,7 @@ async def _watch(url: str, replica: Gateway, within: float = 240.0) -> float:
             if job.get("status") in TERMINAL:
                 assert job["status"] == "completed", job
                 finished = datetime.fromisoformat(job["completed_at"]).timestamp()
-                return received - finished
+                return received - finished, len(seen) > 1
     raise AssertionError(f"the socket closed before the job ended; it said {seen}")
 
 
@@ -314,7 +316,7 @@ async def _jobs_survive_sigkill(cluster: Cluster, client: httpx.AsyncClient) -> 
     accepted: list[dict[str, Any]] = []
     gate = asyncio.Semaphore(8)
     killed = asyncio.Event()
-    watchers: list[asyncio.Future[float]] = []
+    watchers: list[asyncio.Future[tuple[float, bool]]] = []
 
     async def one(i: int) -> None:
         async with gate:
@@ -335,9 +337,11 @@ async def _jobs_survive_sigkill(cluster: Cluster, client: httpx.AsyncClient) -> 
     done = await _until_done(client, cluster.key, job_ids)
     failed = {i: b["error"] for i, b in done.items() if b["status"] != "completed"}
     assert not failed, failed
-    delays = await asyncio.gather(*watchers)
+    watched = await asyncio.gather(*watchers)
+    delays = [round(delay, 3) for delay, _ in watched]
     print(f"WebSocket on another replica than the worker: completion seen after {delays} s")
-    assert min(delays) < 0.5, delays
+    # how soon is a figure (printed), not a test: a busy machine delays any of them
+    assert any(pushed for _, pushed in watched), "no completion was pushed to a WebSocket"
     submissions = await _submissions(cluster.fakes)
     assert len(submissions) == JOBS, f"{len(submissions)} Kling submissions for {JOBS} jobs"
     assert all(len(body["attempts"]) == 1 for body in done.values())

@@ -295,3 +295,4 @@ form.addEventListener("submit", async (event) => {
 });
 
 refreshPreviews();
+ui.run.disabled = false; // the form is ours now: the page came with it disabled
