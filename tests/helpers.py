@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 from tryon_core import accounts, billing
 from tryon_core.config import Settings, parse_settings
 from tryon_core.db import Database, create_database
+from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.testing.fakes import load_fake, mount_fakes
 from tryon_core.testing.server import serve_app, serve_app_in_thread
@@ -58,6 +59,20 @@ async def own_database(client: AsyncTestClient[Litestar] | Litestar) -> AsyncIte
         yield database
     finally:
         await database.dispose()
+
+
+@asynccontextmanager
+async def started_gateway(settings: Settings, *plugins: object) -> AsyncIterator[Gateway]:
+    """A started gateway with ``plugins`` and none of its background tasks (no server, no
+    retention, no sweeper): the test runs what it needs itself."""
+    gateway = Gateway.create(
+        settings, build_catalog(settings, extra_plugins=list(plugins), load_entry_points=False)
+    )
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
 
 
 def account_row(

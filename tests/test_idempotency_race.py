@@ -18,11 +18,10 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import func, insert, select
 
-from tests.helpers import auth, live_server, new_key, own_database
+from tests.helpers import auth, live_server, new_key, own_database, started_gateway
 from tryon_core import accounts, billing
 from tryon_core.config import Settings
 from tryon_core.db.schema import idempotency_keys, ledger
-from tryon_core.gateway import Gateway, build_catalog
 from tryon_core.idempotency import purge_expired_keys
 from tryon_core.ids import utcnow
 from tryon_core.testing import ScriptedProvider
@@ -183,14 +182,8 @@ async def test_a_client_that_leaves_frees_its_key_and_is_not_charged(
 async def test_purge_removes_only_expired_keys(
     make_settings: Callable[..., Settings], scripted: ScriptedProvider, database_url: str
 ) -> None:
-    # A started gateway without its background tasks: a served app's retention loop would
-    # purge the same keys at a moment of its own choosing.
-    settings = make_settings(database_url)
-    gateway = Gateway.create(
-        settings, build_catalog(settings, extra_plugins=[scripted], load_entry_points=False)
-    )
-    await gateway.start()
-    try:
+    # no served app: its retention loop would purge the same keys at a moment of its own
+    async with started_gateway(make_settings(database_url), scripted) as gateway:
         now = utcnow()
         async with gateway.database.transaction() as conn:
             account = await accounts.create_account(conn, name="test")
@@ -214,6 +207,4 @@ async def test_purge_removes_only_expired_keys(
         assert await purge_expired_keys(gateway) == 0
         async with gateway.database.reading() as conn:
             kept = (await conn.execute(select(idempotency_keys.c.key))).scalars().all()
-    finally:
-        await gateway.close()
     assert sorted(kept) == ["k3", "k4"]

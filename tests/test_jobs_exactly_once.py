@@ -20,12 +20,13 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import select
 
+from tests.helpers import started_gateway
 from tryon_core import accounts, billing
 from tryon_core.accounts import Principal
 from tryon_core.config import Settings
 from tryon_core.db.schema import files, generations, ledger
 from tryon_core.errors import ProviderUnavailable
-from tryon_core.gateway import Gateway, build_catalog
+from tryon_core.gateway import Gateway
 from tryon_core.jobs import worker
 from tryon_core.jobs.cancel import cancel_job
 from tryon_core.jobs.dispatch import LocalDispatcher
@@ -40,22 +41,18 @@ JOBS = 40
 
 @asynccontextmanager
 async def process(settings: Settings, scripted: ScriptedProvider) -> AsyncIterator[Gateway]:
-    gateway = Gateway.create(
-        settings, build_catalog(settings, extra_plugins=[scripted], load_entry_points=False)
-    )
-    await gateway.start()
-    dispatcher = LocalDispatcher(functools.partial(worker.run_job, gateway), workers=6)
-    gateway.jobs = dispatcher
-    await dispatcher.start()
-    sweeper = asyncio.create_task(run_sweeper(gateway))
-    try:
-        yield gateway
-    finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-        await dispatcher.close()
-        await gateway.close()
+    async with started_gateway(settings, scripted) as gateway:
+        dispatcher = LocalDispatcher(functools.partial(worker.run_job, gateway), workers=6)
+        gateway.jobs = dispatcher
+        await dispatcher.start()
+        sweeper = asyncio.create_task(run_sweeper(gateway))
+        try:
+            yield gateway
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await dispatcher.close()
 
 
 async def test_every_job_is_settled_exactly_once(

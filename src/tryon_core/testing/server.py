@@ -20,19 +20,7 @@ before this, and the server's shutdown closes idle connections anyway."""
 @asynccontextmanager
 async def serve_app(app: Any, *, port: int = 0) -> AsyncIterator[str]:
     """Run ``app`` with uvicorn until the block ends; yields ``http://127.0.0.1:PORT``."""
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="auto",
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            timeout_graceful_shutdown=2,
-        )
-    )
+    server = _server(app, port)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -50,19 +38,7 @@ async def serve_app(app: Any, *, port: int = 0) -> AsyncIterator[str]:
 @contextmanager
 def serve_app_in_thread(app: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn in a thread of its own (its own event loop), for sync tests."""
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="auto",
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            timeout_graceful_shutdown=2,
-        )
-    )
+    server = _server(app, 0)
     thread = threading.Thread(target=server.run, name="tryon-fake-server", daemon=True)
     thread.start()
     while not server.started:
@@ -75,3 +51,21 @@ def serve_app_in_thread(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _server(app: Any, port: int) -> Any:
+    """uvicorn on 127.0.0.1 (``port`` 0: a free one), quiet, keeping idle connections
+    ``KEEP_ALIVE_SECONDS``."""
+    import uvicorn
+
+    return uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="auto",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            timeout_graceful_shutdown=2,
+        )
+    )
