@@ -18,9 +18,11 @@ before this, and the server's shutdown closes idle connections anyway."""
 
 
 @asynccontextmanager
-async def serve_app(app: Any, *, port: int = 0) -> AsyncIterator[str]:
-    """Run ``app`` with uvicorn until the block ends; yields ``http://127.0.0.1:PORT``."""
-    server = _server(app, port)
+async def serve_app(app: Any, *, port: int = 0, http: Any = "auto") -> AsyncIterator[str]:
+    """Run ``app`` with uvicorn until the block ends; yields ``http://127.0.0.1:PORT``.
+    ``http`` is uvicorn's option of that name: ``auto``, ``h11``, ``httptools`` or a protocol
+    class (``tryon serve``'s own comes from :func:`tryon_core.server.fast_paths.http_protocol`)."""
+    server = _server(app, port, http)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -53,7 +55,7 @@ def serve_app_in_thread(app: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _server(app: Any, port: int) -> Any:
+def _server(app: Any, port: int, http: Any = "auto") -> Any:
     """uvicorn on 127.0.0.1 (``port`` 0: a free one), quiet, keeping idle connections
     ``KEEP_ALIVE_SECONDS``."""
     import uvicorn
@@ -63,6 +65,7 @@ def _server(app: Any, port: int) -> Any:
             app,
             host="127.0.0.1",
             port=port,
+            http=http,
             log_level="warning",
             lifespan="auto",
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
