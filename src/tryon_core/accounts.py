@@ -31,6 +31,7 @@ from tryon_core.errors import (
     echo,
 )
 from tryon_core.ids import as_utc, new_id, utcnow
+from tryon_core.key_cache import keys_changed
 from tryon_core.uninterrupted import uninterrupted
 
 __all__ = [
@@ -107,6 +108,11 @@ class Seen(msgspec.Struct, frozen=True, kw_only=True):
     limit_reset: str = "none"
     limit_used: int = 0
     limit_period_start: datetime | None = None
+    last_used_at: datetime | None = None
+    """When the key was last used, as recorded then (:class:`KeyUsage` notes it again)."""
+    remembered: bool = False
+    """Read by an earlier request (:mod:`tryon_core.key_cache`): what it would refuse is read
+    afresh first."""
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -246,6 +252,7 @@ async def revoke_key(
         raise NotFound(f"No key {echo(key_id)!r}.", param="id")
     if row.revoked_at is None:
         await conn.execute(update(api_keys).where(condition).values(revoked_at=utcnow()))
+        keys_changed()
     return _key_info((await conn.execute(select(api_keys).where(condition))).one()._mapping)
 
 
@@ -347,6 +354,7 @@ async def key_principal(
             limit_reset=row.limit_reset,
             limit_used=int(row.limit_used),
             limit_period_start=as_utc(row.limit_period_start) if row.limit_period_start else None,
+            last_used_at=row.last_used_at,
         ),
     )
 

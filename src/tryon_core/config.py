@@ -275,6 +275,15 @@ class LimitsConfig(_Section):
     account: AccountLimits = msgspec.field(default_factory=AccountLimits)
 
 
+class KeysConfig(_Section):
+    """``[keys]``: how API keys are looked up."""
+
+    cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
+    """An API key that authenticated within this many seconds is taken as it was read then,
+    without a read (in each process; one revoked or changed through this process is dropped
+    at once). 0: every request reads its key. See :mod:`tryon_core.key_cache`."""
+
+
 class MetricsConfig(_Section):
     enabled: bool = False
     """Serve ``GET /metrics`` (Prometheus text format); off: it is a 404 like any unknown route."""
@@ -326,6 +335,7 @@ class Settings(_Section):
     demo_sessions: DemoSessionsConfig = msgspec.field(default_factory=DemoSessionsConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    keys: KeysConfig = msgspec.field(default_factory=KeysConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)

@@ -9,18 +9,20 @@ from typing import Any
 
 import httpx
 
-from tryon_core.accounts import KeyUsage, Principal
+from tryon_core.accounts import KeyUsage, Principal, bearer_token, hash_key
 from tryon_core.asyncio_network import http_transport
 from tryon_core.catalog import Catalog
 from tryon_core.config import Settings, resolve_providers
 from tryon_core.db import Database, create_database
 from tryon_core.decode_budget import PixelBudget
+from tryon_core.demo_sessions import TOKEN_PREFIX as DEMO_TOKEN_PREFIX
 from tryon_core.egress import EgressPolicy, GuardedFetcher
 from tryon_core.health import HealthTracker, SharedHealth
 from tryon_core.ids import new_id
 from tryon_core.imaging import ImageLimits
 from tryon_core.jobs.dispatch import Dispatcher
 from tryon_core.jobs.events import JobEvents, PgJobEvents, RedisJobEvents
+from tryon_core.key_cache import KeyCache
 from tryon_core.pg_link import PgLink
 from tryon_core.plugins import collect_providers, make_plugin_manager
 from tryon_core.principals import authenticate
@@ -86,6 +88,8 @@ class Gateway:
     be released then: id -> error record. The sweeper releases them once it answers again."""
     key_usage: KeyUsage = field(default_factory=KeyUsage)
     """Last-used times of keys, written by a background task (authentication only reads)."""
+    key_cache: KeyCache = field(default_factory=lambda: KeyCache(0))
+    """API keys that authenticated lately (``[keys] cache_seconds``; :meth:`create` sets it)."""
     tracing: Tracing | None = None
     """OpenTelemetry (``[tracing]``), None when off."""
     _result_fetchers: dict[str, GuardedFetcher] = field(default_factory=dict)
@@ -150,6 +154,7 @@ class Gateway:
             health=health,
             events=events,
             rate_limits=RateLimits.build(settings.limits, link),
+            key_cache=KeyCache(settings.keys.cache_seconds),
             redis=link,
             notify=notify,
             limits=ImageLimits(
@@ -209,10 +214,21 @@ class Gateway:
     ) -> Principal:
         """The caller of an ``Authorization`` header (an API key, or a demo session's token
         from the ``origin`` it allows), or 401. Reads only: never waits for the database's
-        writer."""
-        return await self.database.read(
+        writer. An API key that authenticated within ``[keys] cache_seconds`` is not read
+        again (:mod:`tryon_core.key_cache`)."""
+        token = bearer_token(authorization)
+        digest = None if token.startswith(DEMO_TOKEN_PREFIX) else hash_key(token)
+        if digest is not None and (known := self.key_cache.get(digest)) is not None:
+            assert known.key_id is not None and known.seen is not None  # an API key's
+            self.key_usage.note(known.key_id, known.seen.last_used_at)
+            return known
+        mark = self.key_cache.mark()
+        principal = await self.database.read(
             lambda conn: authenticate(conn, authorization, origin=origin, usage=self.key_usage)
         )
+        if digest is not None:
+            self.key_cache.keep(digest, principal, read_since=mark)
+        return principal
 
     def result_fetcher(self, provider: str, base_url: str | None) -> GuardedFetcher:
         """The fetcher for one provider's result URLs: its own origin is allowed."""

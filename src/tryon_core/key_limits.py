@@ -29,7 +29,7 @@ from sqlalchemy import BigInteger, and_, bindparam, case, func, literal, or_, se
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
 
-from tryon_core.accounts import KeyInfo, Principal, Seen, get_key
+from tryon_core.accounts import REVOKED_MESSAGE, KeyInfo, Principal, Seen, get_key
 from tryon_core.amounts import MAX_CREDITS, is_credits
 from tryon_core.config import MAX_LIMIT, LimitsConfig
 from tryon_core.db.prepared import Prepared, prepared_by
@@ -42,6 +42,7 @@ from tryon_core.errors import (
     TooManyRequests,
 )
 from tryon_core.ids import as_utc, utcnow
+from tryon_core.key_cache import keys_changed
 from tryon_core.limit_periods import LIMIT_RESETS, period_start
 
 __all__ = [
@@ -185,7 +186,7 @@ async def hold_for_key(
 ) -> None:
     """Count a generation made at ``at`` against the key: its credit limit (rolling a stale
     period over) and its active generations (at most ``most``), in one conditional UPDATE.
-    Refused: 402 ``key_limit_exceeded`` or 429, and nothing changed.
+    Refused: 402 ``key_limit_exceeded``, 429, or 401 ``key_revoked``, and nothing changed.
 
     ``reset``: the key's ``limit_reset`` as last read (at authentication), which the first
     try takes instead of reading it; the UPDATE holds only while it is still the key's."""
@@ -205,6 +206,7 @@ async def hold_for_key(
         row = (
             await conn.execute(
                 select(
+                    api_keys.c.revoked_at,
                     api_keys.c.credit_limit,
                     api_keys.c.limit_reset,
                     api_keys.c.limit_used,
@@ -215,6 +217,8 @@ async def hold_for_key(
         ).first()
         if row is None:
             raise AuthenticationFailed("Invalid or revoked API key.")
+        if row.revoked_at is not None:  # since it authenticated (see tryon_core.key_cache)
+            raise AuthenticationFailed(REVOKED_MESSAGE, type="key_revoked")
         if row.limit_reset != reset:
             reset = row.limit_reset  # changed meanwhile: count in the new kind of period
             continue
@@ -231,7 +235,8 @@ async def hold_for_key(
 def _hold(credits: bool, most: bool) -> Executable:
     """Count a generation against the key: in the period beginning at ``start`` (rolled over
     if the key's is older), within its credit limit (``credits``: the generation costs some),
-    among at most ``most`` active generations; only while its ``limit_reset`` is ``reset``."""
+    among at most ``most`` active generations; only while its ``limit_reset`` is ``reset`` and the
+    key is not revoked (it may have been since it authenticated: :mod:`tryon_core.key_cache`)."""
     began = api_keys.c.limit_period_start
     start = bindparam("start", type_=Timestamp)
     current = and_(began.is_not(None), began >= start)
@@ -240,6 +245,7 @@ def _hold(credits: bool, most: bool) -> Executable:
     cost = bindparam("credits", type_=BigInteger)
     conditions = [
         api_keys.c.id == bindparam("key_id"),
+        api_keys.c.revoked_at.is_(None),
         api_keys.c.limit_reset == bindparam("reset"),
     ]
     if credits:
@@ -423,6 +429,7 @@ async def set_limits(
     await get_key(conn, key_id, account_id=account_id)  # 404 before anything is written
     if values:
         await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(values))
+        keys_changed()
         if {"credit_limit", "limit_reset"} & values.keys():
             await recount(conn, key_id)
     return await get_key(conn, key_id, account_id=account_id)

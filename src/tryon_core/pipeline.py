@@ -9,8 +9,9 @@ failure, cancellation included, everything is released.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,7 +25,7 @@ from tryon_core.config import LimitsConfig
 from tryon_core.db.prepared import defer_insert, defer_update, insert_row, update_row
 from tryon_core.db.schema import attempts as attempts_table
 from tryon_core.db.schema import files, generations
-from tryon_core.errors import NoCapableModel, ServiceUnavailable, TryOnError
+from tryon_core.errors import NoCapableModel, PaymentRequired, ServiceUnavailable, TryOnError
 from tryon_core.fallback import Attempt, AttemptRecorder, Produced, run_candidates
 from tryon_core.gateway import Gateway
 from tryon_core.idempotency_claim import link_generation
@@ -54,6 +55,7 @@ __all__ = [
     "prepare",
     "record_failure",
     "record_success",
+    "refusal_confirmed",
     "release_stranded",
     "remove_files",
     "save_images",
@@ -94,6 +96,10 @@ class Planned(msgspec.Struct, frozen=True, kw_only=True):
     def reservation(self, n: int) -> int:
         """Credits to hold: the dearest candidate's price for every image asked for."""
         return max(entry.credits for entry in self.candidates) * n
+
+    def least(self, n: int) -> int:
+        """Credits the request needs at the least: the cheapest candidate's, for ``n`` images."""
+        return min(entry.credits for entry in self.candidates) * n
 
     def longest(self) -> timedelta:
         """The longest a sync run can take: every candidate to its timeout, plus slack for
@@ -142,7 +148,10 @@ async def generate(
     generation_id = new_id("gen")
     created = utcnow()
     attempts = AttemptLog(gateway, generation_id, hold_success=True)
-    async with gateway.database.transaction(turn=principal.account_id) as conn:
+    async with (
+        refusal_confirmed(gateway, principal, planned.least(request.n)),
+        gateway.database.transaction(turn=principal.account_id) as conn,
+    ):
         await open_generation(
             conn,
             principal,
@@ -200,17 +209,7 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
     candidates = plan(gateway.catalog, request, gateway.health, allowed=principal.models)
     options = check_options(request.options, candidates)
     cheapest = min(entry.credits for entry in candidates) * request.n
-    if principal.seen is not None:  # an API key's: authentication read what this checks
-        billing.refuse_unaffordable(principal.seen, cheapest)
-    else:
-        async with gateway.database.reading() as conn:
-            await billing.check_affordable(
-                conn,
-                principal.account_id,
-                cheapest,
-                demo_session_id=principal.demo_session_id,
-                key_id=principal.key_id,
-            )
+    await _refuse_unaffordable(gateway, principal, cheapest)
     images = await ingest_all(
         [request.person, *request.garments],
         fetcher=gateway.fetcher,
@@ -334,6 +333,50 @@ async def open_generation(
         key_reset=None if principal.seen is None else principal.seen.limit_reset,
         recorded=True,
     )
+
+
+@contextlib.asynccontextmanager
+async def refusal_confirmed(
+    gateway: Gateway, principal: Principal, least: int
+) -> AsyncIterator[None]:
+    """Around the reservation: if it is refused (402) for a caller whose balance and key limit
+    were checked on what an earlier request read (:mod:`tryon_core.key_cache`), the refusal a
+    fresh early check would have made instead (even ``least`` credits are not there), if it
+    would have made one. The answer is then the one the key cache's absence would have given."""
+    try:
+        yield
+    except PaymentRequired:
+        if principal.seen is not None and principal.seen.remembered:
+            await _check_affordable(gateway, principal, least)
+        raise
+
+
+async def _refuse_unaffordable(gateway: Gateway, principal: Principal, credits: int) -> None:
+    """402 unless the balance (and the key's or demo session's limit) covers ``credits``. An
+    API key's caller is checked on what authentication read, without a read; if an earlier
+    request read that (:mod:`tryon_core.key_cache`), a refusal is read afresh first: a top-up
+    since then counts at once."""
+    seen = principal.seen
+    if seen is not None:
+        try:
+            billing.refuse_unaffordable(seen, credits)
+            return
+        except PaymentRequired:
+            if not seen.remembered:
+                raise
+    await _check_affordable(gateway, principal, credits)
+
+
+async def _check_affordable(gateway: Gateway, principal: Principal, credits: int) -> None:
+    """:func:`_refuse_unaffordable` on what the database holds now."""
+    async with gateway.database.reading() as conn:
+        await billing.check_affordable(
+            conn,
+            principal.account_id,
+            credits,
+            demo_session_id=principal.demo_session_id,
+            key_id=principal.key_id,
+        )
 
 
 async def _store(

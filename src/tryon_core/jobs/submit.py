@@ -24,7 +24,14 @@ from tryon_core.accounts import Principal
 from tryon_core.errors import ServiceUnavailable
 from tryon_core.gateway import Gateway
 from tryon_core.ids import new_id, utcnow
-from tryon_core.pipeline import keep_file, open_generation, prepare, remove_files, save_images
+from tryon_core.pipeline import (
+    keep_file,
+    open_generation,
+    prepare,
+    refusal_confirmed,
+    remove_files,
+    save_images,
+)
 from tryon_core.request import TryOnRequest
 
 __all__ = ["Submitted", "submit_job"]
@@ -79,7 +86,10 @@ async def submit_job(
             )
 
     try:
-        async with gateway.database.transaction(turn=principal.account_id) as conn:
+        async with (
+            refusal_confirmed(gateway, principal, planned.least(request.n)),
+            gateway.database.transaction(turn=principal.account_id) as conn,
+        ):
             await open_generation(
                 conn,
                 principal,
