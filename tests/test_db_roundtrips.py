@@ -1,7 +1,7 @@
 """What one synchronous request costs the database, counted (not timed): two write
 transactions (open: generation, reservation, first attempt; outcome: attempt end, settlement,
-files) and one read (authentication, one statement outside any transaction), so the count
-cannot creep back up unnoticed.
+files) and no read: the key authenticated on the request before and is remembered
+(``[keys] cache_seconds``), so the count cannot creep back up unnoticed.
 
 Counted in the request's own context only (``request_context``), so the gateway's background
 tasks (sweeper, key-usage flush) never make it flaky.
@@ -23,19 +23,19 @@ from tryon_core.testing.statements import count_statements
 Client = AsyncTestClient[Litestar]
 REQUESTS = 3
 PER_SYNC_REQUEST = {
-    "select": 2,  # the key (with its account's balance and limit); the key still live
+    "select": 1,  # the key still live (the key itself: remembered, see tryon_core.key_cache)
     "insert": 5,  # generation, reserve ledger row, attempt; capture ledger row, file
     "update": 6,  # account, key; attempt end, generation settled and ended, account, key
-    "begin": 2,  # the authentication reads outside a transaction (one statement)
+    "begin": 2,
     "commit": 2,
 }
 TRIPS = {
-    "sqlite": 13,  # each statement on its own (none costs a round trip: SQLite is in-process)
+    "sqlite": 12,  # each statement on its own (none costs a round trip: SQLite is in-process)
     # PostgreSQL: the writes nobody reads back go with the next statement (Prepared.defer),
-    # at most one that locks rows in each: the key; generation + first attempt, reserve ledger
+    # at most one that locks rows in each: generation + first attempt, reserve ledger
     # row + account, key; attempt end + the key still live, generation settled, capture ledger
     # row + file + account, key
-    "postgresql": 8,
+    "postgresql": 7,
 }
 
 
