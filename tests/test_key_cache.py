@@ -23,7 +23,9 @@ from sqlalchemy import event, update
 from tests.helpers import auth, new_key, own_database
 from tests.jobs_helpers import money
 from tryon_core import billing
+from tryon_core.config import parse_settings
 from tryon_core.db.schema import api_keys
+from tryon_core.errors import ConfigError
 from tryon_core.ids import utcnow
 from tryon_core.testing import ScriptedProvider
 
@@ -192,3 +194,9 @@ async def test_a_refusal_after_spending_elsewhere_is_the_one_a_fresh_read_gives(
     assert early.status_code == 402
     assert early.json()["error"]["metadata"] == {"required": 4, "balance": 3}
     assert await money(cached, account_id) == (3, 0, 3, 0)
+
+
+@pytest.mark.parametrize("value", ["-1", "61", '"2"'])
+def test_cache_seconds_out_of_range_is_a_config_error(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"keys\.cache_seconds"):
+        parse_settings(f"[keys]\ncache_seconds = {value}\n")
