@@ -73,7 +73,7 @@ class KeyCache:
     def keep(self, digest: str, principal: Principal, *, read_since: int) -> None:
         """Remember ``principal`` (an API key's), read from the database after ``read_since``."""
         if self.seconds <= 0 or read_since != _changes or principal.seen is None:
-            return
+            return  # a key changed since the read began: what it read may be old already
         self._entries.pop(digest, None)
         if len(self._entries) >= self.size:
             del self._entries[next(iter(self._entries))]
