@@ -94,6 +94,14 @@ def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+async def key_id(client: AsyncTestClient[Litestar], key: str) -> str:
+    """The id of the key ``key``, as ``GET /api/v1/key`` gives it to the key itself."""
+    response = await client.get("/api/v1/key", headers=auth(key))
+    assert response.status_code == 200, response.text
+    found: str = response.json()["data"]["id"]
+    return found
+
+
 def data_url(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 

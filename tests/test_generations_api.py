@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import insert
 
-from tests.helpers import auth, new_key, own_database
+from tests.helpers import auth, key_id, new_key, own_database
 from tryon_core.db.schema import attempts, generations
 from tryon_core.errors import ContentRefused, ProviderUnavailable
 from tryon_core.testing import ScriptedProvider
@@ -20,13 +20,6 @@ from tryon_core.testing import ScriptedProvider
 Client = AsyncTestClient[Litestar]
 LIST = "/api/v1/generations"
 ONE = "/api/v1/generation"
-
-
-async def key_id(client: Client, key: str) -> str:
-    response = await client.get("/api/v1/key", headers=auth(key))
-    assert response.status_code == 200, response.text
-    found: str = response.json()["data"]["id"]
-    return found
 
 
 async def listed(client: Client, key: str, **params: Any) -> list[dict[str, Any]]:

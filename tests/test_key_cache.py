@@ -20,7 +20,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event, update
 
-from tests.helpers import auth, new_key, own_database
+from tests.helpers import auth, key_id, new_key, own_database
 from tests.jobs_helpers import money
 from tryon_core import billing
 from tryon_core.accounts import Principal, Seen
@@ -117,9 +117,8 @@ async def test_a_key_revoked_through_this_process_is_refused_at_once(cached: Cli
     key, account_id = await new_key(cached, credits=10)
     manager, _ = await new_key(cached, credits=0, scope="management", account=account_id)
     assert (await cached.get("/api/v1/credits", headers=auth(key))).status_code == 200
-    listed = (await cached.get("/api/v1/keys", headers=auth(manager))).json()["data"]
-    (own,) = [k for k in listed if key.startswith(k["prefix"])]
-    removed = await cached.delete(f"/api/v1/keys/{own['id']}", headers=auth(manager))
+    own = await key_id(cached, key)
+    removed = await cached.delete(f"/api/v1/keys/{own}", headers=auth(manager))
     assert removed.status_code == 200
     refused = await cached.get("/api/v1/credits", headers=auth(key))
     assert refused.status_code == 401
@@ -130,12 +129,11 @@ async def test_limits_changed_through_this_process_apply_at_once(
 ) -> None:
     key, account_id = await new_key(cached, credits=100)
     manager, _ = await new_key(cached, credits=0, scope="management", account=account_id)
-    listed = (await cached.get("/api/v1/keys", headers=auth(manager))).json()["data"]
-    (own,) = [k for k in listed if key.startswith(k["prefix"])]
+    own = await key_id(cached, key)
     body = tryon_body(model="scripted/alpha")
     assert (await cached.post("/api/v1/tryon", json=body, headers=auth(key))).status_code == 200
     changed = await cached.patch(
-        f"/api/v1/keys/{own['id']}", json={"requests_per_minute": 1}, headers=auth(manager)
+        f"/api/v1/keys/{own}", json={"requests_per_minute": 1}, headers=auth(manager)
     )
     assert changed.status_code == 200, changed.text
     # the key's own limit as it now is, not as remembered (none): one more, then 429
@@ -216,10 +214,9 @@ async def test_reads_in_flight_during_a_revocation_do_not_bring_the_key_back(
     for _ in range(5):
         key, _ = await new_key(cached, credits=0, account=account_id)
         assert (await cached.get("/api/v1/credits", headers=auth(key))).status_code == 200
-        listed = (await cached.get("/api/v1/keys", headers=auth(manager))).json()["data"]
-        (own,) = [k for k in listed if key.startswith(k["prefix"])]
+        own = await key_id(cached, key)
         reads = [cached.get("/api/v1/credits", headers=auth(key)) for _ in range(20)]
-        revocation = cached.delete(f"/api/v1/keys/{own['id']}", headers=auth(manager))
+        revocation = cached.delete(f"/api/v1/keys/{own}", headers=auth(manager))
         answers = await asyncio.gather(*reads[:10], revocation, *reads[10:])
         assert answers[10].status_code == 200
         assert {a.status_code for a in answers} <= {200, 401}

@@ -99,7 +99,7 @@ class Planned(msgspec.Struct, frozen=True, kw_only=True):
 
     def least(self, n: int) -> int:
         """Credits the request needs at the least: the cheapest candidate's, for ``n`` images."""
-        return min(entry.credits for entry in self.candidates) * n
+        return _least(self.candidates, n)
 
     def longest(self) -> timedelta:
         """The longest a sync run can take: every candidate to its timeout, plus slack for
@@ -208,8 +208,7 @@ async def prepare(gateway: Gateway, principal: Principal, request: TryOnRequest)
     """
     candidates = plan(gateway.catalog, request, gateway.health, allowed=principal.models)
     options = check_options(request.options, candidates)
-    cheapest = min(entry.credits for entry in candidates) * request.n
-    await _refuse_unaffordable(gateway, principal, cheapest)
+    await _refuse_unaffordable(gateway, principal, _least(candidates, request.n))
     images = await ingest_all(
         [request.person, *request.garments],
         fetcher=gateway.fetcher,
@@ -333,6 +332,10 @@ async def open_generation(
         key_reset=None if principal.seen is None else principal.seen.limit_reset,
         recorded=True,
     )
+
+
+def _least(candidates: Sequence[Entry], n: int) -> int:
+    return min(entry.credits for entry in candidates) * n
 
 
 @contextlib.asynccontextmanager
