@@ -32,10 +32,10 @@ PER_SYNC_REQUEST = {
 TRIPS = {
     "sqlite": 12,  # each statement on its own (none costs a round trip: SQLite is in-process)
     # PostgreSQL: the writes nobody reads back go with the next statement (Prepared.defer),
-    # at most one that locks rows in each: generation + first attempt, reserve ledger
-    # row + account, key; attempt end + the key still live, generation settled, capture ledger
-    # row + file + account, key
-    "postgresql": 7,
+    # those that lock rows chained in the order written: generation + first attempt, reserve
+    # ledger row + account, key; attempt end + the key still live, generation settled,
+    # capture ledger row + file + account + key
+    "postgresql": 6,
 }
 
 

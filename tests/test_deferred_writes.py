@@ -5,17 +5,20 @@ seen by what follows it, committed or rolled back with the rest, its errors rais
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.helpers import account_row
-from tryon_core.db.engine import Database
+from tryon_core.accounts import create_key
+from tryon_core.db.engine import Database, create_database
 from tryon_core.db.prepared import Prepared, defer_insert, insert_row
 from tryon_core.db.schema import accounts, api_keys, ledger
 from tryon_core.testing.statements import count_statements
@@ -76,23 +79,91 @@ async def test_writes_go_with_the_next_statement_on_postgresql(database: Databas
     assert await _state(database, account_id) == (7, [3, 4])
 
 
-async def test_rows_are_locked_in_the_order_the_code_writes_them(database: Database) -> None:
-    """Two writes that lock rows never go in one statement, whose parts run in no set order:
-    a transaction holding the key and waiting for the account, beside one holding the account
-    and waiting for the key, is a deadlock."""
+_ADD_KEY_USE = Prepared(
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key_id"))
+    .values(limit_used=api_keys.c.limit_used + 1)
+)
+_KEY_USE = Prepared(select(api_keys.c.limit_used).where(api_keys.c.id == bindparam("key_id")))
+
+
+async def _new_key(database: Database, account_id: str) -> str:
+    async with database.transaction() as conn:
+        info, _ = await create_key(conn, account_id=account_id, name="deferred")
+    return info.id
+
+
+async def test_writes_that_lock_rows_go_together_in_the_order_written(database: Database) -> None:
     account_id = await _new_account(database)
-    add_key_use = Prepared(
-        update(api_keys)
-        .where(api_keys.c.account_id == bindparam("id"))
-        .values(limit_used=api_keys.c.limit_used + 1)
-    )
+    key_id = await _new_key(database, account_id)
     with count_statements(database.engine) as counts:
         async with database.transaction() as conn:
             await defer_insert(conn, ledger, _entry(account_id, 1))
             await _ADD.defer(conn, id=account_id, amount=1)  # locks the account's row
-            await add_key_use.defer(conn, id=account_id)  # locks key rows: after, on its own
-    assert counts["trips"] == (3 if database.is_sqlite else 2)
-    assert await _state(database, account_id) == (1, [1])
+            await _ADD_KEY_USE.defer(conn, key_id=key_id)  # locks the key's: chained after it
+            await _ADD.defer(conn, id=account_id, amount=2)  # the account again: on its own
+    assert counts["update"] == 3
+    assert counts["trips"] == (4 if database.is_sqlite else 2)
+    assert await _state(database, account_id) == (3, [1])
+    async with database.reading() as conn:
+        assert await _KEY_USE.scalar(conn, key_id=key_id) == 1
+
+
+async def _until_someone_waits_for_a_lock(conn: AsyncConnection) -> None:
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    for _ in range(1000):
+        if await conn.scalar(waiting):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("nobody waited for a lock within 10 s")
+
+
+@pytest.mark.postgres
+async def test_a_statement_locks_rows_in_the_order_the_code_wrote_them(
+    postgres_database_url: str,
+) -> None:
+    """The parts of one statement run in no set order, but two of them that lock rows are
+    chained: the account's row, written first, is locked before the statement waits for the
+    key's. (In the other order, a transaction holding the key and waiting for the account,
+    beside one holding the account and waiting for the key, is a deadlock.)"""
+    database = create_database(postgres_database_url)
+    await database.upgrade()
+    try:
+        account_id = await _new_account(database)
+        key_id = await _new_key(database, account_id)
+        key_held, let_go = asyncio.Event(), asyncio.Event()
+
+        async def hold_the_key() -> None:
+            async with database.transaction() as conn:
+                await conn.execute(
+                    select(api_keys.c.id).where(api_keys.c.id == key_id).with_for_update()
+                )
+                key_held.set()
+                await let_go.wait()
+
+        async def write_both() -> None:
+            async with database.transaction() as conn:
+                await _ADD.defer(conn, id=account_id, amount=1)
+                await _ADD_KEY_USE.defer(conn, key_id=key_id)  # both go at the COMMIT
+
+        holder = asyncio.create_task(hold_the_key())
+        await key_held.wait()
+        writer = asyncio.create_task(write_both())
+        try:
+            async with database.reading() as conn:
+                await _until_someone_waits_for_a_lock(conn)  # the writer, for the key
+                with pytest.raises(DBAPIError, match="could not obtain lock"):
+                    await conn.execute(
+                        select(accounts.c.id)
+                        .where(accounts.c.id == account_id)
+                        .with_for_update(nowait=True)
+                    )
+        finally:
+            let_go.set()
+            await asyncio.gather(holder, writer)
+        assert await _state(database, account_id) == (1, [])
+    finally:
+        await database.dispose()
 
 
 async def test_the_next_statement_sees_what_was_deferred(database: Database) -> None:

@@ -25,10 +25,14 @@ data-modifying ``WITH`` of that statement (``WITH deferred_1 AS (INSERT ...) UPD
 just before the transaction commits, or before any other statement SQLAlchemy runs on the
 connection. A ``WITH`` and its statement share one snapshot: none sees what another writes, and
 one row written twice in it keeps one of the writes. So a deferred write never shares a
-statement with another that names one of its tables: that one goes first, on its own. Its
-parts also run in no set order, so at most one of them locks rows (an UPDATE, a DELETE): rows
+statement with another that names one of its tables: that one goes first, on its own. Rows
 are locked in the order the code writes them, as two transactions that lock the same rows in
-opposite orders wait for each other (PostgreSQL ends one with "deadlock detected"). An error of
+opposite orders wait for each other (PostgreSQL ends one with "deadlock detected"); but the
+parts of a ``WITH`` run in no set order. So when several parts of one statement lock rows (an
+UPDATE, a DELETE, a ``SELECT ... FOR UPDATE``), each after the first is *chained* to the one
+written before it: it returns a row per row it wrote (``RETURNING 1``), and the next one's
+``WHERE`` counts them (``(SELECT count(*) FROM deferred_1) >= 0``, always true), which makes
+PostgreSQL run it to its end, locks and all, before the next looks at a row of its own. An error of
 a deferred write (a constraint) surfaces at the statement it went with, in the same
 transaction, which then rolls back: a caller that handles a write's own error runs it instead.
 A rollback (to a savepoint too) drops what was deferred since. SQLite runs every write at once:
@@ -45,7 +49,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, event, insert, update
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    event,
+    insert,
+    literal_column,
+    text,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -102,6 +118,9 @@ class _Form:
     """PostgreSQL: a write that can go as a ``WITH`` of another statement."""
     locks: bool
     """It locks the rows it finds (an UPDATE, a DELETE, a SELECT ... FOR UPDATE)."""
+    chains: _Chains | None = None
+    """PostgreSQL, a statement that locks rows: its text chained after another's (see the
+    module); None: it cannot be, and goes after the writes that lock on their own."""
 
     def values(self, given: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(
@@ -114,6 +133,24 @@ class _Form:
         if not any(results):
             return [make(*values) for values in raw]
         return [make(*map(_convert, values, results)) for values in raw]
+
+
+@dataclass(frozen=True, slots=True)
+class _Chains:
+    """A locking statement's texts for a place in a chain (see the module): ``after`` waits
+    for the part named :data:`_PRIOR`; ``first`` and ``then`` are ``sql`` and ``after`` with a
+    ``RETURNING`` that the next link counts."""
+
+    after: str
+    first: str
+    then: str
+
+    def text(self, prior: str | None, *, linked: bool) -> str:
+        """As a part of a WITH (``linked``: another may follow it) or the statement itself,
+        after the part ``prior`` (None: the first that locks)."""
+        if prior is None:
+            return self.first
+        return (self.then if linked else self.after).replace(_PRIOR, prior)
 
 
 def _convert(value: Any, process: _Processor) -> Any:
@@ -182,7 +219,7 @@ async def _run(sync: Connection, form: _Form, values: tuple[Any, ...]) -> Ran:
     if batch.apart(form) or not form.sql.startswith(_LEADS):
         await _flush(sync, batch)
         return await _execute(sync, form, form.sql, values)
-    sql, joined = _with(batch.writes, form.sql, values)
+    sql, joined = _with(batch.writes, form, values)
     return await _execute(sync, form, sql, joined)
 
 
@@ -226,23 +263,43 @@ class _Batch:
 
     def apart(self, form: _Form) -> bool:
         """``form`` cannot share a statement with these writes: it names one of their tables
-        (one snapshot: it would not see them), or both it and one of them lock rows (a WITH
-        runs its parts in no set order; rows are locked in the order the code writes them,
-        or two transactions could each wait for the other's)."""
-        return bool(self.tables & form.tables) or (self.locks and form.locks)
+        (one snapshot: it would not see them), or it locks rows after one of them that does and
+        cannot be chained to it (see the module)."""
+        return bool(self.tables & form.tables) or (
+            form.locks and (form.chains is None or self._unchained)
+        )
+
+    @property
+    def _unchained(self) -> bool:
+        return any(form.locks and form.chains is None for form, _ in self.writes)
 
 
 def _with(
-    writes: Sequence[tuple[_Form, tuple[Any, ...]]], sql: str, values: tuple[Any, ...]
+    writes: Sequence[tuple[_Form, tuple[Any, ...]]], form: _Form, values: tuple[Any, ...]
 ) -> tuple[str, tuple[Any, ...]]:
-    """The statement ``sql`` with ``writes`` as its ``WITH``, and every value in order."""
+    """The statement of ``form`` with ``writes`` as its ``WITH``, and every value in order;
+    what locks rows chained in the order written (see the module)."""
     parts: list[str] = []
     joined: list[Any] = []
-    for number, (form, given) in enumerate(writes, start=1):
-        parts.append(f"deferred_{number} AS ({_renumbered(form.sql, len(joined))})")
+    prior: str | None = None
+    for number, (write, given) in enumerate(writes, start=1):
+        name = f"deferred_{number}"
+        sql, prior = _linked(write, prior, name, linked=True)
+        parts.append(f"{name} AS ({_renumbered(sql, len(joined))})")
         joined.extend(given)
-    combined = f"WITH {', '.join(parts)} {_THEN} {_renumbered(sql, len(joined))}"
+    own, _ = _linked(form, prior, None, linked=False)
+    combined = f"WITH {', '.join(parts)} {_THEN} {_renumbered(own, len(joined))}"
     return combined, (*joined, *values)
+
+
+def _linked(
+    form: _Form, prior: str | None, name: str | None, *, linked: bool
+) -> tuple[str, str | None]:
+    """``form``'s text after the locking part ``prior`` (if it locks rows), and the part the
+    next one that locks comes after (``name``, if this one locks)."""
+    if not form.locks or form.chains is None:
+        return form.sql, prior
+    return form.chains.text(prior, linked=linked), name
 
 
 _THEN = "/* then */"
@@ -273,7 +330,7 @@ _BATCHES: weakref.WeakKeyDictionary[Connection, _Batch] = weakref.WeakKeyDiction
 async def _flush(sync: Connection, batch: _Batch) -> None:
     """Run ``batch``'s writes now, in one statement: the last with the others as its WITH."""
     *first, (form, values) = batch.writes
-    sql, values = _with(first, form.sql, values) if first else (form.sql, values)
+    sql, values = _with(first, form, values) if first else (form.sql, values)
     await _execute(sync, form, sql, values)
 
 
@@ -325,6 +382,7 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
     )
     postgres = dialect.name == "postgresql"
     sql = compiled.string
+    locks = sql.startswith(("UPDATE", "DELETE")) or bool(_LOCKING_READ.search(sql))
     numbers = [int(found) for found in _PLACEHOLDER.findall(sql)]
     return _Form(
         sql=sql,
@@ -344,8 +402,31 @@ def _compile(statement: Executable, dialect: Dialect) -> _Form:
         deferrable=postgres
         and sql.startswith(("INSERT", "UPDATE", "DELETE"))
         and sorted(set(numbers)) == list(range(1, len(params) + 1)),
-        locks=sql.startswith(("UPDATE", "DELETE")) or bool(_LOCKING_READ.search(sql)),
+        locks=locks,
+        chains=_chains(statement, dialect, sql, returns) if postgres and locks else None,
     )
+
+
+_PRIOR = "tryon_prior_part"
+"""Stands for the name of the part a chained statement comes after."""
+
+
+def _chains(statement: Executable, dialect: Dialect, sql: str, returns: bool) -> _Chains | None:
+    """A locking statement's texts in a chain (see the module), if it can have them: an
+    UPDATE, a DELETE or a SELECT, its values the same in every text. ``returns``: it returns
+    rows of its own already."""
+    if not isinstance(statement, (Update, Delete, Select)):
+        return None
+    base: Any = statement
+    after = base.where(text(f"(SELECT count(*) FROM {_PRIOR}) >= 0"))
+    made = [after, base, after]
+    if not returns:  # an UPDATE or a DELETE (a SELECT returns its columns)
+        one: Any = literal_column("1")
+        made[1:] = [base.returning(one), after.returning(one)]
+    texts = [str(each.compile(dialect=dialect)) for each in made]
+    if any(_PLACEHOLDER.findall(each) != _PLACEHOLDER.findall(sql) for each in texts):
+        return None
+    return _Chains(*texts)
 
 
 async def _on_aiosqlite(
