@@ -43,14 +43,14 @@ async def _commit_fails(database: Database, path: Path) -> None:
     with pytest.raises(IntegrityError):
         async with database.transaction() as conn:
             await conn.execute(text("INSERT INTO child (parent_id) VALUES (42)"))
-    assert database.engine.pool.checkedout() == 0
+    assert database.connections_in_use() == 0
     if database.is_sqlite:
         assert sqlite_takes_a_write(path)
     async with database.transaction() as conn:  # the next one runs, and commits
         await conn.execute(text("INSERT INTO parent (id) VALUES (7)"))
         await conn.execute(text("INSERT INTO child (parent_id) VALUES (7)"))
     assert await _children(database) == [7]
-    assert database.engine.pool.checkedout() == 0
+    assert database.connections_in_use() == 0
 
 
 async def test_a_commit_that_fails_gives_the_connection_back(
@@ -90,12 +90,12 @@ async def test_a_begin_that_fails_gives_the_connection_back(
             with pytest.raises(ServiceUnavailable):
                 async with database.transaction() as conn:
                     await conn.execute(text("INSERT INTO parent (id) VALUES (1)"))
-            assert database.engine.pool.checkedout() == 0
+            assert database.connections_in_use() == 0
         assert await _children(database) == []  # reads go on meanwhile (WAL)
         other.execute("ROLLBACK")
         async with database.transaction() as conn:
             await conn.execute(text("INSERT INTO parent (id) VALUES (1)"))
-        assert database.engine.pool.checkedout() == 0
+        assert database.connections_in_use() == 0
         assert sqlite_takes_a_write(path)
     finally:
         other.close()

@@ -4,8 +4,10 @@ restart, a cut connection) is replaced before anyone uses it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database, create_database
@@ -75,19 +77,25 @@ async def test_a_write_transaction_is_checked_by_its_begin(postgres_database_url
 
 
 async def test_a_write_transaction_costs_no_ping_of_its_own(postgres_database_url: str) -> None:
-    """What the server is sent for a write transaction on a pooled connection: BEGIN, the
-    statements, COMMIT; for a read: the ping, then its statements. (asyncpg's query logger
-    sees the plain queries; statements with parameters go as prepared statements.)"""
+    """What the server is sent for a write transaction, on a connection checked out for it or
+    on one kept from the last (``tryon_core.db.kept``): BEGIN, the statements, COMMIT; for a
+    read: the ping, then its statements. (asyncpg's query logger sees the plain queries;
+    statements with parameters go as prepared statements.)"""
     database = create_database(postgres_database_url, pool_size=1)
     sent: list[str] = []
+
+    def log_queries(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(
+            lambda record: sent.append(record.query)
+        )
+
+    event.listen(database.engine.sync_engine, "connect", log_queries)
     try:
-        async with database.reading() as conn:
-            raw = await conn.get_raw_connection()
-            raw.driver_connection.add_query_logger(lambda record: sent.append(record.query))
-        async with database.transaction() as conn:
-            await conn.execute(text("SELECT 41"))
-        assert [query.strip(" ;").upper() for query in sent] == ["BEGIN", "COMMIT"]
-        sent.clear()
+        for _ in range(2):  # checked out, then kept
+            async with database.transaction() as conn:
+                await conn.execute(text("SELECT 41"))
+            assert [query.strip(" ;").upper() for query in sent] == ["BEGIN", "COMMIT"]
+            sent.clear()
         async with database.reading() as conn:
             await conn.execute(text("SELECT 42"))
         assert sent[0] == "SELECT 1"

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
+from tryon_core.db.kept import Kept
 from tryon_core.db.prepared import defer_writes
 from tryon_core.db.turns import Turns
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
@@ -54,6 +55,13 @@ class Database:
     )
     """PostgreSQL's transactions of one event loop that name a hot row take turns here."""
 
+    keep: int = 0
+    """PostgreSQL: write transactions' connections kept checked out between them, per event
+    loop, at most (:mod:`tryon_core.db.kept`); 0: each goes back to the pool."""
+    _kept: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Kept] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+
     @property
     def _writer(self) -> asyncio.Lock:
         return _of_this_loop(self._writers, asyncio.Lock)
@@ -61,6 +69,16 @@ class Database:
     @property
     def _turns_of_this_loop(self) -> Turns:
         return _of_this_loop(self._turns, Turns)
+
+    @property
+    def _kept_of_this_loop(self) -> Kept:
+        return _of_this_loop(self._kept, lambda: Kept(self.keep))
+
+    def connections_in_use(self) -> int:
+        """Connections checked out of the pool and not kept idle (:mod:`tryon_core.db.kept`):
+        0 when nothing runs."""
+        checked_out: int = self.engine.pool.checkedout()  # type: ignore[attr-defined]
+        return checked_out - sum(kept.idle for kept in self._kept.values())
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,15 +121,41 @@ class Database:
         and the writer is free again; cancelled during the commit, the commit completes and the
         cancellation takes effect at the caller's next ``await``.
         """
-        writer: contextlib.AbstractAsyncContextManager[Any]
         if self.is_sqlite:
-            writer = self._writer
-        elif turn is not None:
-            writer = self._turns_of_this_loop.turn(turn)
-        else:
-            writer = contextlib.nullcontext()
-        async with writer, self._connection(checkout="begin", begin=True) as conn:
+            async with self._writer, self._connection(checkout="begin", begin=True) as conn:
+                yield conn
+            return
+        writer: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if turn is None else self._turns_of_this_loop.turn(turn)
+        )
+        async with writer, self._kept_transaction() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _kept_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """PostgreSQL's write transaction, on a connection kept between them if there is one
+        (:mod:`tryon_core.db.kept`); like :meth:`_connection`'s, its two steps (BEGIN, COMMIT)
+        each run to their end."""
+        kept = self._kept_of_this_loop
+        conn = await _guarded(kept.begun(self._checked_out_begun))
+        try:
+            yield conn
+        except BaseException as exc:
+            with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
+                await _guarded(_closed(conn, conn.get_transaction(), commit=False))
+            _raise_as_answer(exc)
+            raise
+        await _guarded(kept.committed(conn))
+
+    async def _checked_out_begun(self) -> AsyncConnection:
+        """A connection checked out of the pool, its BEGIN standing in for the ping."""
+        conn = self.engine.connect()
+        token = _AT_CHECKOUT.set("begin")
+        try:
+            await _opened(conn, begin=True, read_only=False)
+        finally:
+            _AT_CHECKOUT.reset(token)
+        return conn
 
     @asynccontextmanager
     async def reading(self, *, checked: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -210,6 +254,12 @@ class Database:
         return await asyncpg.connect(**options, server_settings=settings)
 
     async def dispose(self) -> None:
+        running = asyncio.get_running_loop()
+        for loop, kept in list(self._kept.items()):
+            if loop is running:
+                await kept.close()
+            else:
+                kept.abandon()
         await self.engine.dispose()
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
@@ -377,7 +427,7 @@ def create_database(
     if not engine_options.get("pool_pre_ping"):
         _ping_at_checkout(engine)
     defer_writes(engine)
-    return Database(engine)
+    return Database(engine, keep=max(1, engine_options["pool_size"] // 4))
 
 
 _AT_CHECKOUT: contextvars.ContextVar[str] = contextvars.ContextVar(

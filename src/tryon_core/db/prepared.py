@@ -77,9 +77,11 @@ __all__ = [
     "defer_insert",
     "defer_update",
     "defer_writes",
+    "driver_error",
     "first_words",
     "insert_row",
     "prepared_by",
+    "run_deferred",
     "update_row",
 ]
 
@@ -233,7 +235,7 @@ async def _execute(sync: Connection, form: _Form, sql: str, values: tuple[Any, .
         else:
             raw, rowcount = await _on_aiosqlite(sync, fairy.driver_connection, form, sql, values)
     except Exception as error:
-        raise _translated(sync, fairy.dbapi_connection, sql, values, error) from error
+        raise driver_error(sync, fairy.dbapi_connection, sql, values, error) from error
     finally:
         _after(sync, sql, values, context)
     return Ran(form.rows(raw) if form.row is not None else [], rowcount)
@@ -332,6 +334,13 @@ async def _flush(sync: Connection, batch: _Batch) -> None:
     *first, (form, values) = batch.writes
     sql, values = _with(first, form, values) if first else (form.sql, values)
     await _execute(sync, form, sql, values)
+
+
+async def run_deferred(sync: Connection) -> None:
+    """Run what waits on ``sync`` now: before a COMMIT sent other than through SQLAlchemy."""
+    batch = _BATCHES.pop(sync, None)
+    if batch is not None:
+        await _flush(sync, batch)
 
 
 def defer_writes(engine: AsyncEngine) -> None:
@@ -488,7 +497,7 @@ def _after(sync: Connection, sql: str, values: tuple[Any, ...], context: _Contex
         listener(sync, None, sql, values, context, False)
 
 
-def _translated(
+def driver_error(
     sync: Connection, adapter: Any, sql: str, values: tuple[Any, ...], error: Exception
 ) -> BaseException:
     """The driver's ``error`` as SQLAlchemy raises it (``sqlalchemy.exc.IntegrityError``...)."""

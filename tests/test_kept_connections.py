@@ -1,0 +1,148 @@
+"""PostgreSQL write transactions keep their connection checked out for the next one
+(``tryon_core.db.kept``): the next transaction runs on it, a kept connection that died is
+replaced unseen, a transaction that fails gives its connection back to the pool, at most
+``keep`` stay idle, and none outlives the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from tryon_core.db.engine import Database, create_database
+
+pytestmark = pytest.mark.postgres
+
+_PID = text("SELECT pg_backend_pid()")
+
+
+async def _writer_pid(database: Database, n: int) -> int:
+    async with database.transaction() as conn:
+        await conn.execute(text("INSERT INTO kept (n) VALUES (:n)"), {"n": n})
+        return int(await conn.scalar(_PID))
+
+
+async def _until(check: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(1000):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 10 s")
+
+
+async def _count(database: Database) -> int:
+    async with database.reading() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM kept")))
+
+
+async def _database(url: str, **options: int) -> Database:
+    database = create_database(url, **options)
+    async with database.transaction() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS kept (n integer PRIMARY KEY)"))
+        await conn.execute(text("DELETE FROM kept"))
+    await database.dispose()
+    return create_database(url, **options)
+
+
+async def _cut(database: Database, pid: int) -> None:
+    plain = await database.connect_plain(application_name="tryon-test-cut")
+    try:
+        assert await plain.fetchval("SELECT pg_terminate_backend($1)", pid)
+
+        async def gone() -> bool:  # on the server's side
+            found = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+            return not await plain.fetchval(found, pid)
+
+        await _until(gone)
+    finally:
+        await plain.close()
+
+
+async def test_the_next_write_transaction_runs_on_the_kept_connection(
+    postgres_database_url: str,
+) -> None:
+    database = await _database(postgres_database_url)
+    try:
+        async with database.transaction() as conn:
+            first = int(await conn.scalar(_PID))
+        assert database.connections_in_use() == 0
+        assert database.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+        for _ in range(3):
+            async with database.transaction() as conn:
+                assert int(await conn.scalar(_PID)) == first
+                begun = await conn.scalar(
+                    text("SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": first},
+                )
+                assert begun  # a transaction, begun before its first statement
+    finally:
+        await database.dispose()
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_kept_connection_that_died_is_replaced_unseen(postgres_database_url: str) -> None:
+    database = await _database(postgres_database_url)
+    try:
+        first = await _writer_pid(database, 1)
+        for n in range(3):
+            await _cut(database, first)
+            replaced = await _writer_pid(database, n + 2)  # no error: another one serves
+            assert replaced != first
+            first = replaced
+            assert await _count(database) == n + 2
+        assert database.connections_in_use() == 0
+    finally:
+        await database.dispose()
+
+
+async def test_a_transaction_that_fails_gives_its_connection_back(
+    postgres_database_url: str,
+) -> None:
+    database = await _database(postgres_database_url)
+    try:
+        await _writer_pid(database, 1)
+        with pytest.raises(IntegrityError):
+            async with database.transaction() as conn:
+                await conn.execute(text("INSERT INTO kept (n) VALUES (1)"))  # taken: n is 1
+        assert database.connections_in_use() == 0
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as conn:
+                await conn.execute(text("INSERT INTO kept (n) VALUES (2)"))
+                raise RuntimeError("the caller gives up")
+        assert database.connections_in_use() == 0
+        assert await _count(database) == 1  # neither wrote anything
+        async with database.transaction() as conn:  # the pool's connections still serve
+            await conn.execute(text("INSERT INTO kept (n) VALUES (3)"))
+        assert await _count(database) == 2
+    finally:
+        await database.dispose()
+
+
+async def test_at_most_keep_connections_stay_idle(postgres_database_url: str) -> None:
+    database = await _database(postgres_database_url, pool_size=8)
+    assert database.keep == 2
+    released = asyncio.Event()
+
+    async def write(n: int) -> None:
+        async with database.transaction() as conn:
+            await conn.execute(text("INSERT INTO kept (n) VALUES (:n)"), {"n": n})
+            await released.wait()  # all six in their transactions at once
+
+    try:
+        tasks = [asyncio.create_task(write(n)) for n in range(10, 16)]
+
+        async def all_in() -> bool:
+            return database.connections_in_use() == 6
+
+        await _until(all_in)
+        released.set()
+        await asyncio.gather(*tasks)
+        assert database.connections_in_use() == 0
+        assert database.engine.pool.checkedout() == 2  # type: ignore[attr-defined]
+        assert await _count(database) == 6
+    finally:
+        await database.dispose()
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
