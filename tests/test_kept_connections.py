@@ -1,7 +1,7 @@
-"""PostgreSQL write transactions keep their connection checked out for the next one
-(``tryon_core.db.kept``): the next transaction runs on it, a kept connection that died is
-replaced unseen, a transaction that fails gives its connection back to the pool, at most
-``keep`` stay idle, and none outlives the database."""
+"""Write transactions keep their connection checked out for the next one
+(``tryon_core.db.kept``): the next transaction runs on it, a kept PostgreSQL connection that
+died is replaced unseen, a transaction that fails gives its connection back to the pool, at
+most ``keep`` stay idle, and none outlives the database."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tryon_core.db.engine import Database, create_database
 
-pytestmark = pytest.mark.postgres
-
 _PID = text("SELECT pg_backend_pid()")
+
+
+async def _write(database: Database, n: int) -> None:
+    async with database.transaction() as conn:
+        await conn.execute(text("INSERT INTO kept (n) VALUES (:n)"), {"n": n})
 
 
 async def _writer_pid(database: Database, n: int) -> int:
@@ -61,28 +65,53 @@ async def _cut(database: Database, pid: int) -> None:
         await plain.close()
 
 
-async def test_the_next_write_transaction_runs_on_the_kept_connection(
-    postgres_database_url: str,
-) -> None:
-    database = await _database(postgres_database_url)
+async def _driver(conn: AsyncConnection) -> object:
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def test_the_next_write_transaction_runs_on_the_kept_connection(database_url: str) -> None:
+    database = await _database(database_url)
     try:
         async with database.transaction() as conn:
-            first = int(await conn.scalar(_PID))
+            first = await _driver(conn)
         assert database.connections_in_use() == 0
         assert database.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-        for _ in range(3):
+        for n in range(3):
             async with database.transaction() as conn:
-                assert int(await conn.scalar(_PID)) == first
-                begun = await conn.scalar(
-                    text("SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = :pid"),
-                    {"pid": first},
-                )
-                assert begun  # a transaction, begun before its first statement
+                assert await _driver(conn) is first
+                await conn.execute(text("INSERT INTO kept (n) VALUES (:n)"), {"n": n})
+            assert await _count(database) == n + 1  # committed
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as conn:
+                await conn.execute(text("INSERT INTO kept (n) VALUES (9)"))
+                raise RuntimeError("the caller gives up")
+        assert await _count(database) == 3  # rolled back
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await database.dispose()
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
+@pytest.mark.postgres
+async def test_a_postgresql_transaction_is_begun_on_the_server_at_once(
+    postgres_database_url: str,
+) -> None:
+    database = await _database(postgres_database_url)
+    try:
+        for _ in range(3):  # checked out, then kept
+            async with database.transaction() as conn:
+                begun = await conn.scalar(
+                    text(
+                        "SELECT xact_start < statement_timestamp() FROM pg_stat_activity"
+                        " WHERE pid = pg_backend_pid()"
+                    )
+                )
+                assert begun  # before its first statement
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.postgres
 async def test_a_kept_connection_that_died_is_replaced_unseen(postgres_database_url: str) -> None:
     database = await _database(postgres_database_url)
     try:
@@ -98,12 +127,10 @@ async def test_a_kept_connection_that_died_is_replaced_unseen(postgres_database_
         await database.dispose()
 
 
-async def test_a_transaction_that_fails_gives_its_connection_back(
-    postgres_database_url: str,
-) -> None:
-    database = await _database(postgres_database_url)
+async def test_a_transaction_that_fails_gives_its_connection_back(database_url: str) -> None:
+    database = await _database(database_url)
     try:
-        await _writer_pid(database, 1)
+        await _write(database, 1)
         with pytest.raises(IntegrityError):
             async with database.transaction() as conn:
                 await conn.execute(text("INSERT INTO kept (n) VALUES (1)"))  # taken: n is 1
@@ -121,6 +148,7 @@ async def test_a_transaction_that_fails_gives_its_connection_back(
         await database.dispose()
 
 
+@pytest.mark.postgres
 async def test_at_most_keep_connections_stay_idle(postgres_database_url: str) -> None:
     database = await _database(postgres_database_url, pool_size=8)
     assert database.keep == 2

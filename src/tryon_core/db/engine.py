@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import (
     AsyncTransaction,
     create_async_engine,
 )
-from sqlalchemy.util import await_
+from sqlalchemy.util import await_, greenlet_spawn
 
 from tryon_core.db.checkpoints import WAL_LIMIT_BYTES, Checkpointer
-from tryon_core.db.kept import Kept
+from tryon_core.db.kept import Kept, PostgresSteps, Steps
 from tryon_core.db.prepared import defer_writes
 from tryon_core.db.turns import Turns
 from tryon_core.errors import InvalidRequest, ServiceUnavailable
@@ -55,9 +55,10 @@ class Database:
     )
     """PostgreSQL's transactions of one event loop that name a hot row take turns here."""
 
-    keep: int = 0
-    """PostgreSQL: write transactions' connections kept checked out between them, per event
-    loop, at most (:mod:`tryon_core.db.kept`); 0: each goes back to the pool."""
+    keep: int = 1
+    """Write transactions' connections kept checked out between them, per event loop, at most
+    (:mod:`tryon_core.db.kept`; SQLite has one writer at a time); 0: each goes back to the
+    pool."""
     _kept: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Kept] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -72,7 +73,13 @@ class Database:
 
     @property
     def _kept_of_this_loop(self) -> Kept:
-        return _of_this_loop(self._kept, lambda: Kept(self.keep))
+        return _of_this_loop(self._kept, lambda: Kept(self.keep, self._steps()))
+
+    def _steps(self) -> Steps:
+        """How a kept connection begins and commits here (:mod:`tryon_core.db.kept`)."""
+        if self.is_sqlite:
+            return _SqliteSteps(commits_inline=self.checkpointer is not None)
+        return PostgresSteps()
 
     def connections_in_use(self) -> int:
         """Connections checked out of the pool and not kept idle (:mod:`tryon_core.db.kept`):
@@ -121,23 +128,27 @@ class Database:
         and the writer is free again; cancelled during the commit, the commit completes and the
         cancellation takes effect at the caller's next ``await``.
         """
+        writer: contextlib.AbstractAsyncContextManager[Any]
         if self.is_sqlite:
-            async with self._writer, self._connection(checkout="begin", begin=True) as conn:
-                yield conn
-            return
-        writer: contextlib.AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext() if turn is None else self._turns_of_this_loop.turn(turn)
-        )
+            writer = self._writer
+        elif turn is not None:
+            writer = self._turns_of_this_loop.turn(turn)
+        else:
+            writer = contextlib.nullcontext()
         async with writer, self._kept_transaction() as conn:
             yield conn
 
     @asynccontextmanager
     async def _kept_transaction(self) -> AsyncIterator[AsyncConnection]:
-        """PostgreSQL's write transaction, on a connection kept between them if there is one
-        (:mod:`tryon_core.db.kept`); like :meth:`_connection`'s, its two steps (BEGIN, COMMIT)
-        each run to their end."""
+        """A write transaction, on a connection kept between them if there is one
+        (:mod:`tryon_core.db.kept`); its BEGIN and its COMMIT each run to their end, and its
+        errors are answered as :meth:`_connection`'s are."""
         kept = self._kept_of_this_loop
-        conn = await _guarded(kept.begun(self._checked_out_begun))
+        try:
+            conn = await kept.begun(self._checked_out_begun)
+        except BaseException as exc:
+            _raise_as_answer(exc)
+            raise
         try:
             yield conn
         except BaseException as exc:
@@ -145,14 +156,18 @@ class Database:
                 await _guarded(_closed(conn, conn.get_transaction(), commit=False))
             _raise_as_answer(exc)
             raise
-        await _guarded(kept.committed(conn))
+        try:
+            await kept.committed(conn)
+        except BaseException as exc:
+            _raise_as_answer(exc)
+            raise
 
     async def _checked_out_begun(self) -> AsyncConnection:
         """A connection checked out of the pool, its BEGIN standing in for the ping."""
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set("begin")
         try:
-            await _opened(conn, begin=True, read_only=False)
+            await _guarded(_opened(conn, begin=True, read_only=False))
         finally:
             _AT_CHECKOUT.reset(token)
         return conn
@@ -187,35 +202,33 @@ class Database:
 
     @asynccontextmanager
     async def _connection(
-        self, *, checkout: str = "ping", begin: bool = False, read_only: bool = False
+        self, *, checkout: str = "ping", read_only: bool = False
     ) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, checked out and returned whole whatever is cancelled; with
-        ``begin``, in a transaction committed on exit (rolled back if the body raises).
+        """A pooled connection, checked out and returned whole whatever is cancelled (write
+        transactions take theirs through :meth:`_kept_transaction`).
 
-        ``checkout``, PostgreSQL: ``"ping"`` checks the connection, ``"begin"`` begins its
-        transaction instead (BEGIN standing in for the ping), ``"nothing"`` hands it out as it
-        is (see :func:`_ping_at_checkout`). ``read_only``: for reads only (no BEGIN IMMEDIATE
-        on SQLite).
+        ``checkout``, PostgreSQL: ``"ping"`` checks the connection, ``"nothing"`` hands it out
+        as it is (see :func:`_ping_at_checkout`). ``read_only``: for reads only (no BEGIN
+        IMMEDIATE on SQLite).
 
         Its life is two steps, each run to its end (see :mod:`tryon_core.uninterrupted`): the
-        checkout with its BEGIN or read-only mark (:func:`_opened`), and the COMMIT or ROLLBACK
+        checkout with its read-only mark (:func:`_opened`), and the ROLLBACK of what it began
         with the return to the pool (:func:`_closed`). Two steps, not four: each costs a task
-        and a turn or two of the event loop, and a SQLite writer holds the write lock across
-        them."""
+        and a turn or two of the event loop."""
         conn = self.engine.connect()
         token = _AT_CHECKOUT.set(checkout)
         try:
-            transaction = await _guarded(_opened(conn, begin=begin, read_only=read_only))
+            await _guarded(_opened(conn, begin=False, read_only=read_only))
         finally:
             _AT_CHECKOUT.reset(token)
         try:
             yield conn
         except BaseException as exc:
             with contextlib.suppress(ServiceUnavailable):  # gone: closing discards it
-                await _guarded(_closed(conn, transaction, commit=False))
+                await _guarded(_closed(conn, None, commit=False))
             _raise_as_answer(exc)
             raise
-        await _guarded(_closed(conn, transaction, commit=True))  # a deferred write's NUL: 400
+        await _guarded(_closed(conn, None, commit=True))
 
     async def ping(self) -> None:
         async with self.reading() as conn:
@@ -527,6 +540,8 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
         read_only = conn.get_execution_options().get("tryon_read_only", False)
         driver = conn.connection.driver_connection
         assert driver is not None
+        if driver._conn.in_transaction:  # begun on the driver already (_SqliteSteps)
+            return
         statement = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         try:
             if read_only:
@@ -536,6 +551,35 @@ def _tune_sqlite(engine: AsyncEngine, *, checkpointer: Checkpointer | None = Non
                 await_(_begin_when_free(driver._conn))
         except sqlite3.Error as error:  # as SQLAlchemy raises it (a held lock: OperationalError)
             raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+
+
+class _SqliteSteps:
+    """A kept SQLite connection's BEGIN IMMEDIATE and COMMIT (:mod:`tryon_core.db.kept`): on
+    the driver, on the event loop's thread, with no task or greenlet of their own when neither
+    can wait (nothing then can cut them in half): the write lock free at once, and the COMMIT
+    of a process whose checkpoints run apart (``commits_inline``, see :func:`_tune_sqlite`).
+    Otherwise as SQLAlchemy runs them, to their end."""
+
+    def __init__(self, *, commits_inline: bool) -> None:
+        self._commits_inline = commits_inline
+
+    async def begin(self, conn: AsyncConnection) -> bool:
+        sync = conn.sync_connection
+        assert sync is not None
+        driver: Any = sync.connection.driver_connection
+        if _begun_at_once(driver._conn):
+            sync.begin()  # SQLAlchemy's side: its "begin" listener finds it begun
+        else:  # another process holds the lock: waited for on the event loop (_begin_when_free)
+            await uninterrupted(greenlet_spawn(sync.begin))
+        return True
+
+    async def commit(self, conn: AsyncConnection) -> None:
+        sync = conn.sync_connection
+        assert sync is not None
+        if self._commits_inline:
+            sync.commit()
+        else:
+            await uninterrupted(greenlet_spawn(sync.commit))
 
 
 def _into_wal(cursor: Any) -> None:
