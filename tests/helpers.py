@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -196,3 +196,31 @@ def openssl_cert(directory: Path) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+async def eventually(check: Callable[[], Any], *, within: float = 20.0) -> None:
+    """Wait until ``check()`` (sync or async) is true; fail after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while True:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def cut_backend(database: Database, pid: int) -> None:
+    """End the server side of PostgreSQL connection ``pid`` from a connection outside the
+    pool, and wait until the server no longer lists it."""
+    plain = await database.connect_plain(application_name="tryon-test-cut")
+
+    async def gone() -> bool:
+        listed = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+        return not await plain.fetchval(listed, pid)
+
+    try:
+        assert await plain.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await eventually(gone)
+    finally:
+        await plain.close()

@@ -91,15 +91,3 @@ async def status(replica: Replica, key: str, job_id: str) -> str:
 
 async def has_status(replica: Replica, key: str, job_id: str, expected: str) -> bool:
     return await status(replica, key, job_id) == expected
-
-
-async def eventually(check: Callable[[], Any], *, within: float = 20.0) -> None:
-    """Wait until ``check()`` (sync or async) is true; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.02)

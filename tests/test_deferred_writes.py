@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tests.helpers import account_row
+from tests.helpers import account_row, eventually
 from tryon_core.accounts import create_key
 from tryon_core.db.engine import Database, create_database
 from tryon_core.db.prepared import Prepared, defer_insert, insert_row
@@ -109,15 +108,6 @@ async def test_writes_that_lock_rows_go_together_in_the_order_written(database: 
         assert await _KEY_USE.scalar(conn, key_id=key_id) == 1
 
 
-async def _until_someone_waits_for_a_lock(conn: AsyncConnection) -> None:
-    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
-    for _ in range(1000):
-        if await conn.scalar(waiting):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("nobody waited for a lock within 10 s")
-
-
 @pytest.mark.postgres
 async def test_a_statement_locks_rows_in_the_order_the_code_wrote_them(
     postgres_database_url: str,
@@ -151,7 +141,8 @@ async def test_a_statement_locks_rows_in_the_order_the_code_wrote_them(
         writer = asyncio.create_task(write_both())
         try:
             async with database.reading() as conn:
-                await _until_someone_waits_for_a_lock(conn)  # the writer, for the key
+                waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                await eventually(lambda: conn.scalar(waiting))  # the writer, for the key
                 with pytest.raises(DBAPIError, match="could not obtain lock"):
                     await conn.execute(
                         select(accounts.c.id)

@@ -6,13 +6,13 @@ most ``keep`` stay idle, and none outlives the database."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.helpers import cut_backend, eventually
 from tryon_core.db.engine import Database, create_database
 
 _PID = text("SELECT pg_backend_pid()")
@@ -29,14 +29,6 @@ async def _writer_pid(database: Database, n: int) -> int:
         return int(await conn.scalar(_PID))
 
 
-async def _until(check: Callable[[], Awaitable[bool]]) -> None:
-    for _ in range(1000):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not within 10 s")
-
-
 async def _count(database: Database) -> int:
     async with database.reading() as conn:
         return int(await conn.scalar(text("SELECT count(*) FROM kept")))
@@ -49,20 +41,6 @@ async def _database(url: str, **options: int) -> Database:
         await conn.execute(text("DELETE FROM kept"))
     await database.dispose()
     return create_database(url, **options)
-
-
-async def _cut(database: Database, pid: int) -> None:
-    plain = await database.connect_plain(application_name="tryon-test-cut")
-    try:
-        assert await plain.fetchval("SELECT pg_terminate_backend($1)", pid)
-
-        async def gone() -> bool:  # on the server's side
-            found = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
-            return not await plain.fetchval(found, pid)
-
-        await _until(gone)
-    finally:
-        await plain.close()
 
 
 async def _driver(conn: AsyncConnection) -> object:
@@ -117,7 +95,7 @@ async def test_a_kept_connection_that_died_is_replaced_unseen(postgres_database_
     try:
         first = await _writer_pid(database, 1)
         for n in range(3):
-            await _cut(database, first)
+            await cut_backend(database, first)
             replaced = await _writer_pid(database, n + 2)  # no error: another one serves
             assert replaced != first
             first = replaced
@@ -161,11 +139,7 @@ async def test_at_most_keep_connections_stay_idle(postgres_database_url: str) ->
 
     try:
         tasks = [asyncio.create_task(write(n)) for n in range(10, 16)]
-
-        async def all_in() -> bool:
-            return database.connections_in_use() == 6
-
-        await _until(all_in)
+        await eventually(lambda: database.connections_in_use() == 6)
         released.set()
         await asyncio.gather(*tasks)
         assert database.connections_in_use() == 0

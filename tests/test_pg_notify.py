@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from litestar import Litestar
 
-from tests.helpers import new_key
-from tests.replicas import accept, eventually, has_status, messages, serve_replicas, submit
+from tests.helpers import eventually, new_key
+from tests.replicas import accept, has_status, messages, serve_replicas, submit
 from tests.tcp_proxy import TcpProxy
 from tryon_core.gateway import LISTENER_NAME
 from tryon_core.testing import ScriptedProvider

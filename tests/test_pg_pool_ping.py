@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.helpers import cut_backend
 from tryon_core.db.engine import Database, create_database
 from tryon_core.db.prepared import Prepared
 
@@ -22,21 +23,12 @@ async def _backend(database: Database) -> int:
         return int(await conn.scalar(text("SELECT pg_backend_pid()")))
 
 
-async def _cut(database: Database, pid: int) -> None:
-    """End the server side of connection ``pid`` from a connection outside the pool."""
-    plain = await database.connect_plain(application_name="tryon-test-cut")
-    try:
-        assert await plain.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await plain.close()
-
-
 async def test_a_connection_cut_in_the_pool_is_replaced_unseen(postgres_database_url: str) -> None:
     database = create_database(postgres_database_url, pool_size=1)
     try:
         for _ in range(3):  # each time at once: no wait, no error
             first = await _backend(database)
-            await _cut(database, first)
+            await cut_backend(database, first)
             assert await _backend(database) != first
     finally:
         await database.dispose()
@@ -52,7 +44,7 @@ async def test_a_write_transaction_is_checked_by_its_begin(postgres_database_url
             await conn.execute(text("CREATE TABLE IF NOT EXISTS begun (n integer)"))
         for _ in range(3):
             first = await _backend(database)
-            await _cut(database, first)
+            await cut_backend(database, first)
             with pytest.raises(RuntimeError, match="taken back"):
                 async with database.transaction() as conn:
                     row = (
@@ -120,7 +112,7 @@ async def test_a_read_is_checked_by_its_own_statement(postgres_database_url: str
         first = await database.read(backend)
         assert [query.split()[1] for query in sent] == ["pg_backend_pid()"]  # no "SELECT 1"
         for _ in range(3):
-            await _cut(database, first)
+            await cut_backend(database, first)
             replaced = await database.read(backend)
             assert replaced != first
             first = replaced

@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 from litestar import Litestar
 
-from tests.helpers import auth, new_key
+from tests.helpers import auth, eventually, new_key
 from tests.replicas import (
     Replica,
-    eventually,
     has_status,
     messages,
     serve_replicas,

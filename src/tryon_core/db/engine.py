@@ -144,11 +144,7 @@ class Database:
         (:mod:`tryon_core.db.kept`); its BEGIN and its COMMIT each run to their end, and its
         errors are answered as :meth:`_connection`'s are."""
         kept = self._kept_of_this_loop
-        try:
-            conn = await kept.begun(self._checked_out_begun)
-        except BaseException as exc:
-            _raise_as_answer(exc)
-            raise
+        conn = await _answered(kept.begun(self._checked_out_begun))
         try:
             yield conn
         except BaseException as exc:
@@ -156,11 +152,7 @@ class Database:
                 await _guarded(_closed(conn, conn.get_transaction(), commit=False))
             _raise_as_answer(exc)
             raise
-        try:
-            await kept.committed(conn)
-        except BaseException as exc:
-            _raise_as_answer(exc)
-            raise
+        await _answered(kept.committed(conn))  # a deferred write's NUL: 400
 
     async def _checked_out_begun(self) -> AsyncConnection:
         """A connection checked out of the pool, its BEGIN standing in for the ping."""
@@ -365,8 +357,13 @@ def _raise_as_answer(exc: BaseException) -> None:
 async def _guarded(step: Awaitable[T]) -> T:
     """One step of a connection's life, run to its end; its error becomes the client's answer
     (:func:`_raise_as_answer`: an outage, 503)."""
+    return await _answered(uninterrupted(step))
+
+
+async def _answered(step: Awaitable[T]) -> T:
+    """``step``'s result; its error becomes the client's answer (:func:`_raise_as_answer`)."""
     try:
-        return await uninterrupted(step)
+        return await step
     except BaseException as exc:
         _raise_as_answer(exc)
         raise
@@ -410,8 +407,9 @@ def create_database(
     (:mod:`tryon_core.db.checkpoints`); otherwise a commit may checkpoint, on aiosqlite's thread.
 
     PostgreSQL keeps ``pool_size`` connections for reuse; a burst past them opens as many
-    again, closed when it is over. A sync request checks a connection out three times, each
-    briefly (never across an upstream call), so a pool this size rarely opens one anew."""
+    again, closed when it is over. A sync request runs two write transactions, each briefly
+    (never across an upstream call), on connections kept between them (a quarter of the pool,
+    see :mod:`tryon_core.db.kept`), so a pool this size rarely opens one anew."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""

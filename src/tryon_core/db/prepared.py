@@ -249,31 +249,27 @@ _LOCKING_READ = re.compile(r"\bFOR (UPDATE|NO KEY UPDATE|SHARE|KEY SHARE)\b")
 
 class _Batch:
     """The writes deferred on one connection, in order, the tables they name, and whether one
-    of them locks rows."""
+    of them locks rows and cannot be chained (see the module)."""
 
-    __slots__ = ("locks", "tables", "writes")
+    __slots__ = ("tables", "unchained", "writes")
 
     def __init__(self) -> None:
         self.writes: list[tuple[_Form, tuple[Any, ...]]] = []
         self.tables: set[str] = set()
-        self.locks = False
+        self.unchained = False
 
     def add(self, form: _Form, values: tuple[Any, ...]) -> None:
         self.writes.append((form, values))
         self.tables |= form.tables
-        self.locks |= form.locks
+        self.unchained |= form.locks and form.chains is None
 
     def apart(self, form: _Form) -> bool:
         """``form`` cannot share a statement with these writes: it names one of their tables
         (one snapshot: it would not see them), or it locks rows after one of them that does and
         cannot be chained to it (see the module)."""
         return bool(self.tables & form.tables) or (
-            form.locks and (form.chains is None or self._unchained)
+            form.locks and (form.chains is None or self.unchained)
         )
-
-    @property
-    def _unchained(self) -> bool:
-        return any(form.locks and form.chains is None for form, _ in self.writes)
 
 
 def _with(
